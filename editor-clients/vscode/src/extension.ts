@@ -1,0 +1,166 @@
+// The VS Code client of lift-lsp: starts the server over stdio for Python files, passes the `lift.*` settings the
+// user has set as initializationOptions and on change (unset ones are left to the server's defaults), and gives the server's commands a palette entry and a result view.
+//
+// The server registers `lift.generate` and `lift.showIr` (executeCommand); vscode-languageclient turns them into
+// VS Code commands. The middleware below fills in their arguments when they are run from the palette (from the
+// code actions the server offers at the cursor) and shows what `lift.showIr` returns. Work-done progress of a
+// generation (with its cancel button) is shown by the client library.
+
+import * as fs from 'node:fs';
+import * as vscode from 'vscode';
+import {
+  DidChangeConfigurationNotification,
+  LanguageClient,
+  type LanguageClientOptions,
+  type ServerOptions,
+  TransportKind,
+} from 'vscode-languageclient/node';
+
+import { SECTION, explicitValue, resolveServerCommand, serverSettingKeys, toInitializationOptions } from './settings';
+
+const GENERATE = 'lift.generate';
+const SHOW_IR = 'lift.showIr';
+
+interface IrEntry {
+  function: string;
+  line: number;
+  ir: unknown;
+  markdown: string;
+}
+
+let client: LanguageClient | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const output = vscode.window.createOutputChannel('LIFT', { log: true });
+  const properties = (context.extension.packageJSON as { contributes: { configuration: { properties: Record<string, unknown> } } })
+    .contributes.configuration.properties;
+  const keys = serverSettingKeys(properties);
+  const settings = () => {
+    const config = vscode.workspace.getConfiguration(SECTION);
+    return toInitializationOptions(keys, (key) => explicitValue(config.inspect(key)));
+  };
+
+  const start = async (): Promise<void> => {
+    const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+    const command = resolveServerCommand(
+      vscode.workspace.getConfiguration(SECTION).get<string>('serverPath', ''),
+      folders,
+      (file) => fs.existsSync(file),
+    );
+    output.info(`starting ${command}`);
+    const serverOptions: ServerOptions = { command, args: [], transport: TransportKind.stdio, options: { cwd: folders[0] } };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ language: 'python' }],
+      initializationOptions: settings(),
+      outputChannel: output,
+      middleware: { executeCommand: (cmd, args, next) => runCommand(cmd, args, next) },
+    };
+    client = new LanguageClient('lift', 'LIFT', serverOptions, clientOptions);
+    try {
+      await client.start();
+    } catch (err) {
+      void vscode.window.showErrorMessage(
+        `LIFT: could not start ${command} (${String(err)}). Set lift.serverPath or install lift-lsp into .venv.`,
+      );
+    }
+  };
+  const stop = async (): Promise<void> => {
+    const running = client;
+    client = undefined;
+    if (running !== undefined) {
+      await running.stop().catch(() => undefined);
+      running.dispose();
+    }
+  };
+
+  context.subscriptions.push(
+    output,
+    vscode.commands.registerCommand('lift.restartServer', async () => {
+      await stop();
+      await start();
+    }),
+    vscode.workspace.onDidChangeConfiguration(async (event) => {
+      if (!event.affectsConfiguration(SECTION)) {
+        return;
+      }
+      if (event.affectsConfiguration(`${SECTION}.serverPath`)) {
+        await stop();
+        await start();
+      } else if (client?.isRunning()) {
+        await client.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: settings() } });
+      }
+    }),
+    { dispose: () => void stop() },
+  );
+  await start();
+}
+
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+}
+
+async function runCommand(command: string, args: unknown[], next: (command: string, args: unknown[]) => unknown): Promise<unknown> {
+  if (args.length === 0 && (command === GENERATE || command === SHOW_IR)) {
+    const found = await argumentsAtCursor(command);
+    if (found === undefined) {
+      return undefined;
+    }
+    args = found;
+  }
+  const result = await next(command, args);
+  if (command === SHOW_IR) {
+    await showIr(result as IrEntry[] | null);
+  } else if (command === GENERATE) {
+    const outcome = result as { ok?: boolean; message?: string } | null;
+    if (outcome?.ok) {
+      vscode.window.setStatusBarMessage(`LIFT: ${outcome.message ?? 'generated'}`, 8000);
+    }
+  }
+  return result;
+}
+
+/** The arguments of the server's own code action for `command` at the cursor (the server knows the function). */
+async function argumentsAtCursor(command: string): Promise<unknown[] | undefined> {
+  const editor = vscode.window.activeTextEditor;
+  if (editor === undefined || editor.document.languageId !== 'python') {
+    void vscode.window.showWarningMessage('LIFT: open a Python file and place the cursor in a function.');
+    return undefined;
+  }
+  const actions =
+    (await vscode.commands.executeCommand<(vscode.CodeAction | vscode.Command)[]>(
+      'vscode.executeCodeActionProvider',
+      editor.document.uri,
+      editor.selection,
+    )) ?? [];
+  for (const action of actions) {
+    // A Command has a string `command`; a CodeAction may carry a Command object.
+    const isCommand = typeof (action as vscode.Command).command === 'string';
+    const invoked = isCommand ? (action as vscode.Command) : (action as vscode.CodeAction).command;
+    if (invoked?.command !== command) {
+      continue;
+    }
+    const disabled = isCommand ? undefined : (action as vscode.CodeAction).disabled;
+    if (disabled !== undefined) {
+      void vscode.window.showWarningMessage(`LIFT: ${disabled.reason}`);
+      return undefined;
+    }
+    return invoked.arguments ?? [];
+  }
+  if (command === SHOW_IR) {
+    return [editor.document.uri.toString()]; // no function at the cursor: every function of the file
+  }
+  void vscode.window.showWarningMessage('LIFT: place the cursor in a stub function that has a spec.');
+  return undefined;
+}
+
+async function showIr(entries: IrEntry[] | null): Promise<void> {
+  if (!entries || entries.length === 0) {
+    void vscode.window.showInformationMessage('LIFT: no function here.');
+    return;
+  }
+  const parts = entries.map(
+    (e) => `## \`${e.function}\` (line ${e.line})\n\n${e.markdown}\n\n\`\`\`json\n${JSON.stringify(e.ir, null, 2)}\n\`\`\`\n`,
+  );
+  const document = await vscode.workspace.openTextDocument({ language: 'markdown', content: parts.join('\n') });
+  await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+}

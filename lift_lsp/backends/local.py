@@ -1,0 +1,290 @@
+"""In-process generation: transformers + XGrammar, the grammar's token bitmask applied to each step's logits.
+
+The model and tokenizer load lazily (on first use, or `load()`), by Hugging Face id or local path. One
+`GrammarCompiler` serves the tokenizer; compiled grammars are cached per constraint. The `n` candidates of a request
+decode as one batch sharing the prompt's KV cache; finished rows leave the batch. The work runs on a dedicated worker
+thread (one generation at a time); cancelling the awaiting task stops it before the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from lift_lsp.backends.base import BackendError, Constraint, GenerationRequest, GenerationResult
+
+_DTYPES = ("float32", "float16", "bfloat16", "auto")
+
+
+def _fallback_prompt(messages: list[dict[str, str]]) -> str:
+    """A plain transcript, for tokenizers without a chat template."""
+    lines = [f"{m.get('role', 'user')}: {m.get('content', '')}" for m in messages]
+    return "\n\n".join(lines) + "\n\nassistant: "
+
+
+class LocalBackend:
+    """`Backend` over a local transformers model. `device`: a torch device ("cpu", "cuda", "cuda:1", "mps");
+    `dtype`: "float32", "float16", "bfloat16" or "auto" (None: float32 on CPU, the checkpoint's dtype elsewhere).
+    `threads`: torch's intra-op threads (process-wide; None leaves torch's default; 1 suits tiny models on a busy
+    machine). `mask_threads`: threads XGrammar uses to fill a batch's token masks."""
+
+    def __init__(
+        self,
+        model: str,
+        device: str = "cpu",
+        dtype: str | None = None,
+        *,
+        threads: int | None = None,
+        mask_threads: int = 1,
+    ) -> None:
+        if dtype is not None and dtype not in _DTYPES:
+            raise BackendError("config", f"unknown dtype {dtype!r} (one of {', '.join(_DTYPES)})")
+        self._model_name = model
+        self.device = device
+        self.dtype = dtype
+        self.threads = threads
+        self.mask_threads = mask_threads
+        self._load_lock = threading.Lock()
+        self._grammar_lock = threading.Lock()
+        self._grammars: dict[str, Any] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lift-local")
+        self._tokenizer: Any = None
+        self._model: Any = None
+        self._compiler: Any = None
+        self._batch_matcher: Any = None
+        self._vocab_size = 0
+        self._tokenizer_size = 0
+        self._stop_ids: list[int] = []
+        self._cache_arg = "past_key_values"
+
+    @property
+    def id(self) -> str:
+        return "local"
+
+    @property
+    def model(self) -> str:
+        return self._model_name
+
+    # -- loading ------------------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load tokenizer, model and grammar compiler (idempotent, thread-safe)."""
+        with self._load_lock:
+            if self._model is not None:
+                return
+            try:
+                import torch
+                import xgrammar as xg
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+            except ImportError as e:  # pragma: no cover - depends on the install
+                raise BackendError("config", f"the local backend needs lift-lsp[local] installed: {e}") from e
+            if self.threads is not None:
+                torch.set_num_threads(self.threads)
+            try:
+                tokenizer: Any = AutoTokenizer.from_pretrained(self._model_name)
+                dtype = self.dtype or ("float32" if self.device == "cpu" else "auto")
+                kwargs: dict[str, Any] = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
+                model: Any = AutoModelForCausalLM.from_pretrained(self._model_name, **kwargs)
+                model.to(self.device)
+                model.eval()
+            except (OSError, ValueError, RuntimeError) as e:
+                raise BackendError("config", f"cannot load model {self._model_name!r}: {e}") from e
+            vocab_size = int(model.get_output_embeddings().weight.shape[0])
+            stop_ids = self._find_stop_ids(tokenizer, model)
+            if not stop_ids:
+                raise BackendError("config", f"model {self._model_name!r} has no EOS token")
+            info = xg.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size, stop_token_ids=stop_ids)
+            self._compiler = xg.GrammarCompiler(info)
+            self._batch_matcher = xg.BatchGrammarMatcher(self.mask_threads)
+            self._tokenizer, self._vocab_size, self._stop_ids = tokenizer, vocab_size, stop_ids
+            self._tokenizer_size = min(len(tokenizer), vocab_size)
+            # transformers 5.x renamed `past_key_values` to `cache`
+            self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+            self._model = model
+
+    @staticmethod
+    def _find_stop_ids(tokenizer: Any, model: Any) -> list[int]:
+        ids: list[int] = []
+        candidates: list[Any] = [tokenizer.eos_token_id]
+        gen = getattr(model, "generation_config", None)
+        if gen is not None:
+            candidates.append(gen.eos_token_id)
+        for c in candidates:
+            for i in c if isinstance(c, list) else [c]:
+                if isinstance(i, int) and i not in ids:
+                    ids.append(i)
+        return ids
+
+    # -- grammars -----------------------------------------------------------------------------------------------
+
+    def compiled_grammar(self, constraint: Constraint) -> Any:
+        """The compiled grammar for a constraint (cached by its key), or None when unconstrained."""
+        if constraint.kind == "none":
+            return None
+        self.load()
+        key = constraint.key()
+        with self._grammar_lock:
+            if key not in self._grammars:
+                self._grammars[key] = self._compile(constraint)
+            return self._grammars[key]
+
+    def _compile(self, c: Constraint) -> Any:
+        try:
+            if c.kind == "json_schema":
+                if c.ebnf is not None:
+                    return self._compiler.compile_grammar(c.ebnf)
+                if c.schema is None:
+                    raise BackendError("config", "json_schema constraint without a schema")
+                from lift_lsp.grammar import schema_to_ebnf
+
+                try:
+                    return self._compiler.compile_grammar(schema_to_ebnf(c.schema))
+                except ValueError:  # outside the bounded subset: XGrammar's own conversion
+                    return self._compiler.compile_json_schema(json.dumps(c.schema), any_whitespace=False)
+            if c.kind == "ebnf" and c.ebnf is not None:
+                return self._compiler.compile_grammar(c.ebnf)
+            if c.kind == "regex" and c.regex is not None:
+                return self._compiler.compile_regex(c.regex)
+        except BackendError:
+            raise
+        except Exception as e:  # XGrammar reports grammar errors as RuntimeError and friends
+            raise BackendError("config", f"invalid {c.kind} constraint: {e}") from e
+        raise BackendError("config", f"{c.kind} constraint without its {c.kind}")
+
+    # -- generation ---------------------------------------------------------------------------------------------
+
+    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        self.load()
+        tok = self._tokenizer
+        if getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            return list(tok(text, add_special_tokens=False)["input_ids"])
+        return list(tok(_fallback_prompt(messages))["input_ids"])
+
+    def submit(self, request: GenerationRequest, cancel: threading.Event | None = None) -> Future[GenerationResult]:
+        """Queue a generation on the worker thread; setting `cancel` stops it before its next step."""
+        return self._executor.submit(self.generate_sync, request, cancel)
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        cancel = threading.Event()
+        job = self.submit(request, cancel)
+        try:
+            return await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            cancel.set()  # a running job stops before its next step; a queued one never starts
+            job.cancel()
+            raise
+
+    def generate_sync(self, request: GenerationRequest, cancel: threading.Event | None = None) -> GenerationResult:
+        """Generate on the calling thread (`submit` runs it on the worker thread)."""
+        started = time.monotonic()
+        if request.n < 1 or request.max_tokens < 1:
+            raise BackendError("config", "n and max_tokens must be at least 1")
+        self.load()
+        grammar = self.compiled_grammar(request.constraint)
+        prompt = self.prompt_ids(request.messages)
+        tokens, reasons = self.sample_tokens(request, prompt, grammar, cancel, started + request.timeout_s)
+        texts = [self._tokenizer.decode([t for t in seq if t not in self._stop_ids]) for seq in tokens]
+        return GenerationResult(
+            texts=texts,
+            prompt_tokens=len(prompt),
+            completion_tokens=sum(len(seq) for seq in tokens),
+            latency_s=time.monotonic() - started,
+            backend=self.id,
+            model=self.model,
+            finish_reasons=reasons,
+        )
+
+    def _forward(self, input_ids: Any, cache: Any) -> tuple[Any, Any]:
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "use_cache": True, "logits_to_keep": 1}
+        if cache is not None:
+            kwargs[self._cache_arg] = cache
+        out = self._model(**kwargs)
+        new_cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        return out.logits[:, -1, :], new_cache
+
+    def sample_tokens(
+        self,
+        req: GenerationRequest,
+        prompt: list[int],
+        grammar: Any,
+        cancel: threading.Event | None = None,
+        deadline: float = float("inf"),
+    ) -> tuple[list[list[int]], list[str]]:
+        """Decode `req.n` candidates after `prompt` under `grammar` (a compiled grammar or None): their token ids
+        (stop token included) and finish reasons."""
+        import torch
+        import xgrammar as xg
+
+        n, device = req.n, self.device
+        if self.threads is not None and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)  # OpenMP's setting is per thread: apply it on this one too
+        out: list[list[int]] = [[] for _ in range(n)]
+        reasons = ["length"] * n
+        matchers = [xg.GrammarMatcher(grammar) for _ in range(n)] if grammar is not None else None
+        bitmask = xg.allocate_token_bitmask(n, self._vocab_size) if grammar is not None else None
+        gen = torch.Generator(device=device)
+        if req.seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(req.seed)
+        stop = torch.tensor(self._stop_ids, device=device)
+        active = list(range(n))  # row i of the batch decodes candidate active[i]
+        with torch.inference_mode():
+            logits, cache = self._forward(torch.tensor([prompt], device=device), None)
+            if n > 1:
+                if hasattr(cache, "batch_repeat_interleave"):
+                    cache.batch_repeat_interleave(n)
+                    logits = logits.repeat(n, 1)
+                else:
+                    logits, cache = self._forward(torch.tensor([prompt] * n, device=device), None)
+            for step in range(req.max_tokens):
+                if cancel is not None and cancel.is_set():
+                    raise BackendError("cancelled", "generation cancelled")
+                if time.monotonic() > deadline:
+                    raise BackendError("timeout", f"generation took longer than {req.timeout_s:g}s")
+                logits = logits.float()
+                if self._tokenizer_size < logits.shape[-1]:
+                    logits[:, self._tokenizer_size :] = float("-inf")  # padding rows of the embedding
+                if matchers is not None and bitmask is not None:
+                    rows = [matchers[i] for i in active]
+                    self._batch_matcher.batch_fill_next_token_bitmask(rows, bitmask)
+                    xg.apply_token_bitmask_inplace(logits, bitmask[: len(active)].to(logits.device))
+                if req.temperature <= 0:
+                    next_ids = logits.argmax(dim=-1)
+                else:
+                    probs = torch.softmax(logits / req.temperature, dim=-1)
+                    next_ids = torch.multinomial(probs, 1, generator=gen).squeeze(1)
+                picked = next_ids.tolist()
+                is_stop = torch.isin(next_ids, stop).tolist()
+                keep: list[int] = []
+                for row, seq in enumerate(active):
+                    token = picked[row]
+                    out[seq].append(token)
+                    if matchers is not None:
+                        if not matchers[seq].accept_token(token):
+                            raise BackendError("malformed", f"grammar rejected sampled token {token}")
+                        done = matchers[seq].is_terminated()
+                    else:
+                        done = is_stop[row]
+                    if done:
+                        reasons[seq] = "stop"
+                    else:
+                        keep.append(row)
+                if not keep or step == req.max_tokens - 1:
+                    break
+                if len(keep) < len(active):
+                    index = torch.tensor(keep, device=device)
+                    cache.batch_select_indices(index)
+                    next_ids = next_ids[index]
+                    active = [active[row] for row in keep]
+                logits, cache = self._forward(next_ids.unsqueeze(1), cache)
+        return out, reasons
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

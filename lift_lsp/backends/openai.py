@@ -1,0 +1,447 @@
+"""A backend for any OpenAI-compatible `/chat/completions` endpoint (SGLang, vLLM, llama.cpp, OpenAI, ...).
+
+The output constraint travels as `response_format` (a JSON schema; SGLang and vLLM both take it) or as SGLang's
+`ebnf` / `regex` fields. Retries with capped, jittered exponential backoff on connection errors, HTTP 429 (honouring
+`Retry-After`) and 5xx; never on other 4xx. Every failure is a `BackendError` whose message a person can act on, and
+the API key (or any other secret header) never appears in a message, a log line or an exception text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import re
+import socket
+import ssl
+import time
+from typing import Any, Literal, NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from lift_lsp.backends.base import BackendError, Constraint, FailureKind, GenerationRequest, GenerationResult
+
+log = logging.getLogger(__name__)
+
+ConstraintFormat = Literal["json_schema", "ebnf"]
+
+_SECRET_HEADER = re.compile(r"authorization|key|secret|token|cookie", re.IGNORECASE)
+_VERSION_SEGMENT = re.compile(r"^v\d+[a-z0-9]*$")
+_EXCERPT_CHARS = 300
+
+
+def normalize_base_url(url: str) -> str:
+    """The endpoint's base URL ending in its API version (`.../v1`), without a trailing slash.
+
+    `http://h:30000`, `http://h:30000/`, `http://h:30000/v1/` and `http://h:30000/v1/chat/completions` all give
+    `http://h:30000/v1`; a path that already has a version segment (`/openai/v1`, `/v2`) is kept as it is.
+    """
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BackendError("config", f"the endpoint URL must start with http:// or https://, got {display_url(text)!r}")
+    path = parts.path.rstrip("/")
+    for suffix in ("/chat/completions", "/completions"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+    if not any(_VERSION_SEGMENT.match(segment) for segment in path.split("/")):
+        path = f"{path}/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def display_url(url: str) -> str:
+    """`url` without user info or query string, fit for messages (those parts may carry credentials)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds:.3g}"
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _EXCERPT_CHARS else flat[:_EXCERPT_CHARS] + "…"
+
+
+def _connect_reason(exc: BaseException) -> str:
+    """Why a connection failed, in words: walk the exception chain down to the OS error."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror):
+            return "host name not found"
+        if isinstance(current, ssl.SSLError):
+            return f"TLS error: {current.reason or current}"
+        if isinstance(current, ConnectionResetError):
+            return "connection reset"
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror.lower()
+        current = current.__cause__ or current.__context__
+    return str(exc) or type(exc).__name__
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """`Retry-After` in seconds: delta-seconds (a fraction is accepted) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value.strip()))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_message(body: str) -> str:
+    """The `error.message` of an OpenAI- or SGLang-style error body, else an excerpt of the body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return _excerpt(body) or "(empty body)"
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return _excerpt(error["message"])
+        if isinstance(error, str):
+            return _excerpt(error)
+        if isinstance(data.get("message"), str):
+            return _excerpt(data["message"])
+        if isinstance(data.get("detail"), str):
+            return _excerpt(data["detail"])
+    return _excerpt(body)
+
+
+def _safe_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
+    return cleaned or "output"
+
+
+class _Retryable(Exception):
+    """One failed attempt that may be retried. The message is `head + after + tail`, where `after` says how many
+    attempts were made (" after 3 attempts") once the retries are spent."""
+
+    def __init__(self, kind: FailureKind, head: str, tail: str, wait_s: float | None = None) -> None:
+        super().__init__(head + tail)
+        self.kind: FailureKind = kind
+        self.head = head
+        self.tail = tail
+        self.wait_s = wait_s
+
+    def message(self, attempts: int = 1) -> str:
+        after = f" after {attempts} attempts" if attempts > 1 else ""
+        return f"{self.head}{after}{self.tail}"
+
+
+class OpenAIBackend:
+    """httpx against an OpenAI-compatible server. `url` is the base URL, with or without the trailing `/v1`."""
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        api_key: str | None = None,
+        constraint_format: ConstraintFormat = "json_schema",
+        timeout_s: float = 120,
+        connect_timeout_s: float = 5,
+        max_retries: int = 2,
+        headers: dict[str, str] | None = None,
+        backend_id: str = "openai",
+        *,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 8.0,
+        auth_hint: str = "check the API key / credentials the endpoint expects",
+    ) -> None:
+        if constraint_format not in ("json_schema", "ebnf"):
+            raise BackendError(
+                "config", f"constraint format must be 'json_schema' or 'ebnf', got {constraint_format!r}"
+            )
+        self._base_url = normalize_base_url(url)
+        self._endpoint = f"{self._base_url}/chat/completions"
+        self._shown_url = display_url(self._base_url)
+        self._model = model
+        self._backend_id = backend_id
+        self.constraint_format: ConstraintFormat = constraint_format
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.max_retries = max(0, max_retries)
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.auth_hint = auth_hint
+        self._headers: dict[str, str] = {"Content-Type": "application/json", "User-Agent": "lift-lsp"}
+        self._secrets: list[str] = []
+        for name, value in (headers or {}).items():
+            self._headers[name] = value
+            if _SECRET_HEADER.search(name) and value:
+                self._secrets.append(value)
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+            self._secrets.append(api_key)
+        self._secrets.sort(key=len, reverse=True)
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def id(self) -> str:
+        return self._backend_id
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(id={self._backend_id!r}, url={self._shown_url!r}, model={self._model!r})"
+
+    # -- the request -----------------------------------------------------------------------------------------------
+
+    def build_body(self, request: GenerationRequest) -> dict[str, Any]:
+        """The JSON body of `/chat/completions` for `request`."""
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": request.messages,
+            "n": request.n,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        body.update(self._constraint_fields(request.constraint))
+        return body
+
+    def _constraint_fields(self, constraint: Constraint) -> dict[str, Any]:
+        if constraint.kind == "none":
+            return {}
+        if constraint.kind == "json_schema":
+            if self.constraint_format == "ebnf" and constraint.ebnf:
+                return {"ebnf": constraint.ebnf}
+            if constraint.schema is None:
+                raise BackendError(
+                    "config", f"constraint {constraint.name!r} is a JSON schema constraint without a schema"
+                )
+            return {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": _safe_name(constraint.name), "schema": constraint.schema, "strict": True},
+                }
+            }
+        if constraint.kind == "ebnf":
+            if not constraint.ebnf:
+                raise BackendError("config", f"constraint {constraint.name!r} is an EBNF constraint without a grammar")
+            return {"ebnf": constraint.ebnf}
+        if constraint.kind == "regex":
+            if not constraint.regex:
+                raise BackendError("config", f"constraint {constraint.name!r} is a regex constraint without a regex")
+            return {"regex": constraint.regex}
+        raise BackendError("config", f"unknown constraint kind {constraint.kind!r}")
+
+    def _client_for_loop(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop or self._client.is_closed:
+            # A client's pooled connections belong to the loop that opened them; a new loop needs a new client.
+            self._client = httpx.AsyncClient(headers=self._headers, follow_redirects=False)
+            self._client_loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._client_loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    # -- generate --------------------------------------------------------------------------------------------------
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        body = self.build_body(request)
+        payload = json.dumps(body).encode()
+        client = self._client_for_loop()
+        started = time.monotonic()
+        deadline = started + request.timeout_s
+        attempts = 1 + self.max_retries
+        for attempt in range(1, attempts + 1):
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    self._fail("timeout", f"no answer from {self._shown_url} within {_fmt_s(request.timeout_s)} s")
+                data = await self._attempt(client, payload, remaining, request.timeout_s)
+            except _Retryable as failure:
+                if attempt == attempts:
+                    self._fail(failure.kind, failure.message(attempts))
+                remaining = deadline - time.monotonic()
+                if failure.wait_s is not None:
+                    wait = failure.wait_s
+                    if wait >= remaining:
+                        self._fail(
+                            failure.kind,
+                            failure.message(attempt) + f" (it asks to retry after {_fmt_s(wait)} s, beyond the"
+                            f" request's {_fmt_s(request.timeout_s)} s deadline)",
+                        )
+                else:
+                    backoff = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
+                    wait = backoff * (0.5 + random.random() / 2)
+                    if wait >= remaining:
+                        self._fail(failure.kind, failure.message(attempt))
+                log.warning(
+                    "%s: attempt %d of %d failed (%s); retrying in %s s",
+                    self._backend_id,
+                    attempt,
+                    attempts,
+                    self._redact(failure.message()),
+                    _fmt_s(wait),
+                )
+                await asyncio.sleep(wait)
+                continue
+            return self._parse(data, request, time.monotonic() - started)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, client: httpx.AsyncClient, payload: bytes, remaining: float, deadline_s: float) -> Any:
+        """One POST; returns the decoded JSON of a 200, raises `_Retryable` or `BackendError`."""
+        read_s = min(self.timeout_s, remaining)
+        timeout = httpx.Timeout(connect=min(self.connect_timeout_s, remaining), read=read_s, write=read_s, pool=read_s)
+        url = self._shown_url
+        try:
+            async with asyncio.timeout(remaining):
+                response = await client.post(self._endpoint, content=payload, timeout=timeout)
+        except TimeoutError:
+            self._fail("timeout", f"no answer from {url} within {_fmt_s(deadline_s)} s")
+        except httpx.ConnectTimeout:
+            connect_s = min(self.connect_timeout_s, remaining)
+            raise _Retryable(
+                "timeout", f"cannot reach {url}", f" (no connection within {_fmt_s(connect_s)} s)"
+            ) from None
+        except httpx.ConnectError as exc:
+            raise _Retryable("unreachable", f"cannot reach {url}", f" ({_connect_reason(exc)})") from None
+        except httpx.TimeoutException:
+            # A read timeout cut short by the deadline is the deadline's.
+            shown = read_s if read_s >= self.timeout_s else deadline_s
+            self._fail("timeout", f"no answer from {url} within {_fmt_s(shown)} s")
+        except httpx.RemoteProtocolError as exc:
+            raise _Retryable(
+                "malformed",
+                "endpoint returned a malformed response",
+                f": the connection closed before the response was complete ({self._redact(str(exc))})",
+            ) from None
+        except (httpx.ReadError, httpx.WriteError) as exc:
+            raise _Retryable("unreachable", f"lost the connection to {url}", f" ({_connect_reason(exc)})") from None
+        except httpx.HTTPError as exc:
+            self._fail("unreachable", f"request to {url} failed: {type(exc).__name__}: {self._redact(str(exc))}")
+
+        status = response.status_code
+        text = response.text
+        if status == 429 or status >= 500:
+            reason = " (rate limited)" if status == 429 else ""
+            wait = _retry_after_s(response.headers.get("retry-after")) if status == 429 else None
+            raise _Retryable(
+                "http", f"endpoint returned HTTP {status}{reason}", f": {_error_message(text)}", wait_s=wait
+            )
+        if status >= 400:
+            hint = ""
+            if status in (401, 403):
+                hint = f" ({self.auth_hint})"
+            elif status == 404:
+                hint = f" (check the URL {self._shown_url}/chat/completions and the model name {self._model!r})"
+            self._fail("http", f"endpoint returned HTTP {status}{hint}: {_error_message(text)}")
+        if status != 200:
+            self._fail("http", f"endpoint returned HTTP {status} instead of 200: {_excerpt(text)}")
+        try:
+            return json.loads(text)
+        except ValueError:
+            content_type = response.headers.get("content-type", "no content type")
+            self._fail(
+                "malformed", f"endpoint returned a malformed response: not JSON ({content_type}): {_excerpt(text)!r}"
+            )
+
+    def _parse(self, data: Any, request: GenerationRequest, latency_s: float) -> GenerationResult:
+        if not isinstance(data, dict):
+            self._fail(
+                "malformed", f"endpoint returned a malformed response: a JSON {type(data).__name__}, not an object"
+            )
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices:
+            if "error" in data:
+                self._fail("http", f"endpoint returned an error: {_error_message(json.dumps(data))}")
+            keys = ", ".join(sorted(str(k) for k in data)) or "none"
+            self._fail("malformed", f"endpoint returned a malformed response: no `choices` (keys: {keys})")
+        ordered = sorted(
+            enumerate(choices),
+            key=lambda pair: (
+                pair[1].get("index", pair[0])
+                if isinstance(pair[1], dict) and isinstance(pair[1].get("index"), int)
+                else pair[0]
+            ),
+        )
+        texts: list[str] = []
+        finish_reasons: list[str] = []
+        refusals: list[str] = []
+        for position, choice in ordered:
+            if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+                self._fail("malformed", f"endpoint returned a malformed response: choice {position} has no `message`")
+            message = choice["message"]
+            finish = choice.get("finish_reason")
+            finish_reason = finish if isinstance(finish, str) else ""
+            refusal = message.get("refusal")
+            if isinstance(refusal, str) and refusal:
+                refusals.append(_excerpt(refusal))
+                continue
+            if finish_reason == "content_filter":
+                refusals.append("the endpoint's content filter stopped the output")
+                continue
+            content = message.get("content")
+            if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}]
+                content = "".join(
+                    part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+                )
+            if not isinstance(content, str):
+                self._fail(
+                    "malformed", f"endpoint returned a malformed response: choice {position} has no text content"
+                )
+            texts.append(content)
+            finish_reasons.append(finish_reason)
+        if not texts:
+            self._fail("refused", f"the model refused: {refusals[0]}")
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        assert isinstance(usage, dict)
+        prompt_tokens = usage.get("prompt_tokens")
+        completion_tokens = usage.get("completion_tokens")
+        served_model = data.get("model")
+        return GenerationResult(
+            texts=texts,
+            prompt_tokens=prompt_tokens if isinstance(prompt_tokens, int) else 0,
+            completion_tokens=completion_tokens if isinstance(completion_tokens, int) else 0,
+            latency_s=latency_s,
+            backend=self._backend_id,
+            model=served_model if isinstance(served_model, str) and served_model else self._model,
+            finish_reasons=finish_reasons,
+        )
+
+    # -- errors ----------------------------------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _fail(self, kind: FailureKind, message: str) -> NoReturn:
+        raise BackendError(kind, self._redact(message)) from None

@@ -1,0 +1,239 @@
+"""`lift-lsp`: the language server (default) and the same powers for scripts, CI and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lift_lsp import __version__
+
+
+def _read(path: str) -> str:
+    data = Path(path).read_bytes()
+    return data.decode("utf-8", errors="replace")
+
+
+def cmd_ir(args: argparse.Namespace) -> int:
+    from lift_lsp.render import to_text
+    from lift_lsp.reverse import extract_file
+
+    status = 0
+    results: list[dict[str, object]] = []
+    for file in args.files:
+        try:
+            text = _read(file)
+        except OSError as err:
+            print(f"lift-lsp: cannot read {file}: {err.strerror}", file=sys.stderr)
+            status = 2
+            continue
+        functions = extract_file(text, path=str(Path(file).resolve()), function=args.function, types=not args.no_types)
+        if args.function and not functions:
+            print(f"lift-lsp: no function named {args.function!r} in {file}", file=sys.stderr)
+            status = 1
+        for fir in functions:
+            if args.json:
+                entry: dict[str, object] = {
+                    "function": fir.function,
+                    "line": fir.line,
+                    "ir": fir.ir.model_dump(mode="json"),
+                }
+                if len(args.files) > 1:
+                    entry["file"] = file
+                results.append(entry)
+            else:
+                print(to_text(fir.ir, fir.function, fir.line))
+                print()
+    if args.json:
+        json.dump(results, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    return status
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from lift_lsp.checks import CheckCache, check_text
+
+    cache = CheckCache()
+    findings = []
+    status = 0
+    for file in args.files:
+        try:
+            text = _read(file)
+        except OSError as err:
+            print(f"lift-lsp: cannot read {file}: {err.strerror}", file=sys.stderr)
+            status = 2
+            continue
+        findings += check_text(text, file, cache=cache)
+    if args.json:
+        json.dump([f.as_json() for f in findings], sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    else:
+        for f in findings:
+            print(f"{f.file}:{f.line}: {f.severity} {f.code} [{f.function}] {f.message}")
+        errors = sum(f.severity == "error" for f in findings)
+        print(f"{len(findings)} finding(s), {errors} error(s) in {len(args.files)} file(s)")
+    if any(f.severity == "error" for f in findings):
+        status = max(status, 1)
+    return status
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import asyncio
+    import difflib
+    import os
+
+    from lift_lsp.analysis import DocumentAnalysis
+    from lift_lsp.backends.base import BackendError
+    from lift_lsp.backends.factory import make_backend
+    from lift_lsp.forward import generate
+    from lift_lsp.options import parse_options
+
+    env = os.environ
+    settings: dict[str, object] = {
+        "backend": {
+            "kind": args.backend
+            or env.get("LIFT_BACKEND")
+            or ("openai" if (args.url or env.get("LIFT_URL")) else "none"),
+            "url": args.url or env.get("LIFT_URL", ""),
+            "model": args.model or env.get("LIFT_MODEL", ""),
+            **({"constraintFormat": args.constraint_format} if args.constraint_format else {}),
+        },
+        "generation": {
+            "candidates": args.candidates,
+            "repairs": args.repairs,
+            "temperature": args.temperature,
+            "cache": not args.no_cache,
+            **({"seed": args.seed} if args.seed is not None else {}),
+        },
+    }
+    options, problems = parse_options(settings)
+    if problems:
+        for problem in problems:
+            print(f"lift-lsp: {problem}", file=sys.stderr)
+        return 2
+    try:
+        backend = make_backend(options.backend, options.generation)
+    except BackendError as err:
+        print(f"lift-lsp: {err.message}", file=sys.stderr)
+        return 2
+    if backend is None:
+        print(
+            "lift-lsp: no backend configured: pass --url URL --model M (any OpenAI-compatible endpoint), or set "
+            "LIFT_URL and LIFT_MODEL, or --backend local --model PATH_OR_ID",
+            file=sys.stderr,
+        )
+        return 2
+    text = _read(args.file)
+    analysis = DocumentAnalysis(uri=args.file, version=None, text=text, path=str(Path(args.file).resolve()))
+    site = analysis.find(args.function)
+    if site is None:
+        print(f"lift-lsp: no function named {args.function!r} in {args.file}", file=sys.stderr)
+        return 1
+
+    def progress(message: str, percentage: int) -> None:
+        print(f"[{percentage:3d}%] {message}", file=sys.stderr)
+
+    async def run() -> object:
+        try:
+            return await generate(
+                text, site, backend, options.generation, options.sandbox,
+                context=analysis.type_context(site), file=args.file, progress=progress,
+            )  # fmt: skip
+        finally:
+            await backend.aclose()
+
+    outcome = asyncio.run(run())
+    from lift_lsp.forward import Outcome
+
+    assert isinstance(outcome, Outcome)
+    if not outcome.ok:
+        print(f"lift-lsp: {outcome.message}", file=sys.stderr)
+        return 1
+    if args.write:
+        Path(args.file).write_text(outcome.new_text, encoding="utf-8")
+        print(f"lift-lsp: wrote {args.file}", file=sys.stderr)
+    elif args.diff:
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                text.splitlines(keepends=True), outcome.new_text.splitlines(keepends=True), args.file, args.file
+            )
+        )
+    else:
+        new_site = DocumentAnalysis(uri=args.file, version=None, text=outcome.new_text).find(site.qualname)
+        print(new_site.text if new_site else outcome.new_text)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lift_lsp.server import serve
+
+    return serve()
+
+
+def cmd_serve_model(argv: Sequence[str]) -> int:
+    from lift_lsp.serve_model import main as serve_model_main
+
+    return serve_model_main(list(argv))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lift-lsp", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"lift-lsp {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the language server on stdio (the default)")
+    serve.set_defaults(run=cmd_serve)
+
+    ir = sub.add_parser("ir", help="print the IR extracted from each function (reverse mode)")
+    ir.add_argument("files", nargs="+", metavar="FILE")
+    ir.add_argument("--function", help="only this function (name or qualified name, e.g. Class.method)")
+    ir.add_argument("--json", action="store_true", help='print a JSON list of {"function", "line", "ir"}')
+    ir.add_argument("--no-types", action="store_true", help="skip jedi's type inference (faster)")
+    ir.set_defaults(run=cmd_ir)
+
+    check = sub.add_parser("check", help="check each function against its own spec (the on-save diagnostics)")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help='print a JSON list of {"file", "function", "line", "code", "severity", "message"}',
+    )
+    check.set_defaults(run=cmd_check)
+
+    gen = sub.add_parser("generate", help="generate a stub's body from its spec (forward mode)")
+    gen.add_argument("file", metavar="FILE")
+    gen.add_argument("--function", required=True, help="the stub to generate (name or qualified name)")
+    gen.add_argument("--backend", choices=["openai", "modal", "local"], help="default: openai when a URL is given")
+    gen.add_argument("--url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:30000/v1 (or $LIFT_URL)")
+    gen.add_argument("--model", help="model name at the endpoint, or a Hugging Face id / path for --backend local")
+    gen.add_argument("--constraint-format", choices=["json_schema", "ebnf"], help="how the output grammar is sent")
+    gen.add_argument("--candidates", type=int, default=2)
+    gen.add_argument("--repairs", type=int, default=2)
+    gen.add_argument("--temperature", type=float, default=0.2)
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--no-cache", action="store_true", help="do not read or write the generation cache")
+    output = gen.add_mutually_exclusive_group()
+    output.add_argument("--diff", action="store_true", help="print a unified diff")
+    output.add_argument("--write", action="store_true", help="write the file in place")
+    gen.set_defaults(run=cmd_generate)
+
+    sub.add_parser("serve-model", help="serve a local model over an OpenAI-compatible HTTP API", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "serve-model":
+        return cmd_serve_model(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return cmd_serve(args)
+    status: int = args.run(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""JSON schema -> EBNF (XGrammar's dialect) for the bounded schema subset that pydantic emits for `lift_lsp.ir`.
+
+Why not XGrammar's own schema conversion: it cannot express a length-bounded string that contains an escape
+(`\\n`, `\\"`), which code in a JSON string always needs. Here a string's content is the usual escape-aware JSON
+string rule, bounded by XGrammar's `max_chars` rule budget: at most `maxLength` characters *as written*, so an
+escape (`\\n` is 2 characters, `\\u00e9` 6) counts for its length in the JSON text. That is never longer than
+pydantic's count (an escape decodes to one character), so whatever the grammar accepts fits the schema; a string
+dense in escapes may get less room than the schema would allow. (A counted repetition of one escape-aware character,
+`char{0,N}`, is exact but makes XGrammar's token masks 100-10000x slower with a 32k vocabulary: ~2 s per token for
+N=400; see bench/constrained.py.)
+
+The output is compact JSON with XGrammar's separators (`", "` between members, `": "` after keys). Objects emit
+**all** their declared properties, in schema order, optional ones included: any such object is valid against the
+schema (a consumer gets every field; a model cannot leave one out), and the grammar stays linear in size.
+Integers have at most 9 digits and numbers a bounded fraction and exponent, so that every value terminates.
+
+Supported: `type` (string, integer, number, boolean, null, object, array, or a list of them), `enum`, `const`,
+`$ref` into the document (`#/$defs/...`), `anyOf`, a single-element `allOf`, `properties`/`required`,
+`additionalProperties` (false, or a value schema together with `maxProperties` and `propertyNames.maxLength`),
+`maxLength`/`minLength`, `maxItems`/`minItems`, `maxProperties`/`minProperties`. Annotations (`title`,
+`description`, `default`, ...) are ignored. Anything else, and any unbounded string, array or map, raises
+ValueError: callers may then fall back to XGrammar's own conversion.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from lift_lsp.backends.base import Constraint
+
+__all__ = [
+    "JSON_CHAR_RULES",
+    "JSON_OBJECT_EBNF",
+    "code_constraint",
+    "code_ebnf",
+    "constraint_for",
+    "ir_constraint",
+    "ir_ebnf",
+    "schema_to_ebnf",
+    "tighten_bounds",
+]
+
+INT_DIGITS = 9
+"""Most digits an integer may have (so 999_999_999 is the largest)."""
+
+_ANNOTATIONS = frozenset(
+    {
+        "title",
+        "description",
+        "default",
+        "examples",
+        "$comment",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "$schema",
+        "$id",
+        "$defs",
+        "definitions",
+    }
+)
+
+_HEX = "[0-9a-fA-F]"
+JSON_CHAR_RULES = (
+    'json_chars ::= "" | [^"\\\\\\x00-\\x1f] json_chars | "\\\\" json_escape json_chars\n'
+    'json_char ::= [^"\\\\\\x00-\\x1f] | "\\\\" json_escape\n'
+    f'json_escape ::= ["\\\\/bfnrt] | "u" ([0-9a-cA-Ce-fE-F] {_HEX} {_HEX} {_HEX} | [dD] [0-7] {_HEX} {_HEX})\n'
+)
+"""JSON string content (`json_chars`, right-recursive: the shape XGrammar's masks are fast on) and one character
+(`json_char`): a raw character other than `"`, `\\` and controls, or one escape. `\\uXXXX` excludes the surrogate
+range, so that every escape decodes to one valid character."""
+
+JSON_OBJECT_EBNF = (
+    "root ::= json_object\n"
+    'json_value ::= json_object | json_array | json_string | json_number | "true" | "false" | "null"\n'
+    'json_object ::= "{" json_ws (json_string json_ws ":" json_ws json_value json_ws'
+    ' ("," json_ws json_string json_ws ":" json_ws json_value json_ws)*)? "}"\n'
+    'json_array ::= "[" json_ws (json_value json_ws ("," json_ws json_value json_ws)*)? "]"\n'
+    'json_string ::= "\\"" json_chars "\\""\n'
+    'json_number ::= "-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [+-]? [0-9]+)?\n'
+    "json_ws ::= [ \\t\\n\\r]*\n" + JSON_CHAR_RULES
+)
+"""Any JSON object (OpenAI's `response_format: {"type": "json_object"}`). Unbounded: a model must choose to stop."""
+
+_NUMBER_RULES = {
+    "json_int": f'json_int ::= "-"? ("0" | [1-9] [0-9]{{0,{INT_DIGITS - 1}}})',
+    "json_number": 'json_number ::= json_int ("." [0-9]{1,9})? ([eE] [+-]? [0-9]{1,2})?',
+}
+
+
+def _literal(text: str) -> str:
+    """An EBNF string literal matching `text` exactly."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _json_literal(value: Any) -> str:
+    return _literal(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
+
+
+def _unsupported(schema: dict[str, Any], known: set[str], where: str) -> None:
+    extra = sorted(set(schema) - known - _ANNOTATIONS)
+    if extra:
+        raise ValueError(f"{where}: unsupported schema keyword(s) {', '.join(extra)}")
+
+
+def _string_rules(name: str, min_len: int, max_len: int) -> list[str]:
+    """A JSON string of `min_len` to `max_len` characters: `min_len` counted characters, then content under a
+    `max_chars` budget of the rest (see the module's docstring)."""
+    if max_len == 0:
+        return [f'{name} ::= "\\"\\""']
+    head = f"json_char{{{min_len}}} " if min_len else ""
+    if max_len == min_len:
+        return [f'{name} ::= "\\"" {head}"\\""']
+    return [
+        f'{name} ::= "\\"" {head}{name}_body "\\""',
+        f"{name}_body[max_chars={max_len - min_len}] ::= json_chars",
+    ]
+
+
+class _Converter:
+    def __init__(self, root: dict[str, Any]) -> None:
+        self.root = root
+        self.rules: dict[str, str] = {}
+        self.ref_rules: dict[str, str] = {}
+        self.helpers: set[str] = set()
+        self.string_rules: dict[tuple[int, int], str] = {}
+
+    # -- rules --------------------------------------------------------------------------------------------------
+
+    def new_rule(self, hint: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", hint).strip("_") or "rule"
+        if base[0].isdigit() or base.startswith("json_"):
+            base = "r_" + base  # `json_*` names are the shared helper rules
+        name, i = base, 2
+        while name in self.rules:
+            name, i = f"{base}_{i}", i + 1
+        self.rules[name] = ""  # reserve (recursive references may appear before the body is known)
+        return name
+
+    def string_rule(self, min_len: int, max_len: int) -> str:
+        key = (min_len, max_len)
+        if key not in self.string_rules:
+            name = f"json_str_{max_len}" if min_len == 0 else f"json_str_{min_len}_{max_len}"
+            self.string_rules[key] = name
+        self.helpers.add("char")
+        return self.string_rules[key]
+
+    # -- schemas ------------------------------------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> dict[str, Any]:
+        if not ref.startswith("#"):
+            raise ValueError(f"$ref {ref!r}: only references into the same document are supported")
+        node: Any = self.root
+        for part in [p for p in ref[1:].split("/") if p]:
+            key = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(node, dict) or key not in node:
+                raise ValueError(f"$ref {ref!r} does not resolve")
+            node = node[key]
+        if not isinstance(node, dict):
+            raise ValueError(f"$ref {ref!r} is not a schema object")
+        return node
+
+    def expr(self, schema: Any, hint: str, own: str | None = None) -> str:
+        """An EBNF expression for the values `schema` allows. `own`: the rule being defined, which an object or
+        array schema then uses for itself instead of a new rule."""
+        if schema is True or schema == {} or not isinstance(schema, dict):
+            raise ValueError(f"{hint}: an unconstrained value cannot be bounded")
+        if "$ref" in schema:
+            _unsupported(schema, {"$ref"}, hint)
+            return self.ref(schema["$ref"])
+        if "allOf" in schema:
+            parts = schema["allOf"]
+            if not isinstance(parts, list) or len(parts) != 1:
+                raise ValueError(f"{hint}: allOf with more than one schema is not supported")
+            _unsupported(schema, {"allOf"}, hint)
+            return self.expr(parts[0], hint, own)
+        if "anyOf" in schema:
+            _unsupported(schema, {"anyOf"}, hint)
+            alts = [self.expr(s, f"{hint}_{i}") for i, s in enumerate(schema["anyOf"])]
+            return "(" + " | ".join(alts) + ")"
+        if "const" in schema:
+            _unsupported(schema, {"const", "type"}, hint)
+            return _json_literal(schema["const"])
+        if "enum" in schema:
+            _unsupported(schema, {"enum", "type"}, hint)
+            values = schema["enum"]
+            if not values:
+                raise ValueError(f"{hint}: empty enum")
+            return "(" + " | ".join(_json_literal(v) for v in values) + ")"
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            alts = [self.expr({**schema, "type": k}, f"{hint}_{k}") for k in kind]
+            return "(" + " | ".join(alts) + ")"
+        if kind == "string":
+            return self.string(schema, hint)
+        if kind == "integer":
+            _unsupported(schema, {"type"}, hint)
+            self.helpers.add("json_int")
+            return "json_int"
+        if kind == "number":
+            _unsupported(schema, {"type"}, hint)
+            self.helpers.update({"json_int", "json_number"})
+            return "json_number"
+        if kind == "boolean":
+            _unsupported(schema, {"type"}, hint)
+            return '("true" | "false")'
+        if kind == "null":
+            _unsupported(schema, {"type"}, hint)
+            return '"null"'
+        if kind == "array":
+            return self.array(schema, hint, own)
+        if kind == "object" or (kind is None and ("properties" in schema or "additionalProperties" in schema)):
+            return self.object(schema, hint, own)
+        raise ValueError(f"{hint}: schema without a supported type: {sorted(schema)}")
+
+    def ref(self, ref: str) -> str:
+        if ref not in self.ref_rules:
+            name = self.new_rule(ref.rsplit("/", 1)[-1])
+            self.ref_rules[ref] = name
+            body = self.expr(self.resolve(ref), name, own=name)
+            if body != name:
+                self.rules[name] = body
+        return self.ref_rules[ref]
+
+    def string(self, schema: dict[str, Any], hint: str) -> str:
+        _unsupported(schema, {"type", "maxLength", "minLength"}, hint)
+        if "maxLength" not in schema:
+            raise ValueError(f"{hint}: string without maxLength (the schema must bound every string)")
+        max_len, min_len = int(schema["maxLength"]), int(schema.get("minLength", 0))
+        if min_len > max_len:
+            raise ValueError(f"{hint}: minLength > maxLength")
+        return self.string_rule(min_len, max_len)
+
+    def array(self, schema: dict[str, Any], hint: str, own: str | None) -> str:
+        _unsupported(schema, {"type", "items", "maxItems", "minItems"}, hint)
+        if "maxItems" not in schema:
+            raise ValueError(f"{hint}: array without maxItems (the schema must bound every array)")
+        max_n, min_n = int(schema["maxItems"]), int(schema.get("minItems", 0))
+        if min_n > max_n:
+            raise ValueError(f"{hint}: minItems > maxItems")
+        if max_n == 0:
+            return '"[]"'
+        name = own or self.new_rule(hint)
+        item = self.expr(schema.get("items", True), f"{name}_item")
+        rest = f'("{", "}" {item}){{{max(min_n - 1, 0)},{max_n - 1}}}'
+        body = f"{item} {rest}" if min_n > 0 else f"({item} {rest})?"
+        self.rules[name] = f'"[" {body} "]"'
+        return name
+
+    def object(self, schema: dict[str, Any], hint: str, own: str | None) -> str:
+        known = {"type", "properties", "required", "additionalProperties", "maxProperties", "minProperties"}
+        _unsupported(schema, known | {"propertyNames"}, hint)
+        props: dict[str, Any] = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        if props:
+            missing = set(schema.get("required", [])) - set(props)
+            if missing:
+                raise ValueError(f"{hint}: required properties without a schema: {sorted(missing)}")
+            if isinstance(extra, dict):
+                raise ValueError(f"{hint}: properties together with an additionalProperties schema")
+            if not int(schema.get("minProperties", 0)) <= len(props) <= int(schema.get("maxProperties", len(props))):
+                raise ValueError(f"{hint}: minProperties/maxProperties exclude emitting every property")
+            name = own or self.new_rule(hint)
+            parts = []
+            for i, (key, value) in enumerate(props.items()):
+                prefix = ("{" if i == 0 else ", ") + json.dumps(key, ensure_ascii=False) + ": "
+                parts.append(f"{_literal(prefix)} {self.expr(value, f'{name}_{key}')}")
+            self.rules[name] = " ".join(parts) + ' "}"'
+            return name
+        if isinstance(extra, dict):
+            if "maxProperties" not in schema:
+                raise ValueError(f"{hint}: map without maxProperties (the schema must bound every map)")
+            max_n, min_n = int(schema["maxProperties"]), int(schema.get("minProperties", 0))
+            if max_n == 0:
+                return '"{}"'
+            if min_n > 0:
+                raise ValueError(f"{hint}: minProperties on a map is not supported (keys must be distinct)")
+            keys = schema.get("propertyNames", {"type": "string"})
+            name = own or self.new_rule(hint)
+            key = self.string({"type": "string", **keys}, f"{name}_key")
+            entry = f'{key} ": " {self.expr(extra, f"{name}_value")}'
+            self.rules[name] = f'"{{" ({entry} ("{", "}" {entry}){{0,{max_n - 1}}})? "}}"'
+            return name
+        if extra is False:
+            return '"{}"'
+        raise ValueError(f"{hint}: free-form object (no properties, no additionalProperties schema)")
+
+    # -- output -------------------------------------------------------------------------------------------------
+
+    def render(self, root_expr: str) -> str:
+        lines = [f"root ::= {root_expr}"]
+        lines += [f"{name} ::= {body}" for name, body in self.rules.items() if name != "root"]
+        for (min_len, max_len), name in sorted(self.string_rules.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            lines += _string_rules(name, min_len, max_len)
+        lines += [_NUMBER_RULES[n] for n in ("json_int", "json_number") if n in self.helpers]
+        return "\n".join(lines) + "\n" + (JSON_CHAR_RULES if "char" in self.helpers else "")
+
+
+def schema_to_ebnf(schema: dict[str, Any]) -> str:
+    """The EBNF (root rule `root`) of compact JSON valid against `schema`; ValueError outside the subset."""
+    conv = _Converter(schema)
+    conv.rules["root"] = ""
+    title = schema.get("title")
+    root_expr = conv.expr(schema, title if isinstance(title, str) else "root")
+    return conv.render(root_expr)
+
+
+def tighten_bounds(
+    schema: dict[str, Any], *, max_length: int, max_items: int, max_properties: int | None = None
+) -> dict[str, Any]:
+    """A copy of `schema` with every `maxLength`/`maxItems`/`maxProperties` lowered to the given caps. Whatever
+    the copy accepts, the original accepts: use it to keep outputs short (e.g. for a small or random model)."""
+    caps = {"maxLength": max_length, "maxItems": max_items, "maxProperties": max_properties}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: walk(v) for k, v in node.items()}
+        for key, minimum in (("maxLength", "minLength"), ("maxItems", "minItems"), ("maxProperties", "minProperties")):
+            cap = caps[key]
+            if cap is not None and isinstance(out.get(key), int):
+                out[key] = max(min(out[key], cap), int(out.get(minimum, 0)))
+        return out
+
+    result: dict[str, Any] = walk(copy.deepcopy(schema))
+    return result
+
+
+@lru_cache(maxsize=32)
+def constraint_for(model_cls: type[BaseModel]) -> Constraint:
+    """The generation constraint for a pydantic model: its JSON schema plus the equivalent bounded EBNF."""
+    schema = model_cls.model_json_schema()
+    return Constraint(kind="json_schema", name=model_cls.__name__, schema=schema, ebnf=schema_to_ebnf(schema))
+
+
+def ir_constraint() -> Constraint:
+    from lift_lsp.ir import IR
+
+    return constraint_for(IR)
+
+
+def code_constraint() -> Constraint:
+    from lift_lsp.ir import CodeCandidate
+
+    return constraint_for(CodeCandidate)
+
+
+def ir_ebnf() -> str:
+    """The grammar of the IR (as exported to `grammars/ir.ebnf`)."""
+    ebnf = ir_constraint().ebnf
+    assert ebnf is not None
+    return ebnf
+
+
+def code_ebnf() -> str:
+    """The grammar of the code step's output (as exported to `grammars/code.ebnf`)."""
+    ebnf = code_constraint().ebnf
+    assert ebnf is not None
+    return ebnf

@@ -1,0 +1,110 @@
+"""The server's settings: `initializationOptions` and `workspace/didChangeConfiguration`, validated by pydantic.
+
+Keys are camelCase on the wire (`generation.maxTokensIr`); snake_case is accepted too. A setting that does not
+validate is reported and its whole section falls back to the defaults; the rest still applies.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class BackendOptions(_Section):
+    kind: Literal["none", "openai", "modal", "local"] = "none"
+    """Which backend generates code; `none` disables generation (hover and diagnostics still work)."""
+    url: str = ""
+    """Base URL of an OpenAI-compatible endpoint, e.g. `http://127.0.0.1:30000/v1` (openai, modal)."""
+    model: str = ""
+    """Model name sent to the endpoint, or a Hugging Face id / local path (local)."""
+    api_key_env: str = "LIFT_API_KEY"
+    """Name of the environment variable holding the endpoint's API key (the key itself is never a setting)."""
+    constraint_format: Literal["json_schema", "ebnf"] = "json_schema"
+    """How the output grammar is sent: `response_format` JSON schema, or SGLang's `ebnf` field."""
+    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=600)
+    max_retries: int = Field(default=2, ge=0, le=10)
+
+
+class GenerationOptions(_Section):
+    candidates: int = Field(default=2, ge=1, le=16)
+    repairs: int = Field(default=2, ge=0, le=8)
+    max_tokens_ir: int = Field(default=1024, ge=64, le=32768)
+    max_tokens_code: int = Field(default=1536, ge=64, le=32768)
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    seed: int | None = None
+    cache: bool = True
+    cache_dir: str = ""
+    """Where generations are cached; empty: the user cache directory (`~/.cache/lift-lsp`)."""
+
+
+class DiagnosticsOptions(_Section):
+    on_save: bool = True
+    on_open: bool = True
+    examples: bool = True
+    smt: bool = True
+    time_budget_s: float = Field(default=20.0, gt=0, le=600)
+
+
+class SandboxOptions(_Section):
+    example_timeout_s: float = Field(default=2.0, gt=0, le=600)
+    file_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    memory_mb: int = Field(default=512, ge=32, le=65536)
+    max_output_bytes: int = Field(default=10000, ge=100, le=10_000_000)
+    workers: int = Field(default=2, ge=1, le=32)
+
+
+class HoverOptions(_Section):
+    enabled: bool = True
+
+
+class Options(_Section):
+    backend: BackendOptions = BackendOptions()
+    generation: GenerationOptions = GenerationOptions()
+    diagnostics: DiagnosticsOptions = DiagnosticsOptions()
+    sandbox: SandboxOptions = SandboxOptions()
+    hover: HoverOptions = HoverOptions()
+
+
+def parse_options(raw: Any) -> tuple[Options, list[str]]:
+    """Validate settings; return the options in force and one message per rejected section or key."""
+    if raw is None:
+        return Options(), []
+    if not isinstance(raw, dict):
+        return Options(), [f"lift-lsp settings must be an object, got {type(raw).__name__}; using defaults"]
+    problems: list[str] = []
+    sections: dict[str, Any] = {}
+    fields = Options.model_fields
+    by_alias = {to_camel(name): name for name in fields} | {name: name for name in fields}
+    for key, value in raw.items():
+        name = by_alias.get(key)
+        if name is None:
+            problems.append(f"unknown setting '{key}' ignored")
+            continue
+        section_type = fields[name].annotation
+        assert isinstance(section_type, type) and issubclass(section_type, _Section)
+        try:
+            sections[name] = section_type.model_validate(value if value is not None else {})
+        except ValidationError as err:
+            details = "; ".join(f"{key}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+            problems.append(f"invalid settings ({details}); '{key}' uses its defaults")
+    return Options(**sections), problems
+
+
+def settings_table() -> list[tuple[str, str, Any]]:
+    """Every setting as (dotted camelCase key, type, default): the README and the editor clients use this list."""
+    rows: list[tuple[str, str, Any]] = []
+    for section_name, section_field in Options.model_fields.items():
+        section_type = section_field.annotation
+        assert isinstance(section_type, type) and issubclass(section_type, _Section)
+        for name, field in section_type.model_fields.items():
+            annotation = field.annotation
+            type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+            rows.append((f"{to_camel(section_name)}.{to_camel(name)}", type_name, field.default))
+    return rows

@@ -1,0 +1,354 @@
+"""The language server: registers features and delegates to plain functions. No logic of its own beyond wiring,
+caching by document version, and keeping bad input from ever taking it down."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+from pygls.workspace import TextDocument
+
+from lift_lsp import __version__, forward
+from lift_lsp.actions import GENERATE_COMMAND, SHOW_IR_COMMAND, code_actions
+from lift_lsp.analysis import AnalysisCache, DocumentAnalysis
+from lift_lsp.backends.base import Backend, BackendError
+from lift_lsp.checks import CheckCache, Finding, check_text
+from lift_lsp.options import Options, parse_options
+from lift_lsp.render import to_markdown
+
+log = logging.getLogger("lift_lsp")
+R = TypeVar("R")
+P = ParamSpec("P")
+
+
+class LiftServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__(
+            name="lift-lsp", version=__version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+        )
+        self.options = Options()
+        self.analyses = AnalysisCache()
+        self.pending_messages: list[str] = []
+        self.check_cache = CheckCache()
+        self._backend: Backend | None = None
+        self._backend_options: str | None = None
+        self.generations: dict[str, asyncio.Task[Any]] = {}
+        """Generations in flight, by progress token (for `window/workDoneProgress/cancel`)."""
+
+    def backend(self) -> Backend | None:
+        """The configured backend, built once per settings; raises BackendError for unusable settings."""
+        from lift_lsp.backends.factory import make_backend
+
+        key = self.options.backend.model_dump_json() + self.options.generation.model_dump_json()
+        if self._backend is None or key != self._backend_options:
+            self._backend = make_backend(self.options.backend, self.options.generation)
+            self._backend_options = key
+        return self._backend
+
+    def analysis(self, uri: str) -> tuple[DocumentAnalysis, TextDocument]:
+        doc = self.workspace.get_text_document(uri)
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        return self.analyses.get(uri, doc.version, doc.source, path), doc
+
+    def apply_settings(self, raw: Any) -> None:
+        self.options, problems = parse_options(raw)
+        self._backend = None
+        for problem in problems:
+            self.show(f"lift-lsp: {problem}", types.MessageType.Warning)
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+
+_SEVERITY = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "info": types.DiagnosticSeverity.Information,
+}
+
+
+def _diagnostic(finding: Finding, doc: TextDocument) -> types.Diagnostic:
+    lines = doc.lines
+    row = min(max(finding.line - 1, 0), max(len(lines) - 1, 0))
+    text = lines[row].rstrip("\r\n") if lines else ""
+    start = len(text) - len(text.lstrip())
+    to_client = _client_converter(doc)
+    return types.Diagnostic(
+        range=types.Range(start=to_client(row, start), end=to_client(row, len(text))),
+        message=finding.message,
+        severity=_SEVERITY[finding.severity],
+        code=finding.code,
+        source="lift",
+    )
+
+
+async def publish_checks(ls: LiftServer, uri: str) -> None:
+    """Run the checks of a document off the event loop and publish them (the server keeps answering meanwhile)."""
+    doc = ls.workspace.get_text_document(uri)
+    text, version = doc.source, doc.version
+    path = to_fs_path(uri) if uri.startswith("file:") else uri
+    options = ls.options
+    findings = await asyncio.to_thread(
+        check_text, text, path or uri, options.diagnostics, options.sandbox, ls.check_cache
+    )
+    current = ls.workspace.get_text_document(uri)
+    if current.version != version and current.source != text:
+        return  # the document moved on; the next save publishes fresh results
+    ls.text_document_publish_diagnostics(
+        types.PublishDiagnosticsParams(
+            uri=uri, version=version, diagnostics=[_diagnostic(f, current) for f in findings]
+        )
+    )
+
+
+def _guarded(handler: Callable[P, R]) -> Callable[P, R | None]:
+    """A handler that fails answers None and logs, instead of failing the request: bad input never takes the
+    server down and every request gets an answer."""
+
+    @functools.wraps(handler)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        try:
+            return handler(*args, **kwargs)
+        except Exception:
+            log.exception("lift-lsp: %s failed", handler.__name__)
+            return None
+
+    return run
+
+
+def _to_server(doc: TextDocument, position: types.Position) -> tuple[int, int] | None:
+    lines = doc.lines
+    if position.line < 0 or position.line >= max(len(lines), 1):
+        return None
+    if not lines:
+        return 0, 0
+    server = doc.position_codec.position_from_client_units(lines, position)
+    return server.line, server.character
+
+
+def _client_converter(doc: TextDocument) -> Callable[[int, int], types.Position]:
+    lines = doc.lines
+    codec = doc.position_codec
+
+    def convert(line: int, col: int) -> types.Position:
+        if 0 <= line < len(lines):
+            return codec.position_to_client_units(lines, types.Position(line=line, character=col))
+        return types.Position(line=line, character=col)
+
+    return convert
+
+
+async def _checked(ls: LiftServer, uri: str) -> None:
+    try:
+        await publish_checks(ls, uri)
+    except Exception as err:
+        log.exception("lift-lsp: checking %s failed", uri)
+        ls.show(f"lift-lsp: checking the file failed: {err}", types.MessageType.Error)
+
+
+async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, Any]:
+    """`lift.generate`: generate the stub's body, with progress; apply the edit only if the document is still the
+    version the generation started from. Every failure is told to the user; the document is never half-edited."""
+
+    def fail(message: str, kind: types.MessageType = types.MessageType.Error) -> dict[str, Any]:
+        ls.show(f"lift-lsp: {message}", kind)
+        return {"ok": False, "message": message}
+
+    analysis, doc = ls.analysis(uri)
+    site = analysis.find(function)
+    if site is None:
+        return fail(f"no function `{function}` in this document")
+    try:
+        backend = ls.backend()
+    except BackendError as err:
+        return fail(f"cannot generate: {err.message}")
+    if backend is None:
+        return fail("cannot generate: no backend is configured (set `backend.kind` and `backend.url`)")
+    start_version, text = doc.version, doc.source
+    token = f"lift-generate-{uuid.uuid4()}"
+    progress = ls.work_done_progress
+    try:
+        await asyncio.wait_for(progress.create_async(token), timeout=5)
+        progress.begin(token, types.WorkDoneProgressBegin(title=f"Generating {site.qualname}", cancellable=True))
+        has_progress = True
+    except Exception:  # the client does not do progress: carry on without it
+        has_progress = False
+
+    def report(message: str, percentage: int) -> None:
+        if has_progress:
+            progress.report(token, types.WorkDoneProgressReport(message=message, percentage=percentage))
+
+    task = asyncio.current_task()
+    if task is not None:
+        ls.generations[token] = task
+    try:
+        outcome = await forward.generate(
+            text,
+            site,
+            backend,
+            ls.options.generation,
+            ls.options.sandbox,
+            context=analysis.type_context(site),
+            file=to_fs_path(uri) or uri,
+            progress=report,
+        )
+    except asyncio.CancelledError:
+        ls.show(f"lift-lsp: generation of `{site.qualname}` cancelled; the document is unchanged")
+        raise
+    finally:
+        ls.generations.pop(token, None)
+        if has_progress:
+            progress.end(token, types.WorkDoneProgressEnd())
+    if not outcome.ok:
+        return fail(outcome.message)
+    current = ls.workspace.get_text_document(uri)
+    if current.version != start_version or current.source != text:
+        return fail(
+            "the document changed during generation; nothing was applied (run it again)", types.MessageType.Warning
+        )
+    to_client = _client_converter(current)
+    edits: list[types.TextEdit | types.AnnotatedTextEdit | types.SnippetTextEdit] = [
+        types.TextEdit(
+            range=types.Range(start=to_client(e.start_line, e.start_col), end=to_client(e.end_line, e.end_col)),
+            new_text=e.text,
+        )
+        for e in outcome.edits
+    ]
+    result = await ls.workspace_apply_edit_async(
+        types.ApplyWorkspaceEditParams(
+            label=f"Generate {site.qualname} from spec",
+            edit=types.WorkspaceEdit(
+                document_changes=[
+                    types.TextDocumentEdit(
+                        text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=start_version),
+                        edits=edits,
+                    )
+                ]
+            ),
+        )
+    )
+    if not result.applied:
+        return fail(f"the editor did not apply the edit: {result.failure_reason or 'no reason given'}")
+    return {"ok": True, "message": outcome.message, "attempts": outcome.attempts}
+
+
+def create_server() -> LiftServer:
+    server = LiftServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: LiftServer, params: types.InitializeParams) -> None:
+        ls.options, ls.pending_messages = parse_options(params.initialization_options)
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: LiftServer, params: types.InitializedParams) -> None:
+        for problem in ls.pending_messages:
+            ls.show(f"lift-lsp: {problem}", types.MessageType.Warning)
+        ls.pending_messages = []
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    @_guarded
+    def did_change_configuration(ls: LiftServer, params: types.DidChangeConfigurationParams) -> None:
+        settings = params.settings
+        if isinstance(settings, dict) and "lift" in settings:
+            settings = settings["lift"]
+        if settings is not None:
+            ls.apply_settings(settings)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    async def did_open(ls: LiftServer, params: types.DidOpenTextDocumentParams) -> None:
+        if ls.options.diagnostics.on_open:
+            await _checked(ls, params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    async def did_save(ls: LiftServer, params: types.DidSaveTextDocumentParams) -> None:
+        if ls.options.diagnostics.on_save:
+            await _checked(ls, params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: LiftServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.analyses.drop(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    @_guarded
+    def hover(ls: LiftServer, params: types.HoverParams) -> types.Hover | None:
+        if not ls.options.hover.enabled:
+            return None
+        analysis, doc = ls.analysis(params.text_document.uri)
+        position = _to_server(doc, params.position)
+        if position is None:
+            return None
+        site = analysis.site_at(*position)
+        if site is None:
+            return None
+        fir = analysis.function_ir(site)
+        to_client = _client_converter(doc)
+        span = site.name_span
+        return types.Hover(
+            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=to_markdown(fir.ir)),
+            range=types.Range(
+                start=to_client(span.start_line, span.start_col), end=to_client(span.end_line, span.end_col)
+            ),
+        )
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(
+            code_action_kinds=[types.CodeActionKind.RefactorRewrite, types.CodeActionKind.QuickFix],
+            resolve_provider=False,
+        ),
+    )
+    @_guarded
+    def code_action(ls: LiftServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        analysis, doc = ls.analysis(params.text_document.uri)
+        position = _to_server(doc, params.range.start)
+        if position is None:
+            return None
+        return code_actions(analysis, *position, _client_converter(doc)) or None
+
+    @server.command(GENERATE_COMMAND)
+    async def generate(ls: LiftServer, uri: str, function: str, version: int | None = None) -> dict[str, Any]:
+        try:
+            return await run_generation(ls, uri, function)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.exception("lift-lsp: generation failed")
+            ls.show(f"lift-lsp: generation failed: {err}", types.MessageType.Error)
+            return {"ok": False, "message": str(err)}
+
+    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def cancel_generation(ls: LiftServer, params: types.WorkDoneProgressCancelParams) -> None:
+        task = ls.generations.get(str(params.token))
+        if task is not None:
+            task.cancel()
+
+    @server.command(SHOW_IR_COMMAND)
+    @_guarded
+    def show_ir(ls: LiftServer, uri: str, function: str | None = None) -> list[dict[str, Any]] | None:
+        """The IR of one function (or of every function) of a document: `{function, line, ir, markdown}`."""
+        analysis, _ = ls.analysis(uri)
+        sites = analysis.sites if function is None else [s for s in analysis.sites if function in (s.qualname, s.name)]
+        return [
+            {
+                "function": fir.function,
+                "line": fir.line,
+                "ir": fir.ir.model_dump(mode="json"),
+                "markdown": to_markdown(fir.ir),
+            }
+            for fir in (analysis.function_ir(site) for site in sites)
+        ]
+
+    return server
+
+
+def serve() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
+    create_server().start_io()
+    return 0

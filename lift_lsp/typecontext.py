@@ -1,0 +1,118 @@
+"""Type context from jedi: what the types around a function are, for hover and for every prompt."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import jedi
+
+from lift_lsp.sites import SpecSite
+
+MAX_NAMES = 24
+MAX_CALLEES = 12
+_IMPORT = re.compile(r"^\s*(import\s+\S|from\s+\S+\s+import\s)")
+
+
+@dataclass
+class TypeContext:
+    inferred_return: str | None = None
+    """jedi's inferred return type, where the function has no annotation (and a body to infer from)."""
+    names: dict[str, str] = field(default_factory=dict)
+    """Names the function uses -> their inferred types (`xs` -> `list`)."""
+    callees: dict[str, str] = field(default_factory=dict)
+    """Functions it calls -> their signatures (`sqrt` -> `sqrt(x: _SupportsFloatOrIndex, /) -> float`)."""
+    imports: list[str] = field(default_factory=list)
+    """The module's import lines."""
+
+    def describe(self) -> str:
+        """Plain text for prompts."""
+        lines: list[str] = []
+        if self.imports:
+            lines.append("Module imports:\n" + "\n".join(f"  {line}" for line in self.imports))
+        if self.names:
+            lines.append("Inferred types of names used:\n" + "\n".join(f"  {k}: {v}" for k, v in self.names.items()))
+        if self.callees:
+            lines.append("Signatures of functions called:\n" + "\n".join(f"  {v}" for v in self.callees.values()))
+        if self.inferred_return:
+            lines.append(f"Inferred return type: {self.inferred_return}")
+        return "\n".join(lines)
+
+
+class TypeOracle:
+    """jedi over one version of a document. jedi is not thread-safe: calls are serialised by a lock."""
+
+    def __init__(self, text: str, path: str | None = None) -> None:
+        self.text = text
+        self.lines = text.splitlines()
+        self._script = jedi.Script(code=text, path=path)
+        self._names: list[Any] | None = None
+        self._lock = threading.Lock()
+
+    def imports(self) -> list[str]:
+        return [line.strip() for line in self.lines if _IMPORT.match(line)][:MAX_NAMES]
+
+    def context_for(self, site: SpecSite) -> TypeContext:
+        """jedi's view of `site`; empty where jedi fails (it is best effort on broken code)."""
+        with self._lock:
+            try:
+                return self._context(site)
+            except Exception:  # jedi raises a variety of internal errors on unusual code
+                return TypeContext(imports=self.imports())
+
+    def _all_names(self) -> list[Any]:
+        if self._names is None:
+            self._names = list(self._script.get_names(all_scopes=True, definitions=True, references=True))
+        return self._names
+
+    def _context(self, site: SpecSite) -> TypeContext:
+        ctx = TypeContext(imports=self.imports())
+        first, last = site.def_line + 1, site.span.end_line + 1  # jedi lines are 1-based
+        params = {p.name for p in site.params}
+        for name in self._all_names():
+            if not first <= name.line <= last:
+                continue
+            if name.line == first and name.name == site.name and name.is_definition():
+                if site.return_annotation is None and not site.is_stub:
+                    ctx.inferred_return = _type_names(name.execute()) or None
+                continue
+            if name.name in ctx.names or name.name in ctx.callees:
+                continue
+            if _is_call(self.lines, name.line - 1, name.column + len(name.name)):
+                if len(ctx.callees) < MAX_CALLEES:
+                    signature = self._signature(name.line, name.column)
+                    if signature:
+                        ctx.callees[name.name] = signature
+                continue
+            used = name.type in ("param", "statement") and (name.name in params or not name.is_definition())
+            if used and len(ctx.names) < MAX_NAMES:
+                inferred = _type_names(name.infer())
+                if inferred:
+                    ctx.names[name.name] = inferred
+        return ctx
+
+    def _signature(self, line: int, column: int) -> str:
+        for definition in self._script.infer(line, column):
+            signatures = definition.get_signatures()
+            if signatures:
+                text: str = signatures[0].to_string()
+                return text[:200]
+        return ""
+
+
+def _type_names(values: Any) -> str:
+    names: list[str] = []
+    for value in values:
+        label = value.name if value.type == "instance" else value.type if value.type == "module" else value.name
+        if label and label not in names:
+            names.append(label)
+    return " | ".join(names[:4])
+
+
+def _is_call(lines: list[str], row: int, col: int) -> bool:
+    if not 0 <= row < len(lines):
+        return False
+    rest = lines[row][col:].lstrip()
+    return rest.startswith("(")

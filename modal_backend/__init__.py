@@ -1,0 +1,1 @@
+"""The Modal deployment of lift-lsp's generation backend: SGLang + XGrammar behind an OpenAI-compatible API."""

@@ -1,0 +1,462 @@
+"""`parse_docstring`: the section styles, every example form, contracts, line numbers, and bad input."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lift_lsp.docstrings import DocSpec, ParamShape, parse_docstring
+from lift_lsp.ir import Example, ParamKind
+
+P = ParamKind.POSITIONAL_OR_KEYWORD
+XY = [ParamShape("x", P), ParamShape("y", P, has_default=True)]
+
+
+def parse(text: str, name: str = "f", params: list[ParamShape] | None = None) -> DocSpec:
+    return parse_docstring(text, name, XY if params is None else params)
+
+
+def triples(doc: DocSpec) -> list[tuple[str, str | None, str | None]]:
+    return [(e.call, e.result, e.raises) for e in doc.examples]
+
+
+def only(doc: DocSpec) -> Example:
+    assert len(doc.examples) == 1, doc.examples
+    return doc.examples[0]
+
+
+# ---------------------------------------------------------------------- section styles
+
+
+def test_google_sections() -> None:
+    doc = parse(
+        """Scale a value.
+
+        Longer explanation of the scaling,
+        over two lines.
+
+        Args:
+            x (int): The value to scale,
+                never negative.
+            y (float, optional): The factor.
+            *rest: Ignored.
+
+        Returns:
+            float: The scaled value.
+
+        Raises:
+            ValueError: If `x` is negative.
+            TypeError: If `y` is not a number.
+        """
+    )
+    assert doc.style == "google"
+    assert doc.summary == "Scale a value."
+    assert doc.details == "Longer explanation of the scaling,\nover two lines."
+    assert [(p.name, p.type, p.description) for p in doc.params] == [
+        ("x", "int", "The value to scale, never negative."),
+        ("y", "float", "The factor."),
+        ("rest", None, "Ignored."),
+    ]
+    assert (doc.returns_type, doc.returns_description) == ("float", "The scaled value.")
+    assert [(r.exception, r.when) for r in doc.raises] == [
+        ("ValueError", "If `x` is negative."),
+        ("TypeError", "If `y` is not a number."),
+    ]
+
+
+def test_google_returns_without_a_type_and_inline_sections() -> None:
+    doc = parse("Count.\n\n    Returns: the number of items.\n    Raises: KeyError\n    ")
+    assert doc.returns_type is None
+    assert doc.returns_description == "the number of items."
+    assert [r.exception for r in doc.raises] == ["KeyError"]
+
+
+def test_google_yields_and_bare_type() -> None:
+    doc = parse("Walk.\n\n    Yields:\n        list[int] | None\n    ")
+    assert (doc.style, doc.returns_type, doc.returns_description) == ("google", "list[int] | None", "")
+
+
+def test_numpy_sections() -> None:
+    doc = parse(
+        """
+        Scale a value.
+
+        Parameters
+        ----------
+        x : int
+            The value to scale.
+        y, z : float, optional
+            Factors.
+
+        Returns
+        -------
+        result : float
+            The scaled value.
+
+        Raises
+        ------
+        ValueError
+            If x is negative.
+
+        Examples
+        --------
+        >>> f(2, 3.0)
+        6.0
+        """
+    )
+    assert doc.style == "numpy"
+    assert doc.summary == "Scale a value."
+    assert doc.details == ""
+    assert [(p.name, p.type, p.description) for p in doc.params] == [
+        ("x", "int", "The value to scale."),
+        ("y", "float", "Factors."),
+        ("z", "float", "Factors."),
+    ]
+    assert (doc.returns_type, doc.returns_description) == ("float", "The scaled value.")
+    assert [(r.exception, r.when) for r in doc.raises] == [("ValueError", "If x is negative.")]
+    assert triples(doc) == [("f(2, 3.0)", "6.0", None)]
+
+
+def test_numpy_unknown_section_is_prose() -> None:
+    doc = parse("Do it.\n\n    Notes\n    -----\n    Slow for big inputs.\n    ")
+    assert doc.style == "plain"
+    assert doc.details == "Notes\n-----\nSlow for big inputs."
+
+
+def test_rest_fields() -> None:
+    doc = parse(
+        """Scale a value.
+
+        :param int x: The value
+            to scale.
+        :param y: The factor.
+        :type y: float
+        :returns: The scaled value.
+        :rtype: float
+        :raises ValueError: If x is negative.
+        """
+    )
+    assert doc.style == "rest"
+    assert [(p.name, p.type, p.description) for p in doc.params] == [
+        ("x", "int", "The value to scale."),
+        ("y", "float", "The factor."),
+    ]
+    assert (doc.returns_type, doc.returns_description) == ("float", "The scaled value.")
+    assert [(r.exception, r.when) for r in doc.raises] == [("ValueError", "If x is negative.")]
+
+
+def test_plain_summary_and_details() -> None:
+    doc = parse("Add two   numbers\n    and return the sum.\n\n    It never fails.\n\n    Really.\n    ")
+    assert doc.style == "plain"
+    assert doc.summary == "Add two numbers and return the sum."
+    assert doc.details == "It never fails.\n\nReally."
+
+
+def test_a_long_first_paragraph_gives_its_first_sentence_as_summary() -> None:
+    words = " ".join(["word"] * 40)
+    doc = parse(f"Compute the thing. Then {words}.")
+    assert doc.summary == "Compute the thing."
+    assert doc.details == f"Then {words}."
+
+
+# ---------------------------------------------------------------------- doctests
+
+
+def test_doctest_examples_with_arguments() -> None:
+    doc = parse("Add.\n\n    >>> f(1, y=2)\n    3\n    >>> f('a')\n    'a'\n    ")
+    assert triples(doc) == [("f(1, y=2)", "3", None), ("f('a')", "'a'", None)]
+    assert [e.args for e in doc.examples] == [{"x": "1", "y": "2"}, {"x": "'a'"}]
+
+
+def test_multiline_doctest_source_and_output() -> None:
+    doc = parse("Pairs.\n\n    >>> f([1,\n    ...    2])\n    [(1, 2),\n     (2, 1)]\n\n    Done.\n    ")
+    example = only(doc)
+    assert example.call == "f([1,\n   2])"
+    assert example.result == "[(1, 2),\n (2, 1)]"
+    assert example.args == {"x": "[1,\n   2]"}
+    assert doc.details == "Done."
+
+
+def test_doctest_traceback_gives_the_exception() -> None:
+    doc = parse(
+        """Check.
+
+        >>> f(-1)
+        Traceback (most recent call last):
+            ...
+        ValueError: x must be positive
+        """
+    )
+    assert triples(doc) == [("f(-1)", None, "ValueError")]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [">>> f(2) == 4\n    True", ">>> f(2) == 4", ">>> assert f(2) == 4", ">>> 4 == f(2)"],
+)
+def test_doctest_equality_is_an_example(source: str) -> None:
+    example = only(parse(f"Double.\n\n    {source}\n    "))
+    assert (example.call, example.result, example.args) == ("f(2)", "4", {"x": "2"})
+
+
+def test_doctest_without_output_shows_none_and_comments_are_dropped() -> None:
+    assert triples(parse("Nothing.\n\n    >>> f([])  # empty\n    ")) == [("f([])", "None", None)]
+
+
+def test_doctest_print_compares_the_text() -> None:
+    assert triples(parse("Show.\n\n    >>> print(f(2))\n    two lines\n    of text\n    ")) == [
+        ("str(f(2))", repr("two lines\nof text"), None)
+    ]
+
+
+def test_doctest_keeps_a_wrapping_call_and_skips_others() -> None:
+    doc = parse(
+        """Sort.
+
+        >>> sorted(f([3, 1]))
+        [1, 3]
+        >>> len('abc')
+        3
+        >>> items = [2, 1]
+        >>> f(items)
+        [1, 2]
+        """
+    )
+    example = only(doc)
+    assert (example.call, example.result, example.args) == ("sorted(f([3, 1]))", "[1, 3]", {"x": "[3, 1]"})
+
+
+def test_doctest_examples_needing_earlier_statements_are_skipped() -> None:
+    doc = parse_docstring(
+        "Push.\n\n    >>> s = Stack()\n    >>> s.push(1)\n    1\n    >>> Stack().push(2)\n    1\n    ",
+        "push",
+        [ParamShape("self", P), ParamShape("item", P)],
+    )
+    assert triples(doc) == [("Stack().push(2)", "1", None)]
+
+
+def test_doctest_unparseable_output_is_skipped() -> None:
+    assert parse("Show.\n\n    >>> f(1)\n    <object at 0x1>\n    ").examples == []
+
+
+# ---------------------------------------------------------------------- prose examples
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "f(3) ➞ 9",
+        "f(3) => 9",
+        "f(3) ==> 9",
+        "f(3) -> 9",
+        "f(3) == 9",
+        "f(3) = 9",
+        "f(3) returns 9",
+        "f(3) should return 9.",
+        "For example: f(3) -> 9",
+        "Example: f(3) -> 9",
+        "- f(3) -> 9",
+        "* f(3) == 9",
+        "f(3)   # returns 9",
+        "f(3) -> 9 (three squared)",
+        "f(3) -> 1 + 8 = 9",
+    ],
+)
+def test_prose_example_forms(line: str) -> None:
+    doc = parse(f"Square.\n\n    {line}\n    ")
+    example = only(doc)
+    assert (example.call, example.args, example.line) == ("f(3)", {"x": "3"}, 2)
+    assert example.result == "9"
+    assert doc.details == ""
+
+
+def test_prose_example_section() -> None:
+    doc = parse(
+        """Square.
+
+        Examples:
+            f(2) -> 4
+            f(-1) -> 1
+        """
+    )
+    assert triples(doc) == [("f(2)", "4", None), ("f(-1)", "1", None)]
+    assert [e.line for e in doc.examples] == [3, 4]
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_several_prose_examples_on_one_line(sep: str) -> None:
+    doc = parse(f"Add.\n\n    f(1, 2) -> 3{sep} f(2, 2) -> 4{sep} f('a', 'b') == 'ab'\n    ")
+    assert triples(doc) == [("f(1, 2)", "3", None), ("f(2, 2)", "4", None), ("f('a', 'b')", "'ab'", None)]
+
+
+def test_prose_example_with_brackets_in_prefixed_strings() -> None:
+    assert triples(parse("Count.\n\n    f(b\"((\") -> 2, f(r'[') -> 1\n    ")) == [
+        ('f(b"((")', "2", None),
+        ("f(r'[')", "1", None),
+    ]
+
+
+def test_prose_result_with_a_comma_stays_whole() -> None:
+    assert triples(parse("Pair.\n\n    f(1) -> 1, 2\n    ")) == [("f(1)", "1, 2", None)]
+
+
+def test_prose_true_false_none_are_normalised() -> None:
+    doc = parse("Check.\n\n    f(1) => true\n    f(2) => false\n    f(3) -> none\n    f(4) -> (true, null)\n    ")
+    assert [e.result for e in doc.examples] == ["True", "False", "None", "(True, None)"]
+
+
+def test_prose_example_over_several_lines() -> None:
+    doc = parse("Rows.\n\n    f([\n      [1, 2],\n      [3, 4]\n    ], 1) == [(0, 0)]\n    Done.\n    ")
+    example = only(doc)
+    assert example.call == "f([ [1, 2], [3, 4] ], 1)"
+    assert (example.result, example.line, example.args["y"]) == ("[(0, 0)]", 2, "1")
+    assert doc.details == "Done."
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "g(3) -> 9",  # another function
+        "f(n) = f(n - 1) + 1",  # a recurrence over the parameter, not an example
+        "f(3) -> the square of three",  # prose result
+        'f(3) == ""9"',  # result does not parse
+        "Write a function f() that returns the square.",
+        "f(3) is 9",  # no example operator
+    ],
+)
+def test_not_prose_examples(line: str) -> None:
+    doc = parse(f"Square.\n\n    {line}\n    ", params=[ParamShape("n", P)])
+    assert doc.examples == []
+    assert doc.details == line
+
+
+def test_prose_example_with_a_wrapping_call_and_trailing_period() -> None:
+    example = only(parse("Sort.\n\n    sorted(f([3, 1])) == [1, 3].\n    "))
+    assert (example.call, example.result, example.args) == ("sorted(f([3, 1]))", "[1, 3]", {"x": "[3, 1]"})
+
+
+def test_intro_lines_and_example_comments_are_not_prose() -> None:
+    doc = parse("Fly.\n\n    Some samples:\n    f(1) -> 2\n    # one more than one\n    After.\n    ")
+    assert triples(doc) == [("f(1)", "2", None)]
+    assert doc.details == "After."
+
+
+# ---------------------------------------------------------------------- arguments
+
+
+def test_arguments_map_to_var_positional_and_var_keyword() -> None:
+    params = [
+        ParamShape("a", ParamKind.POSITIONAL_ONLY),
+        ParamShape("rest", ParamKind.VAR_POSITIONAL),
+        ParamShape("key", ParamKind.KEYWORD_ONLY, has_default=True),
+        ParamShape("options", ParamKind.VAR_KEYWORD),
+    ]
+    doc = parse_docstring(
+        "Join.\n\n    >>> join(1, 2, 3, key=str, sep='-')\n    '1-2-3'\n    >>> join(1, 2)\n    '1-2'\n    ",
+        "join",
+        params,
+    )
+    assert [e.args for e in doc.examples] == [
+        {"a": "1", "rest": "(2, 3)", "key": "str", "options": "{'sep': '-'}"},
+        {"a": "1", "rest": "(2,)"},
+    ]
+
+
+def test_method_arguments_skip_self() -> None:
+    params = [ParamShape("self", P), ParamShape("item", P)]
+    doc = parse_docstring("Push.\n\n    >>> Stack().push(3)\n    1\n    ", "push", params)
+    assert doc.examples[0].args == {"item": "3"}
+
+
+def test_starred_call_arguments_are_not_mapped() -> None:
+    assert only(parse("Add.\n\n    >>> f(*[1, 2])\n    3\n    ")).args == {}
+
+
+# ---------------------------------------------------------------------- contracts
+
+
+def test_pep316_contracts() -> None:
+    doc = parse(
+        """Root.
+
+        pre: x >= 0
+        post: __return__ * __return__ <= x
+        post[x]: abs(_ - x ** 0.5) < 1e-9
+        raises: ValueError, TypeError
+        """
+    )
+    assert [(c.expr, c.text) for c in doc.preconditions] == [("x >= 0", "pre: x >= 0")]
+    assert [c.expr for c in doc.postconditions] == ["result * result <= x", "abs(result - x ** 0.5) < 1e-9"]
+    assert doc.postconditions[0].text == "post: __return__ * __return__ <= x"
+    assert [r.exception for r in doc.raises] == ["ValueError", "TypeError"]
+    assert doc.details == ""
+
+
+def test_requires_and_ensures_lines_and_sections() -> None:
+    doc = parse(
+        """Root.
+
+        Requires: x > 0
+        Ensures:
+            - result >= 0
+            - the result is rounded down
+        Precondition: all(v > 0 for v in y)
+        Postcondition: x is positive
+        """
+    )
+    assert [(c.expr, c.text) for c in doc.preconditions] == [
+        ("x > 0", "Requires: x > 0"),
+        ("all(v > 0 for v in y)", "Precondition: all(v > 0 for v in y)"),
+    ]
+    assert [(c.expr, c.text) for c in doc.postconditions] == [
+        ("result >= 0", "result >= 0"),
+        ("", "the result is rounded down"),
+        ("", "x is positive"),
+    ]
+
+
+# ---------------------------------------------------------------------- lines, bounds, bad input
+
+
+def test_example_lines_are_0_based_within_the_text() -> None:
+    text = "Square.\r\n\r\n    >>> f(2)\r\n    4\r\n\r    f(3) -> 9\n\n    >>> f(4)\r\n    16\r\n    "
+    assert [e.line for e in parse(text).examples] == [2, 5, 7]
+    assert [e.line for e in parse(">>> f(1)\n1").examples] == [0]
+
+
+def test_long_examples_are_kept_for_the_caller_to_fit() -> None:
+    big = "[" + ", ".join(["1"] * 200) + "]"
+    example = only(parse(f"Sum.\n\n    >>> f({big})\n    200\n    "))
+    assert example.args == {"x": big}
+    assert len(example.call) > 300
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\x00\x00",
+        "(" * 5000 + "f(1) -> 2",
+        ">>> f(" * 300,
+        ">>>",
+        "Args:\n    :\n  (\nReturns:\nRaises:\n",
+        "Parameters\n----------\n",
+        "f(1) -> 'unterminated\n f(2) -> \"",
+        "x" * 300_000,
+        "é✓ f(1) ➞ ✓\n" * 200,
+        "pre: (((\npost: _ _\nraises:\n:param:\n:raises:",
+        "\t>>> f(1)\n\t\t...\n\t1",
+    ],
+)
+def test_bad_input_never_raises(text: str) -> None:
+    doc = parse(text)
+    assert isinstance(doc, DocSpec)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("f(x)[]{}'\"#:=->➞ \n\t.,;>*-_0123456789abcTrueArgs")), max_size=200))
+def test_random_text_never_raises(text: str) -> None:
+    doc = parse(text)
+    for example in doc.examples:
+        assert example.line is not None and 0 <= example.line <= text.count("\n") + text.count("\r")

@@ -1,0 +1,316 @@
+"""The sandbox: outcomes, comparisons, conditions, limits, isolation, clean-up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lift_lsp.sandbox import (
+    Call,
+    CallOutcome,
+    SandboxLimits,
+    check_source_compiles,
+    classify_death,
+    run_calls,
+)
+
+MODULE = """
+import os, sys, time, subprocess
+from dataclasses import dataclass
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+class Opaque:
+    def __repr__(self):
+        return "Opaque<7>"
+
+class Weird:
+    def __eq__(self, other):
+        return [1, 2]          # like a numpy array: not a bool
+    def __repr__(self):
+        return "Weird()"
+
+class Angry:
+    def __eq__(self, other):
+        raise RuntimeError("no comparing")
+
+def add(a, b):
+    return a + b
+
+def div(a, b):
+    return a / b
+
+def square(x):
+    return x * x
+
+def loop():
+    while True:
+        pass
+
+def rec(n):
+    return rec(n + 1)
+
+def grow():
+    items = []
+    while True:
+        items.append([0] * 10_000)
+
+def spawn_and_hang(pid_file):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1000)"])
+    with open(pid_file, "w") as f:
+        f.write(str(child.pid))
+    time.sleep(1000)
+
+def spawn():
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1000)"]).pid
+
+if __name__ == "__main__":
+    raise SystemExit("a module's main block must not run")
+"""
+
+QUICK = SandboxLimits(call_timeout_s=1.0, total_timeout_s=20.0, memory_mb=256, workers=1)
+
+
+def by_id(outcomes: list[CallOutcome]) -> dict[str, CallOutcome]:
+    return {o.id: o for o in outcomes}
+
+
+def test_ok_raised_and_matches() -> None:
+    calls = [
+        Call("int_ok", "add(1, 2)", expected="3"),
+        Call("int_wrong", "add(1, 2)", expected="4"),
+        Call("float_close", "add(0.1, 0.2)", expected="0.3"),
+        Call("float_far", "add(0.1, 0.2)", expected="0.31"),
+        Call("nested_floats", "[add(0.1, 0.2), (1.0, 0.7 + 0.1)]", expected="[0.3, (1.0, 0.8)]"),
+        Call("module_name_in_expected", "Point(1, 2)", expected="Point(x=1, y=2)"),
+        Call("repr_only", "Opaque()", expected="Opaque<7>"),  # not evaluable: compared as text, like doctest
+        Call("string", "'a' + 'b'", expected="'ab'"),
+        Call("non_bool_eq", "Weird()", expected="0"),
+        Call("raising_eq", "Angry()", expected="1"),
+        Call("raised", "div(1, 0)", expected_exception="ZeroDivisionError"),
+        Call("raised_base", "div(1, 0)", expected_exception="ArithmeticError"),
+        Call("raised_other", "div(1, 0)", expected_exception="ValueError"),
+        Call("raised_vs_value", "div(1, 0)", expected="1"),
+        Call("value_vs_raises", "div(1, 1)", expected_exception="ZeroDivisionError"),
+        Call("no_expectation", "div(3, 2)"),
+    ]
+    out = by_id(run_calls(MODULE, calls, QUICK))
+    assert [o.id for o in run_calls(MODULE, calls[:3], QUICK)] == ["int_ok", "int_wrong", "float_close"]
+    assert out["int_ok"].status == "ok" and out["int_ok"].value_repr == "3" and out["int_ok"].matches is True
+    assert out["int_wrong"].matches is False
+    assert out["float_close"].value_repr == "0.30000000000000004" and out["float_close"].matches is True
+    assert out["float_far"].matches is False
+    assert out["nested_floats"].matches is True
+    assert out["module_name_in_expected"].matches is True
+    assert out["repr_only"].status == "ok" and out["repr_only"].matches is True
+    assert out["string"].value_repr == "'ab'" and out["string"].matches is True
+    assert out["non_bool_eq"].status == "ok" and out["non_bool_eq"].matches is False
+    assert out["raising_eq"].status == "ok" and out["raising_eq"].matches is False
+    raised = out["raised"]
+    assert raised.status == "raised" and raised.exception == "ZeroDivisionError"
+    assert raised.message == "division by zero" and raised.matches is True
+    assert raised.line is not None and MODULE.splitlines()[raised.line - 1].strip() == "return a / b"
+    assert "ZeroDivisionError" in raised.traceback and "_sandbox_worker" not in raised.traceback
+    assert out["raised_base"].matches is True
+    assert out["raised_other"].matches is False
+    assert out["raised_vs_value"].status == "raised" and out["raised_vs_value"].matches is False
+    assert out["value_vs_raises"].status == "ok" and out["value_vs_raises"].matches is False
+    assert out["no_expectation"].value_repr == "1.5" and out["no_expectation"].matches is None
+
+
+def test_args_and_conditions() -> None:
+    calls = [
+        Call(
+            "sq",
+            "square(x)",
+            args={"x": "4"},
+            expected="16",
+            preconditions=("x > 0", "x < 0", "undefined_name > 0"),
+            postconditions=("result == x * x", "result < 0", "__return__ == 16", "1 / 0"),
+        ),
+        Call("args_chain", "[v * k for v in xs]", args={"xs": "[1, 2]", "k": "len(xs) + 1"}, expected="[3, 6]"),
+        Call("post_after_raise", "div(x, 0)", args={"x": "1"}, postconditions=("True",)),
+        Call("bad_arg", "square(x)", args={"x": "no_such_name"}),
+        Call("bad_expr", "square(", args={"x": "1"}),
+        Call("bad_expected", "square(2)", expected="no_such_name"),
+    ]
+    out = by_id(run_calls(MODULE, calls, QUICK))
+    sq = out["sq"]
+    assert sq.status == "ok" and sq.matches is True
+    assert sq.pre_results == (True, False, None)
+    assert sq.post_results == (True, False, True, None)
+    assert out["args_chain"].status == "ok" and out["args_chain"].matches is True
+    assert out["post_after_raise"].status == "raised" and out["post_after_raise"].post_results == ()
+    assert out["bad_arg"].status == "error" and "no_such_name" in out["bad_arg"].message
+    assert out["bad_arg"].exception == "NameError"
+    assert out["bad_expr"].status == "error" and out["bad_expr"].exception == "SyntaxError"
+    bad_expected = out["bad_expected"]
+    assert bad_expected.status == "error" and bad_expected.value_repr == "4" and "no_such_name" in bad_expected.message
+
+
+def test_timeout_kills_and_later_calls_run() -> None:
+    calls = [Call("before", "add(1, 1)"), Call("loop", "loop()"), Call("after", "add(2, 3)", expected="5")]
+    start = time.monotonic()
+    out = by_id(run_calls(MODULE, calls, QUICK))
+    wall = time.monotonic() - start
+    loop = out["loop"]
+    assert loop.status == "timeout" and loop.message == "timed out after 1 s"
+    assert 0.9 <= loop.elapsed_s < QUICK.call_timeout_s + 1.0
+    assert out["before"].value_repr == "2"
+    assert out["after"].status == "ok" and out["after"].matches is True
+    assert wall < QUICK.call_timeout_s + 3.0
+
+
+def test_total_time_limit() -> None:
+    limits = SandboxLimits(call_timeout_s=1.0, total_timeout_s=1.5, workers=1)
+    out = run_calls(MODULE, [Call("a", "loop()"), Call("b", "loop()"), Call("c", "add(1, 2)")], limits)
+    assert [o.status for o in out] == ["timeout", "timeout", "timeout"]
+    assert out[0].message == "timed out after 1 s"
+    assert out[1].message == "stopped: file time limit of 1.5 s reached"
+    assert out[2].message == "not run: file time limit of 1.5 s reached"
+
+
+def test_memory_bombs_give_memory_and_later_calls_run() -> None:
+    calls = [
+        Call("bytes", "bytearray(10**10)"),
+        Call("mid", "add(1, 2)", expected="3"),
+        Call("list", "grow()"),
+        Call("after", "len(bytearray(10**6))", expected="1000000"),
+    ]
+    limits = SandboxLimits(call_timeout_s=5.0, memory_mb=128, workers=1)
+    out = by_id(run_calls(MODULE, calls, limits))
+    for name in ("bytes", "list"):
+        assert out[name].status == "memory", out[name]
+        assert out[name].message == "exceeded 128 MiB"
+    assert out["mid"].matches is True
+    assert out["after"].status == "ok" and out["after"].matches is True
+
+
+def test_recursion_and_stdin_and_crashes() -> None:
+    calls = [
+        Call("rec", "rec(0)"),
+        Call("input", "input()"),
+        Call("stdin", "sys.stdin.read()", expected="''"),
+        Call("segv", "os.kill(os.getpid(), 11)"),
+        Call("exit", "os._exit(3)"),
+        Call("sys_exit", "sys.exit(4)"),
+        Call("after", "add(1, 2)"),
+    ]
+    out = by_id(run_calls(MODULE, calls, QUICK))
+    assert out["rec"].status == "raised" and out["rec"].exception == "RecursionError"
+    assert out["input"].status == "raised" and out["input"].exception == "EOFError"
+    assert out["input"].elapsed_s < 0.5
+    assert out["stdin"].status == "ok" and out["stdin"].matches is True
+    assert out["segv"].status == "crashed" and out["segv"].message == "killed by SIGSEGV"
+    assert "Fatal Python error" in out["segv"].output  # faulthandler's report, from the worker's stderr
+    assert out["exit"].status == "crashed" and out["exit"].message == "worker exited with status 3"
+    assert out["sys_exit"].status == "raised" and out["sys_exit"].exception == "SystemExit"
+    assert out["after"].status == "ok" and out["after"].value_repr == "3"
+
+
+def test_module_that_does_not_load() -> None:
+    calls = [Call("a", "f()"), Call("b", "f()")]
+    syntax = run_calls("def f():\n    return (1,\n", calls, QUICK)
+    assert [o.status for o in syntax] == ["error", "error"]
+    assert syntax[0].exception == "SyntaxError" and "line 2" in syntax[0].message
+    raising = run_calls("x = 1\nprint('starting')\nraise RuntimeError('boom at import')\ndef f(): pass\n", calls)
+    assert [o.status for o in raising] == ["error", "error"]
+    for o in raising:
+        assert o.exception == "RuntimeError" and "boom at import" in o.message and "line 3" in o.message
+        assert o.line == 3 and o.output == "starting\n"
+    missing = run_calls("import no_such_module_xyz\ndef f(): pass\n", calls, QUICK)
+    assert missing[0].status == "error" and missing[0].exception == "ModuleNotFoundError"
+
+
+def test_environment_cwd_and_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIFT_API_KEY", "secret")
+    limits = SandboxLimits(max_output_bytes=1000, workers=1)
+    calls = [
+        Call("secret", "os.environ.get('LIFT_API_KEY')", expected="None"),
+        Call("env", "sorted(os.environ)"),
+        Call("cwd", "(open('out.txt', 'w').write('hi'), os.getcwd(), os.environ['HOME'], sorted(os.listdir('.')))"),
+        Call("pid", "os.getpid()"),
+        Call("print", "print('x' * 1_000_000) or 'done'"),
+        Call("fd_print", "(print('to python'), os.write(1, b'to fd 1\\n'), sys.__stderr__.write('raw\\n'))"),
+        Call("hash", "hash('abc')"),
+    ]
+    out = by_id(run_calls(MODULE, calls, limits))
+    assert out["secret"].status == "ok" and out["secret"].matches is True
+    env_names = eval(out["env"].value_repr or "")
+    assert "LIFT_API_KEY" not in env_names and set(env_names) >= {"PATH", "HOME", "PYTHONHASHSEED"}
+    cwd_value = eval(out["cwd"].value_repr or "")
+    written, cwd, home, listing = cwd_value
+    assert written == 2 and listing == ["out.txt"] and home == cwd
+    assert Path(cwd).resolve() != Path.cwd().resolve()
+    assert not os.path.exists(cwd)  # the temporary directory is gone
+    assert int(out["pid"].value_repr or "0") != os.getpid()
+    printed = out["print"]
+    assert printed.status == "ok" and printed.value_repr == "'done'"
+    assert printed.output.startswith("x" * 1000) and len(printed.output) < 1100
+    assert "output truncated" in printed.output
+    assert out["fd_print"].output == "to python\nto fd 1\nraw\n"
+    # PYTHONHASHSEED=0: string hashes are the same from run to run
+    assert run_calls(MODULE, [calls[-1]], limits)[0].value_repr == out["hash"].value_repr
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")  # a zombie is dead, just not reaped
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_children_killed_with_process_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    calls = [
+        Call("hang", "spawn_and_hang(p)", args={"p": repr(str(pid_file))}),
+        Call("left_running", "spawn()"),  # returns normally; its child is killed when the run ends
+    ]
+    out = run_calls(MODULE, calls, QUICK)
+    assert out[0].status == "timeout" and out[1].status == "ok"
+    children = [int(pid_file.read_text()), int(out[1].value_repr or "0")]
+    deadline = time.monotonic() + 3.0
+    while not all(map(_gone, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(map(_gone, children))
+
+
+def test_parallel_workers_are_separate_processes() -> None:
+    calls = [Call(str(i), "time.sleep(0.3) or os.getpid()") for i in range(4)]
+    start = time.monotonic()
+    out = run_calls(MODULE, calls, SandboxLimits(workers=2))
+    wall = time.monotonic() - start
+    pids = {o.value_repr for o in out}
+    assert all(o.status == "ok" for o in out)
+    assert len(pids) == 2 and str(os.getpid()) not in pids
+    assert wall < 4 * 0.3 + 0.5  # two at a time, not one after another plus start-up
+
+
+def test_no_calls_starts_nothing() -> None:
+    assert run_calls("raise SystemExit", []) == []
+
+
+def test_check_source_compiles() -> None:
+    assert check_source_compiles("def f(x):\n    return x\n", "m.py") is None
+    message = check_source_compiles("def f(x):\n    return x +\n", "m.py")
+    assert message is not None and "m.py, line 2" in message and "SyntaxError" in message
+    assert check_source_compiles("def f():\nreturn 1\n", "m.py") is not None  # IndentationError
+    assert check_source_compiles("x = 1\x00", "m.py") is not None
+    assert check_source_compiles("def f():\n    yield = 3\n", "m.py") is not None
+
+
+def test_classify_death() -> None:
+    assert classify_death(-signal.SIGSEGV, "", 512) == ("crashed", "killed by SIGSEGV")
+    assert classify_death(-signal.SIGABRT, "Fatal Python error: Cannot allocate memory", 512)[0] == "memory"
+    assert classify_death(-signal.SIGKILL, "", 512) == ("memory", "exceeded 512 MiB (killed by SIGKILL)")
+    assert classify_death(1, "", 512) == ("crashed", "worker exited with status 1")

@@ -1,0 +1,192 @@
+"""`lift-lsp serve-model` as a real subprocess on 127.0.0.1, queried with httpx and with the `openai` client."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from lift_lsp.grammar import tighten_bounds
+from lift_lsp.ir import IR, CodeCandidate
+
+MESSAGES = [{"role": "user", "content": "Write the IR of: def add(a, b): return a + b"}]
+
+
+class Server:
+    def __init__(self, url: str, log: Path, model: str) -> None:
+        self.url, self.log, self.model = url, log, model
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("serve-model") / "stderr.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "lift_lsp.serve_model",
+        "--model",
+        str(tiny_model_dir),
+        "--port",
+        "0",
+        "--threads",
+        "1",
+    ]
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        line = ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline()
+            if line.startswith("serving on "):
+                break
+        match = re.fullmatch(r"serving on (http://127\.0\.0\.1:\d+/v1)\n", line)
+        assert match, f"server did not start: {line!r}\n{log.read_text()}"
+        yield Server(match.group(1), log, str(tiny_model_dir))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def schema_format(model: type[IR] | type[CodeCandidate], max_length: int) -> dict[str, Any]:
+    schema = tighten_bounds(model.model_json_schema(), max_length=max_length, max_items=2, max_properties=2)
+    return {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": schema, "strict": True}}
+
+
+def test_models(server: Server) -> None:
+    response = httpx.get(f"{server.url}/models")
+    assert response.status_code == 200
+    assert [m["id"] for m in response.json()["data"]] == [server.model]
+
+
+def test_ir_through_httpx(server: Server) -> None:
+    body = {
+        "model": server.model,
+        "messages": MESSAGES,
+        "n": 8,
+        "max_tokens": 3000,
+        "temperature": 1.0,
+        "seed": 21,
+        "response_format": schema_format(IR, 8),
+    }
+    response = httpx.post(f"{server.url}/chat/completions", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["object"] == "chat.completion" and len(data["choices"]) == 8
+    for choice in data["choices"]:
+        assert choice["finish_reason"] == "stop" and choice["message"]["role"] == "assistant"
+        IR.model_validate_json(choice["message"]["content"])
+    usage = data["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert usage["prompt_tokens"] > 10 and usage["completion_tokens"] > 8 * 20
+
+
+def test_code_through_the_openai_client(server: Server) -> None:
+    client = openai.OpenAI(base_url=server.url, api_key="x", max_retries=0)
+    completion = client.chat.completions.create(
+        model=server.model,
+        messages=[{"role": "user", "content": "Write the body of add(a, b)."}],
+        n=8,
+        max_tokens=2000,
+        temperature=1.0,
+        seed=4,
+        response_format=schema_format(CodeCandidate, 24),  # type: ignore[arg-type]
+    )
+    assert len(completion.choices) == 8
+    texts = [c.message.content or "" for c in completion.choices]
+    for text in texts:
+        CodeCandidate.model_validate_json(text)
+    assert len(set(texts)) > 1
+    assert completion.usage is not None and completion.usage.completion_tokens > 8 * 10
+
+
+def test_sglang_regex_and_ebnf_fields_through_the_openai_client(server: Server) -> None:
+    client = openai.OpenAI(base_url=server.url, api_key="x", max_retries=0)
+    regex = client.chat.completions.create(
+        model=server.model, messages=MESSAGES, n=4, seed=1, extra_body={"regex": "(true|false)"}
+    )
+    assert {c.message.content for c in regex.choices} <= {"true", "false"}
+    ebnf = client.chat.completions.create(
+        model=server.model, messages=MESSAGES, n=4, seed=1, extra_body={"ebnf": 'root ::= "n=" [0-9]'}
+    )
+    assert all(re.fullmatch(r"n=[0-9]", c.message.content or "") for c in ebnf.choices)
+
+
+def test_schema_outside_the_subset_uses_xgrammar(server: Server) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer", "minimum": 3, "maximum": 7}},
+        "required": ["n"],
+        "additionalProperties": False,
+    }
+    body = {
+        "messages": MESSAGES,
+        "n": 6,
+        "seed": 3,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+    }
+    data = httpx.post(f"{server.url}/chat/completions", json=body, timeout=60).json()
+    values = [json.loads(c["message"]["content"])["n"] for c in data["choices"]]
+    assert len(values) == 6 and all(3 <= v <= 7 for v in values)
+
+
+def test_json_object_is_constrained(server: Server) -> None:
+    body = {"messages": MESSAGES, "max_tokens": 6, "seed": 0, "response_format": {"type": "json_object"}}
+    data = httpx.post(f"{server.url}/chat/completions", json=body, timeout=60).json()
+    assert data["choices"][0]["message"]["content"].startswith("{")
+    assert data["choices"][0]["finish_reason"] == "length" and data["usage"]["completion_tokens"] == 6
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"messages": []}, 400, "messages"),
+        ({"messages": MESSAGES, "n": 0}, 400, "`n`"),
+        ({"messages": MESSAGES, "stream": True}, 400, "streaming"),
+        ({"messages": MESSAGES, "temperature": 9}, 400, "temperature"),
+        ({"messages": MESSAGES, "ebnf": "root ::= "}, 400, "invalid ebnf"),
+        ({"messages": MESSAGES, "ebnf": 'root ::= "a"', "regex": "a"}, 400, "at most one"),
+        ({"messages": MESSAGES, "response_format": {"type": "xml"}}, 400, "xml"),
+    ],
+)
+def test_bad_requests_get_openai_style_errors(server: Server, body: dict[str, Any], status: int, needle: str) -> None:
+    response = httpx.post(f"{server.url}/chat/completions", json=body, timeout=60)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert needle in error["message"] and error["type"] == "invalid_request_error"
+
+
+def test_not_found_bad_json_and_wrong_method(server: Server) -> None:
+    missing = httpx.get(f"{server.url}/nothing")
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+    assert httpx.get(f"{server.url}/models/other").status_code == 404
+    bad = httpx.post(f"{server.url}/chat/completions", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]["message"]
+    assert httpx.get(f"{server.url}/chat/completions").status_code == 405
+
+
+def test_openai_client_raises_on_a_bad_request(server: Server) -> None:
+    client = openai.OpenAI(base_url=server.url, api_key="x", max_retries=0)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model=server.model, messages=MESSAGES, extra_body={"ebnf": "root ::= ("})
+
+
+def test_one_log_line_per_request(server: Server) -> None:
+    before = server.log.read_text().count("\n")
+    httpx.get(f"{server.url}/models")
+    httpx.post(f"{server.url}/chat/completions", json={"messages": MESSAGES, "max_tokens": 2, "seed": 0})
+    time.sleep(0.2)
+    lines = server.log.read_text().splitlines()[before:]
+    assert len(lines) == 2
+    assert '"GET /v1/models" 200' in lines[0]
+    assert '"POST /v1/chat/completions" 200' in lines[1] and "completion=2" in lines[1]

@@ -1,0 +1,95 @@
+"""Build a tiny, random-weight causal LM with a real byte-level BPE tokenizer, trained on local text.
+
+It knows nothing, but it has everything a real Hugging Face checkpoint has (tokenizer files with a chat template and
+an EOS token, a config, safetensors weights), so the local backend loads it through the same code path. Its
+embedding is padded past the tokenizer's vocabulary, as real checkpoints often are.
+"""
+
+from __future__ import annotations
+
+import sys
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+EOS = "<|im_end|>"
+STDLIB_SAMPLE = ["json/__init__.py", "json/decoder.py", "json/encoder.py", "textwrap.py", "string.py", "heapq.py"]
+
+
+def corpus_files(full_stdlib: bool = False) -> list[Path]:
+    """This project's sources and schemas plus some stdlib modules (all of the stdlib's top level if asked)."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted((REPO / "lift_lsp").rglob("*.py")) + sorted((REPO / "grammars").glob("*.json"))
+    files += sorted(stdlib.glob("*.py")) if full_stdlib else [stdlib / name for name in STDLIB_SAMPLE]
+    return [f for f in files if f.is_file()]
+
+
+def _texts(files: list[Path]) -> Iterator[str]:
+    for f in files:
+        yield f.read_text(encoding="utf-8", errors="replace")
+
+
+def build_tokenizer(out_dir: Path, vocab_size: int = 4096, full_stdlib: bool = False) -> int:
+    """Train a byte-level BPE tokenizer and save it as a `PreTrainedTokenizerFast`; returns its vocabulary size."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_texts(corpus_files(full_stdlib)), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=EOS, pad_token="<|endoftext|>", bos_token=None, unk_token=None
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(out_dir)
+    return len(fast)
+
+
+def build_tiny_model(out_dir: Path, vocab_size: int = 4096, seed: int = 0, full_stdlib: bool = False) -> Path:
+    """Tokenizer + a 2-layer Llama (hidden 64) with seeded random weights, saved to `out_dir`."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n_tokens = build_tokenizer(out_dir, vocab_size, full_stdlib)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(out_dir)
+    eos_id = tok.convert_tokens_to_ids(EOS)
+    pad_id = tok.convert_tokens_to_ids("<|endoftext|>")
+    config = LlamaConfig(
+        vocab_size=(n_tokens // 64 + 1) * 64,  # padded: larger than the tokenizer, as in real checkpoints
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=8192,
+        eos_token_id=eos_id,
+        pad_token_id=pad_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id)
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("tiny-model")
+    print(build_tiny_model(target))
