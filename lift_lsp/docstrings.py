@@ -151,8 +151,7 @@ class _Parser:
                 if self.lines[end].strip() and _indent(self.lines[end]) < indent:
                     break
                 end += 1
-            self._section(kind, i, None, list(range(i + 2, end)), numpy=True)
-            return end
+            return max(end, self._section(kind, i, None, end, numpy=True))
         if s.startswith(":") and (rest := _REST.match(s)):
             return self._rest_field(i, rest)
         match = _HEADER.match(s)
@@ -163,9 +162,8 @@ class _Parser:
         if kind in ("params", "returns", "raises"):
             self.styles.add("google")
         inline = (match["rest"] or "").strip() if match else ""
-        body, end = self._body(i + 1, indent, same_indent=not inline)
-        self._section(kind, i, inline or None, body, numpy=False)
-        return end
+        end = self._body_end(i + 1, indent, same_indent=not inline)
+        return max(end, self._section(kind, i, inline or None, end, numpy=False))
 
     def _numpy_title(self, i: int) -> str | None:
         if i + 1 >= len(self.lines) or not _DASHES.fullmatch(self.lines[i + 1].strip()):
@@ -173,25 +171,21 @@ class _Parser:
         title = self.lines[i].strip()
         return title if title and not title.startswith(">>>") and len(title) <= 40 else None
 
-    def _body(self, start: int, indent: int, same_indent: bool) -> tuple[list[int], int]:
-        """The lines of a section whose header is at `indent`: those indented deeper, or (with `same_indent`, when
-        they follow the header directly) the lines up to the next blank line or header."""
+    def _body_end(self, start: int, indent: int, same_indent: bool) -> int:
+        """Where the body of a section whose header is at `indent` ends: after the lines indented deeper, or (with
+        `same_indent`, when they follow the header directly) at the next blank line or header."""
         j = start
         while j < len(self.lines) and not self.lines[j].strip():
             j += 1
-        if j >= len(self.lines):
-            return [], j
-        if _indent(self.lines[j]) > indent:
-            end = j
-            while end < len(self.lines) and (not self.lines[end].strip() or _indent(self.lines[end]) > indent):
-                end += 1
-            return list(range(start, end)), end
+        if j < len(self.lines) and _indent(self.lines[j]) > indent:
+            while j < len(self.lines) and (not self.lines[j].strip() or _indent(self.lines[j]) > indent):
+                j += 1
+            return j
         if not same_indent or j != start:
-            return [], start
-        end = start
-        while end < len(self.lines) and self.lines[end].strip() and not self._is_header(end):
-            end += 1
-        return list(range(start, end)), end
+            return start
+        while j < len(self.lines) and self.lines[j].strip() and not self._is_header(j):
+            j += 1
+        return j
 
     def _is_header(self, i: int) -> bool:
         s = self.lines[i].strip()
@@ -200,18 +194,15 @@ class _Parser:
 
     # ------------------------------------------------------------------ sections
 
-    def _section(self, kind: str, header: int, inline: str | None, body: list[int], numpy: bool) -> None:
+    def _section(self, kind: str, header: int, inline: str | None, end: int, numpy: bool) -> int:
+        """Read the section whose header is at line `header` and body ends at `end`; where reading stopped."""
+        start = header + (2 if numpy else 1)
         if kind == "examples":
-            if inline:
-                self._prose_line(header, keep=False)
-            i = 0
-            while i < len(body):
-                k = body[i]
-                nxt = self._step(k, examples_only=True)
-                while i < len(body) and body[i] < nxt:
-                    i += 1
-            return
-        items = _items([(header, inline)] if inline else [], [(k, self.lines[k]) for k in body])
+            k = header if inline else start
+            while k < end:
+                k = self._step(k, examples_only=True)
+            return k
+        items = _items([(header, inline)] if inline else [], [(k, self.lines[k]) for k in range(start, end)])
         if kind == "params":
             self._params(items, numpy)
         elif kind == "returns":
@@ -220,9 +211,17 @@ class _Parser:
             for _, head, more in items:
                 self._raise(head, " ".join(more))
         else:
-            target = self.spec.preconditions if kind == "pre" else self.spec.postconditions
+            merged: list[tuple[int, str]] = []  # a prose condition may run on over lines at its indentation
             for line, head, more in items:
-                target.append(self._condition(" ".join([_BULLET.sub("", head), *more]), kind == "post", line))
+                text = " ".join([_BULLET.sub("", head), *more])
+                last = merged[-1][1] if merged else ""
+                if last and not _BULLET.match(head) and not last.endswith(".") and _parse(last) is None:
+                    merged[-1] = (merged[-1][0], f"{last} {text}")
+                else:
+                    merged.append((line, text))
+            target = self.spec.preconditions if kind == "pre" else self.spec.postconditions
+            target += [self._condition(text, kind == "post", line) for line, text in merged]
+        return end
 
     def _params(self, items: list[tuple[int, str, list[str]]], numpy: bool) -> None:
         for _, head, more in items:
@@ -262,7 +261,8 @@ class _Parser:
             return
         match = _EXCEPTION.match(head)
         rest = head[match.end() :] if match else ""
-        if match and match[0].split(".")[-1][:1].isupper() and (not rest.strip() or rest.lstrip()[:1] in ":-,"):
+        named = match is not None and match[0].split(".")[-1][:1].isupper()
+        if match and named and (not rest.strip() or rest.lstrip()[:1] in ":-," or _EXCEPTION_WORD.fullmatch(match[0])):
             name, extra = match[0], rest.strip().lstrip(":-,").strip()
         elif found := _EXCEPTION_WORD.search(head):
             name, extra = found[0], head
@@ -335,7 +335,7 @@ class _Parser:
         return j
 
     def _doctest_example(self, line: int, source: str, want: str) -> None:
-        if len(self.seen) >= _MAX_EXAMPLES:
+        if len(self.seen) >= _MAX_EXAMPLES or "+SKIP" in source:
             return
         module = _parse(source, "exec")
         if not isinstance(module, ast.Module) or len(module.body) != 1:

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from lift_lsp.backends.base import Backend, BackendError, GenerationRequest
 from lift_lsp.checks import Finding, calls_for, example_findings, module_dirs
+from lift_lsp.constraints import code_constraint_for, pinned_ir_constraint
 from lift_lsp.docstrings import DocSpec
-from lift_lsp.grammar import code_constraint, ir_constraint
 from lift_lsp.ir import IR, CodeCandidate, Provenance, Source
 from lift_lsp.options import GenerationOptions, SandboxOptions
 from lift_lsp.prompts import code_messages, ir_messages, repair_messages
@@ -204,7 +204,7 @@ async def generate(
         ir_result = await backend.generate(
             GenerationRequest(
                 messages=ir_messages(site, context),
-                constraint=ir_constraint(),
+                constraint=pinned_ir_constraint(spec.ir),
                 n=1,
                 max_tokens=generation.max_tokens_ir,
                 temperature=generation.temperature,
@@ -229,7 +229,7 @@ async def generate(
             result = await backend.generate(
                 GenerationRequest(
                     messages=messages,
-                    constraint=code_constraint(),
+                    constraint=code_constraint_for(site, generation.body_syntax),
                     n=generation.candidates,
                     max_tokens=generation.max_tokens_code,
                     temperature=generation.temperature if round_index == 0 else max(generation.temperature, 0.4),

@@ -39,6 +39,9 @@ class GenerationOptions(_Section):
     max_tokens_code: int = Field(default=1536, ge=64, le=32768)
     temperature: float = Field(default=0.2, ge=0, le=2)
     seed: int | None = None
+    body_syntax: Literal["free", "subset"] = "free"
+    """`subset`: the grammar holds the body to a Python subset that always parses (statements, `if`/`for`, arithmetic,
+    builtins; no imports or helpers). Needs a backend that takes EBNF (local, serve-model, SGLang)."""
     cache: bool = True
     cache_dir: str = ""
     """Where generations are cached; empty: the user cache directory (`~/.cache/lift-lsp`)."""

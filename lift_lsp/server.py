@@ -41,6 +41,7 @@ class LiftServer(LanguageServer):
         self._backend_options: str | None = None
         self.generations: dict[str, asyncio.Task[Any]] = {}
         """Generations in flight, by progress token (for `window/workDoneProgress/cancel`)."""
+        self.cancelled_by_user: set[str] = set()
 
     def backend(self) -> Backend | None:
         """The configured backend, built once per settings; raises BackendError for unusable settings."""
@@ -201,9 +202,13 @@ async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, A
         )
     except asyncio.CancelledError:
         ls.show(f"lift-lsp: generation of `{site.qualname}` cancelled; the document is unchanged")
-        raise
+        if token not in ls.cancelled_by_user or task is None:
+            raise  # `$/cancelRequest`: pygls answers the request
+        task.uncancel()  # cancelled from the progress UI: the command still answers
+        return {"ok": False, "message": "cancelled"}
     finally:
         ls.generations.pop(token, None)
+        ls.cancelled_by_user.discard(token)
         if has_progress:
             progress.end(token, types.WorkDoneProgressEnd())
     if not outcome.ok:
@@ -325,8 +330,10 @@ def create_server() -> LiftServer:
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def cancel_generation(ls: LiftServer, params: types.WorkDoneProgressCancelParams) -> None:
-        task = ls.generations.get(str(params.token))
+        token = str(params.token)
+        task = ls.generations.get(token)
         if task is not None:
+            ls.cancelled_by_user.add(token)
             task.cancel()
 
     @server.command(SHOW_IR_COMMAND)

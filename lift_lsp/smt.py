@@ -8,6 +8,13 @@ fragment makes the verdict ``unsupported``.
 
 For each postcondition, ``pre ∧ returns ∧ ¬post`` is checked: ``sat`` gives a concrete counterexample (a real one:
 the unrolled paths are exact), ``unsat`` a proof, unless a loop may run past the unroll bound (then ``unknown``).
+
+Details: a loop gets ``unroll`` iterations whose entry condition is symbolic, and up to ``4 * unroll`` when it is
+concrete (``range(10)``); a path that returns None fails any postcondition mentioning ``result``; a value mixing
+``bool`` and ``int`` (``x and 1``, a variable assigned both) is an int, so ``result`` may read ``1`` where Python
+says ``True`` (equal values). Decorators are ignored. Queries run in a worker process that is killed at its deadline
+(see below), so a call takes at most about ``1.5 * timeout_ms + 1 s`` per query; it blocks: from asyncio, run it
+in an executor.
 """
 
 from __future__ import annotations
@@ -562,7 +569,7 @@ class _Executor:
         exits: list[_State] = []
         breaks: list[_State] = []
         symbolic = 0
-        for _ in range(self.concrete_cap + 1):
+        for iteration in range(self.concrete_cap + 1):
             if st.dead():
                 break
             c, ok = self.eval(node.test, st.env)
@@ -574,7 +581,7 @@ class _Executor:
                 break
             if not z3.is_true(cond):
                 symbolic += 1
-            if symbolic > self.unroll or _ == self.concrete_cap:  # one iteration too many: cut it
+            if symbolic > self.unroll or iteration == self.concrete_cap:  # one iteration too many: cut it
                 self.overflow.append(_and(st.alive, cond))
                 exits.append(_State(_and(st.alive, _not(cond)), st.env))
                 st = _State(_false(), st.env)
@@ -629,6 +636,8 @@ def _params(fn: ast.FunctionDef) -> dict[str, Z]:
             if used:
                 raise Unsupported(f"use of `{arg.arg}`", fn)
             continue
+        if arg.arg == "result":
+            raise Unsupported("a parameter named `result` clashes with the postconditions' `result`", arg)
         if ann == "int":
             params[arg.arg] = z3.Int(f"p!{len(params)}", _ctx())
         elif ann == "bool":

@@ -40,7 +40,7 @@ def test_wrong_result_names_call_expected_and_actual_at_the_example_line() -> No
     )
     (finding,) = found[Code.EXAMPLE_WRONG_RESULT]
     assert finding.severity == "error" and finding.line == 5
-    assert "`add(1, 2)` returned 3, expected 4" == finding.message
+    assert finding.message == "`add(1, 2)` returned 3, expected 4"
 
 
 def test_results_compare_by_value_and_assertion_examples() -> None:
@@ -74,7 +74,7 @@ def test_raises_documented_and_undocumented() -> None:
         '''
     )
     assert "raised ValueError" in found[Code.EXAMPLE_MISSING_RAISE][0].message
-    assert "`parse(\"\")` raised ValueError" in found[Code.EXAMPLE_UNEXPECTED_RAISE][0].message
+    assert '`parse("")` raised ValueError' in found[Code.EXAMPLE_UNEXPECTED_RAISE][0].message
 
 
 def test_contracts_on_examples() -> None:
@@ -183,7 +183,7 @@ def test_looping_memory_and_recursion_are_contained_and_the_rest_is_checked() ->
     assert "exceeded 512 MiB" in by_function["hog"].message
     assert "RecursionError" in by_function["down"].message
     assert "EOFError" in by_function["ask"].message
-    assert "`fine(1)` returned 2, expected 3" == by_function["fine"].message
+    assert by_function["fine"].message == "`fine(1)` returned 2, expected 3"
     assert elapsed < 20
 
 

@@ -77,6 +77,17 @@ def test_google_yields_and_bare_type() -> None:
     assert (doc.style, doc.returns_type, doc.returns_description) == ("google", "list[int] | None", "")
 
 
+def test_raises_entries_in_prose() -> None:
+    doc = parse(
+        "Do.\n\n    Raises:\n        ValueError if x < 0\n        If y is bad, a KeyError.\n        BadThing\n    "
+    )
+    assert [(r.exception, r.when) for r in doc.raises] == [
+        ("ValueError", "if x < 0"),
+        ("KeyError", "If y is bad, a KeyError."),
+        ("BadThing", ""),
+    ]
+
+
 def test_numpy_sections() -> None:
     doc = parse(
         """
@@ -236,8 +247,10 @@ def test_doctest_examples_needing_earlier_statements_are_skipped() -> None:
     assert triples(doc) == [("Stack().push(2)", "1", None)]
 
 
-def test_doctest_unparseable_output_is_skipped() -> None:
-    assert parse("Show.\n\n    >>> f(1)\n    <object at 0x1>\n    ").examples == []
+def test_doctest_unparseable_output_and_skipped_examples_are_skipped() -> None:
+    assert (
+        parse("Show.\n\n    >>> f(1)\n    <object at 0x1>\n    >>> f(2)  # doctest: +SKIP\n    2\n    ").examples == []
+    )
 
 
 # ---------------------------------------------------------------------- prose examples
@@ -460,3 +473,14 @@ def test_random_text_never_raises(text: str) -> None:
     doc = parse(text)
     for example in doc.examples:
         assert example.line is not None and 0 <= example.line <= text.count("\n") + text.count("\r")
+
+
+def test_a_prose_condition_over_two_lines_is_one_condition() -> None:
+    doc = parse(
+        "Do.\n\n    Requires:\n        every value has a type set, and the type\n"
+        "        matches the signature.\n        x > 0\n    "
+    )
+    assert [(c.expr, c.text) for c in doc.preconditions] == [
+        ("", "every value has a type set, and the type matches the signature."),
+        ("x > 0", "x > 0"),
+    ]

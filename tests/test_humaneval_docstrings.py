@@ -93,27 +93,47 @@ def _expected(example: doctest.Example) -> tuple[str, str | None, str | None]:
 
 
 def test_doctest_examples_match_the_doctest_parser_and_lines() -> None:
-    total = recovered = 0
+    total = recovered = args_checked = args_right = 0
     missed: list[str] = []
     for read in _read_all():
+        params = [p.name for p in _shapes(_raw_docstring(read.problem["prompt"], read.problem["entry_point"])[1])]
         lines = read.raw.split("\n")
-        for example in read.doc.examples:  # every example points at the line where it is written
-            assert example.line is not None and read.problem["entry_point"] in lines[example.line], example
+        for found in read.doc.examples:  # every example points at the line where it is written
+            assert found.line is not None and read.problem["entry_point"] in lines[found.line], found
         for example in doctest.DocTestParser().get_examples(read.raw):
             total += 1
             call, result, raises = _expected(example)
-            found = [e for e in read.doc.examples if _norm(e.call) == _norm(call) and e.line == example.lineno]
-            if any(
-                (e.raises == raises if raises else e.result is not None and _same_value(e.result, result or ""))
-                for e in found
-            ):
+            same = [e for e in read.doc.examples if _norm(e.call) == _norm(call) and e.line == example.lineno]
+            hit = next(
+                (
+                    e
+                    for e in same
+                    if (e.raises == raises if raises else e.result is not None and _same_value(e.result, result or ""))
+                ),
+                None,
+            )
+            if hit is not None:
                 recovered += 1
+                node = ast.parse(call, mode="eval").body
+                entry = read.problem["entry_point"]
+                if isinstance(node, ast.Call) and ast.unparse(node.func) == entry and not node.keywords:
+                    args_checked += 1  # a direct call: its arguments map to the parameters by position
+                    args_right += {k: _norm(v) for k, v in hit.args.items()} == {
+                        name: _norm(ast.unparse(arg)) for name, arg in zip(params, node.args, strict=False)
+                    }
             else:
                 missed.append(f"{read.problem['task_id']}: {example.source.strip()} -> {example.want.strip()!r}")
     share = recovered / total
-    _report([f"doctest examples: {total}, recovered: {recovered} ({share:.1%})", *(f"  missed {m}" for m in missed)])
+    _report(
+        [
+            f"doctest examples: {total}, recovered: {recovered} ({share:.1%}); "
+            f"arguments mapped to parameters: {args_right}/{args_checked}",
+            *(f"  missed {m}" for m in missed),
+        ]
+    )
     assert total >= 150
     assert share >= 0.95
+    assert args_checked >= 150 and args_right == args_checked
 
 
 _RUNNER = r"""

@@ -91,7 +91,8 @@ class CachedBackend:
                 cached=True,
             )
         result = await self.inner.generate(request)
-        self._write(key, result)
+        if _worth_keeping(request, result):
+            self._write(key, result)
         return result
 
     async def aclose(self) -> None:
@@ -142,6 +143,21 @@ class CachedBackend:
             if temp_name is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(temp_name)
+
+
+def _worth_keeping(request: GenerationRequest, result: GenerationResult) -> bool:
+    """Only complete answers are cached: a JSON-constrained answer that is not JSON (cut off, or from a broken
+    server) would otherwise be replayed on every retry."""
+    if any(reason == "length" for reason in result.finish_reasons):
+        return False
+    if request.constraint.kind != "json_schema":
+        return True
+    try:
+        for text in result.texts:
+            json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _valid_entry(data: Any, key: str) -> bool:

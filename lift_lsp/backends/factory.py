@@ -10,7 +10,7 @@ from pathlib import Path
 from lift_lsp.backends.base import Backend, BackendError
 from lift_lsp.backends.cache import CachedBackend, default_cache_dir
 from lift_lsp.backends.modal import modal_backend
-from lift_lsp.backends.openai import OpenAIBackend
+from lift_lsp.backends.openai import OpenAIBackend, normalize_base_url
 from lift_lsp.options import BackendOptions, GenerationOptions
 
 LOCAL_EXTRA_HINT = "the local backend needs `pip install 'lift-lsp[local]'`"
@@ -47,6 +47,7 @@ def make_backend(
                 timeout_s=options.timeout_s,
                 connect_timeout_s=options.connect_timeout_s,
                 max_retries=options.max_retries,
+                backend_id=f"openai {normalize_base_url(options.url)}",
                 auth_hint=f"set ${options.api_key_env} to the endpoint's API key"
                 if api_key is None
                 else f"check the API key in ${options.api_key_env}",
@@ -56,6 +57,7 @@ def make_backend(
                 options.url,
                 options.model,
                 env=env,
+                backend_id=f"modal {normalize_base_url(options.url)}",
                 api_key=api_key,
                 # The Modal deployment needs the EBNF: keep modal's default unless the user chose a format.
                 constraint_format=options.constraint_format

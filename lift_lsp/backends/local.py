@@ -13,12 +13,15 @@ import inspect
 import json
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from lift_lsp.backends.base import BackendError, Constraint, GenerationRequest, GenerationResult
 
 _DTYPES = ("float32", "float16", "bfloat16", "auto")
+GRAMMAR_CACHE_SIZE = 64
+"""Compiled grammars kept per backend (least recently used dropped first)."""
 
 
 def _fallback_prompt(messages: list[dict[str, str]]) -> str:
@@ -51,7 +54,7 @@ class LocalBackend:
         self.mask_threads = mask_threads
         self._load_lock = threading.Lock()
         self._grammar_lock = threading.Lock()
-        self._grammars: dict[str, Any] = {}
+        self._grammars: OrderedDict[str, Any] = OrderedDict()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lift-local")
         self._tokenizer: Any = None
         self._model: Any = None
@@ -61,6 +64,7 @@ class LocalBackend:
         self._tokenizer_size = 0
         self._stop_ids: list[int] = []
         self._cache_arg = "past_key_values"
+        self._logits_to_keep = False
 
     @property
     def id(self) -> str:
@@ -104,7 +108,9 @@ class LocalBackend:
             self._tokenizer, self._vocab_size, self._stop_ids = tokenizer, vocab_size, stop_ids
             self._tokenizer_size = min(len(tokenizer), vocab_size)
             # transformers 5.x renamed `past_key_values` to `cache`
-            self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+            params = inspect.signature(model.forward).parameters
+            self._cache_arg = "cache" if "cache" in params else "past_key_values"
+            self._logits_to_keep = "logits_to_keep" in params
             self._model = model
 
     @staticmethod
@@ -129,8 +135,12 @@ class LocalBackend:
         self.load()
         key = constraint.key()
         with self._grammar_lock:
-            if key not in self._grammars:
+            if key in self._grammars:
+                self._grammars.move_to_end(key)
+            else:
                 self._grammars[key] = self._compile(constraint)
+                while len(self._grammars) > GRAMMAR_CACHE_SIZE:
+                    self._grammars.popitem(last=False)
             return self._grammars[key]
 
     def _compile(self, c: Constraint) -> Any:
@@ -201,7 +211,9 @@ class LocalBackend:
         )
 
     def _forward(self, input_ids: Any, cache: Any) -> tuple[Any, Any]:
-        kwargs: dict[str, Any] = {"input_ids": input_ids, "use_cache": True, "logits_to_keep": 1}
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "use_cache": True}
+        if self._logits_to_keep:
+            kwargs["logits_to_keep"] = 1  # the prompt's last position only
         if cache is not None:
             kwargs[self._cache_arg] = cache
         out = self._model(**kwargs)

@@ -1,0 +1,236 @@
+"""Forward mode end to end over stdio: code action -> `lift.generate` -> `workspace/applyEdit`.
+
+The generation is real: the tests' tiny random-weight model behind `lift-lsp serve-model`, every token masked by
+XGrammar. With `bodySyntax: subset` its body is held to a Python subset, so even a random model writes code that parses.
+Backend faults come from a real loopback server (tests/fault_server.py).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from tests.fault_server import FaultServer, Hang, Raw, closed_port, ok, status
+from tests.lsp_util import SERVER, code_actions, open_doc, start
+
+STUB_FILE = '''"""A module with one stub among ordinary code."""
+
+import math
+
+RATE = 3
+
+
+def combine(a: int, b: int) -> int:
+    """Combine two numbers into one number."""
+    ...
+
+
+def untouched(x: float) -> float:
+    return math.sqrt(x) * RATE
+'''
+
+
+@pytest.fixture(scope="module")
+def model_url(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("serve-model") / "stderr.log"
+    command = [sys.executable, "-m", "lift_lsp.cli", "serve-model", "--model", str(tiny_model_dir), "--port", "0"]
+    with log.open("w") as err:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        assert proc.stdout is not None
+        line = ""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline()
+            if line.startswith("serving on "):
+                break
+        match = re.fullmatch(r"serving on (http://127\.0\.0\.1:\d+/v1)\n", line)
+        assert match, f"serve-model did not start: {line!r}\n{log.read_text()}"
+        yield match.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _settings(url: str, model: str = "tiny", timeout_s: float = 300, **generation: Any) -> dict[str, Any]:
+    return {
+        "backend": {"kind": "openai", "url": url, "model": model, "constraintFormat": "ebnf", "timeoutS": timeout_s,
+                    "maxRetries": 0, "connectTimeoutS": 2},
+        "generation": {"bodySyntax": "subset", "candidates": 2, "repairs": 0, "maxTokensIr": 8000,
+                       "maxTokensCode": 2000, "temperature": 1.0, "seed": 7, "cache": False, **generation},
+        "diagnostics": {"onOpen": False, "onSave": False},
+    }  # fmt: skip
+
+
+def _offset(text: str, position: types.Position) -> int:
+    lines = text.split("\n")
+    return sum(len(line) + 1 for line in lines[: position.line]) + position.character
+
+
+def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
+    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        text = text[: _offset(text, edit.range.start)] + edit.new_text + text[_offset(text, edit.range.end) :]
+    return text
+
+
+class Editor:
+    """The client's side of `workspace/applyEdit`: applies edits to its copy of the document, as an editor does."""
+
+    def __init__(self, client: LanguageClient, text: str) -> None:
+        self.text = text
+        self.applied: list[types.ApplyWorkspaceEditParams] = []
+
+        @client.feature(types.WORKSPACE_APPLY_EDIT)
+        def apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+            self.applied.append(params)
+            for change in params.edit.document_changes or []:
+                assert isinstance(change, types.TextDocumentEdit)
+                self.text = apply_text_edits(self.text, list(change.edits))  # type: ignore[arg-type]
+            return types.ApplyWorkspaceEditResult(applied=True)
+
+
+async def _client(settings: dict[str, Any]) -> LanguageClient:
+    client = await SERVER.start()
+    await start(client, options=settings)
+    return client
+
+
+async def _generate(client: LanguageClient, uri: str, function: str) -> Any:
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="lift.generate", arguments=[uri, function, 1])
+    )
+
+
+async def test_generate_replaces_only_the_stub_body(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+    client = await _client(_settings(model_url, str(tiny_model_dir)))
+    try:
+        path = tmp_path / "stubs.py"
+        path.write_text(STUB_FILE)
+        editor = Editor(client, STUB_FILE)
+        uri = open_doc(client, path)
+        line = STUB_FILE.split("\n").index("def combine(a: int, b: int) -> int:")
+        actions = await code_actions(client, uri, line, 5)
+        generate = next(a for a in actions if a.title == "Generate from spec")
+        assert generate.disabled is None
+        assert generate.command.command == "lift.generate"
+        result = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=generate.command.command, arguments=generate.command.arguments)
+        )
+        assert result["ok"], (result, [m.message for m in client.messages])
+        assert len(editor.applied) == 1
+        new = editor.text
+        ast.parse(new)  # the whole file parses, with the generated body in it
+        before, after = STUB_FILE.split("    ...\n", 1)
+        assert new.startswith(before.rstrip("\n")) and new.endswith(after)  # nothing outside the body changed
+        body = new[len(before.rstrip("\n")) : len(new) - len(after)]
+        assert body.strip() and body.strip() != "..."
+        assert all(line.startswith("    ") for line in body.strip("\n").split("\n"))
+        assert path.read_text() == STUB_FILE  # the server never writes the user's file itself
+    finally:
+        await client.shutdown_session()
+
+
+async def test_document_edited_during_generation_is_not_overwritten(
+    model_url: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    client = await _client(_settings(model_url, str(tiny_model_dir), candidates=4))
+    try:
+        path = tmp_path / "stubs.py"
+        path.write_text(STUB_FILE)
+        editor = Editor(client, STUB_FILE)
+        uri = open_doc(client, path)
+        task = asyncio.ensure_future(_generate(client, uri, "combine"))
+        await asyncio.sleep(0.5)
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            start=types.Position(line=4, character=0), end=types.Position(line=4, character=8)
+                        ),
+                        text="RATE = 4",
+                    )
+                ],
+            )
+        )
+        result = await asyncio.wait_for(task, timeout=600)
+        assert not result["ok"]
+        assert "changed during generation" in result["message"]
+        assert editor.applied == []
+    finally:
+        await client.shutdown_session()
+
+
+FAULTS = {
+    "malformed JSON": (lambda: [ok('{"intent": {"summ')], "does not match the IR schema"),
+    "schema-invalid JSON": (lambda: [ok('{"intent": 3, "signature": {}}')], "does not match the IR schema"),
+    "HTTP 500": (lambda: [status(500, "model crashed")], "HTTP 500"),
+    "non-JSON body": (lambda: [Raw("<html>oops</html>", "text/html")], "malformed response"),
+    "timeout": (lambda: [Hang()], "no answer"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_backend_faults_give_a_clear_message_and_no_edit(fault: str, tmp_path: Path) -> None:
+    actions, expected = FAULTS[fault]
+    with FaultServer(max_hang_s=10) as server:
+        server.script(*actions())
+        client = await _client(_settings(server.url, timeout_s=1))
+        try:
+            path = tmp_path / "stubs.py"
+            path.write_text(STUB_FILE)
+            editor = Editor(client, STUB_FILE)
+            uri = open_doc(client, path)
+            result = await _generate(client, uri, "combine")
+            assert not result["ok"] and expected in result["message"], result
+            assert any(expected in m.message for m in client.messages)
+            assert editor.applied == [] and path.read_text() == STUB_FILE
+        finally:
+            await client.shutdown_session()
+
+
+async def test_refused_connection_and_the_server_keeps_answering(tmp_path: Path) -> None:
+    client = await _client(_settings(f"http://127.0.0.1:{closed_port()}/v1"))
+    try:
+        path = tmp_path / "stubs.py"
+        path.write_text(STUB_FILE)
+        uri = open_doc(client, path)
+        result = await _generate(client, uri, "combine")
+        assert not result["ok"] and "cannot reach" in result["message"] and "connection refused" in result["message"]
+        assert await code_actions(client, uri, 7, 5)  # still answering
+    finally:
+        await client.shutdown_session()
+
+
+async def test_cancelled_generation_leaves_the_document_alone(tmp_path: Path) -> None:
+    with FaultServer(max_hang_s=10) as server:
+        server.script(Hang())
+        client = await _client(_settings(server.url, timeout_s=30))
+        try:
+            path = tmp_path / "stubs.py"
+            path.write_text(STUB_FILE)
+            editor = Editor(client, STUB_FILE)
+            uri = open_doc(client, path)
+            task = asyncio.ensure_future(_generate(client, uri, "combine"))
+            assert await asyncio.to_thread(server.wait_for_requests, 1, 10)
+            (token,) = client.progress_reports  # the progress the editor shows, with its cancel button
+            client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+            result = await asyncio.wait_for(task, timeout=10)
+            assert result == {"ok": False, "message": "cancelled"}
+            assert any("cancelled" in m.message for m in client.messages), client.messages
+            assert await asyncio.to_thread(lambda: server.requests[0].disconnected.wait(5))  # the HTTP request closed
+            assert editor.applied == []
+        finally:
+            await client.shutdown_session()
