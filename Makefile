@@ -21,10 +21,23 @@ $(FULL): pyproject.toml | $(BIN)/python
 	touch $(CORE) $@
 
 demo: $(CORE)
-	@echo "== lift-lsp ir examples/stubs.py  (reverse mode: the IR of each function)"
+	@echo "== lift-lsp ir examples/stubs.py   (reverse mode: the IR of each function)"
 	$(BIN)/lift-lsp ir examples/stubs.py
 	@echo "== lift-lsp ir --json examples/checked.py --function mean"
 	$(BIN)/lift-lsp ir --json examples/checked.py --function mean
+	@echo "== lift-lsp check examples/checked.py   (each function against its own spec; exit 1 means errors found)"
+	-$(BIN)/lift-lsp check examples/checked.py
+	@echo "== lift-lsp generate   (forward mode)"
+	@if [ -n "$$LIFT_URL" ]; then \
+	  for f in running_max clamp count_vowels; do \
+	    $(BIN)/lift-lsp generate examples/stubs.py --function $$f --url "$$LIFT_URL" --model "$$LIFT_MODEL" --diff || true; \
+	  done; \
+	else \
+	  echo "No model endpoint configured, so no code is generated. To generate, point lift-lsp at any"; \
+	  echo "OpenAI-compatible server (SGLang with --grammar-backend xgrammar, vLLM, or lift-lsp serve-model):"; \
+	  echo "    LIFT_URL=http://127.0.0.1:30000/v1 LIFT_MODEL=Qwen/Qwen2.5-Coder-7B-Instruct make demo"; \
+	  echo "(modal_backend/README.md deploys such a server on a GPU with one command.)"; \
+	fi
 
 test: $(FULL) lint typecheck editors unit
 

@@ -105,6 +105,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
             "repairs": args.repairs,
             "temperature": args.temperature,
             "cache": not args.no_cache,
+            "maxTokensIr": args.max_tokens_ir,
+            "maxTokensCode": args.max_tokens_code,
+            "bodySyntax": args.body_syntax,
             **({"seed": args.seed} if args.seed is not None else {}),
         },
     }
@@ -213,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--repairs", type=int, default=2)
     gen.add_argument("--temperature", type=float, default=0.2)
     gen.add_argument("--seed", type=int)
+    gen.add_argument("--max-tokens-ir", type=int, default=1024)
+    gen.add_argument("--max-tokens-code", type=int, default=1536)
+    gen.add_argument(
+        "--body-syntax",
+        choices=["free", "subset"],
+        default="free",
+        help="subset: the grammar holds the body to a Python subset",
+    )
     gen.add_argument("--no-cache", action="store_true", help="do not read or write the generation cache")
     output = gen.add_mutually_exclusive_group()
     output.add_argument("--diff", action="store_true", help="print a unified diff")

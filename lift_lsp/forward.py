@@ -211,6 +211,11 @@ async def generate(
                 seed=generation.seed,
             )
         )
+        if "length" in ir_result.finish_reasons[:1]:
+            return Outcome(
+                False,
+                f"the model's IR was cut off at {generation.max_tokens_ir} tokens; raise generation.maxTokensIr",
+            )
         try:
             model_ir = IR.model_validate_json(ir_result.texts[0])
         except (ValidationError, IndexError) as err:
@@ -238,7 +243,12 @@ async def generate(
             )
             report(f"{label}: checking {len(result.texts)} candidate(s)", 20 + 70 * round_index // rounds + 10)
             last_text, last_error = "", ""
-            for candidate_text in result.texts:
+            for index, candidate_text in enumerate(result.texts):
+                if index < len(result.finish_reasons) and result.finish_reasons[index] == "length":
+                    errors.append(
+                        f"the code was cut off at {generation.max_tokens_code} tokens; raise generation.maxTokensCode"
+                    )
+                    continue
                 try:
                     code = CodeCandidate.model_validate_json(candidate_text)
                 except ValidationError as err:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,3 +18,26 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def model_url(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`lift-lsp serve-model` with the tiny model, as a real subprocess on a loopback port: its base URL."""
+    log = tmp_path_factory.mktemp("serve-model") / "stderr.log"
+    command = [sys.executable, "-m", "lift_lsp.cli", "serve-model", "--model", str(tiny_model_dir), "--port", "0"]
+    with log.open("w") as err:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        assert proc.stdout is not None
+        line = ""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline()
+            if line.startswith("serving on "):
+                break
+        match = re.fullmatch(r"serving on (http://127\.0\.0\.1:\d+/v1)\n", line)
+        assert match, f"serve-model did not start: {line!r}\n{log.read_text()}"
+        yield match.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import re
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,28 +34,6 @@ def combine(a: int, b: int) -> int:
 def untouched(x: float) -> float:
     return math.sqrt(x) * RATE
 '''
-
-
-@pytest.fixture(scope="module")
-def model_url(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("serve-model") / "stderr.log"
-    command = [sys.executable, "-m", "lift_lsp.cli", "serve-model", "--model", str(tiny_model_dir), "--port", "0"]
-    with log.open("w") as err:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
-    try:
-        assert proc.stdout is not None
-        line = ""
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            line = proc.stdout.readline()
-            if line.startswith("serving on "):
-                break
-        match = re.fullmatch(r"serving on (http://127\.0\.0\.1:\d+/v1)\n", line)
-        assert match, f"serve-model did not start: {line!r}\n{log.read_text()}"
-        yield match.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def _settings(url: str, model: str = "tiny", timeout_s: float = 300, **generation: Any) -> dict[str, Any]:

@@ -1,0 +1,65 @@
+"""The command line as scripts use it: its JSON contracts, exit statuses and forward mode against a real server."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from lift_lsp.ir import IR
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def lift(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lift_lsp.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_ir_json_contract() -> None:
+    done = lift("ir", "--json", str(EXAMPLES / "stubs.py"))
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [(r["function"], r["line"]) for r in rows] == [
+        ("running_max", 4),
+        ("clamp", 21),
+        ("count_vowels", 36),
+        ("parse_port", 40),
+    ]
+    for row in rows:
+        assert set(row) == {"function", "line", "ir"}
+        ir = IR.model_validate(row["ir"])
+        assert ir.signature.name == row["function"]
+    clamp = IR.model_validate(rows[1]["ir"])
+    assert [c.expr for c in clamp.postconditions] == ["lo <= result <= hi"]
+    assert clamp.examples[0].args == {"x": "5", "lo": "0", "hi": "3"} and clamp.examples[0].result == "3"
+
+
+def test_ir_text_and_unknown_function() -> None:
+    done = lift("ir", str(EXAMPLES / "stubs.py"), "--function", "clamp")
+    assert done.returncode == 0
+    assert "clamp (line 21)" in done.stdout and "pre: lo <= hi" in done.stdout and "running_max" not in done.stdout
+    missing = lift("ir", str(EXAMPLES / "stubs.py"), "--function", "nope")
+    assert missing.returncode == 1 and "no function named 'nope'" in missing.stderr
+
+
+def test_generate_without_backend_says_how_to_configure() -> None:
+    done = lift("generate", str(EXAMPLES / "stubs.py"), "--function", "clamp")
+    assert done.returncode == 2 and "--url URL --model M" in done.stderr
+
+
+def test_generate_diff_against_serve_model(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "one.py"
+    text = 'def combine(a: int, b: int) -> int:\n    """Combine two numbers into one number."""\n    ...\n'
+    source.write_text(text)
+    args = ["--url", model_url, "--model", str(tiny_model_dir), "--constraint-format", "ebnf", "--seed", "3"]
+    args += ["--temperature", "1", "--no-cache", "--max-tokens-ir", "8000", "--body-syntax", "subset"]
+    done = lift("generate", str(source), "--function", "combine", *args, "--write")
+    assert done.returncode == 0, done.stderr
+    new = source.read_text()
+    ast.parse(new)
+    assert new.startswith('def combine(a: int, b: int) -> int:\n    """Combine two numbers into one number."""\n')
+    assert "    ...\n" not in new
