@@ -6,6 +6,7 @@ validate is reported and its whole section falls back to the defaults; the rest 
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -13,7 +14,9 @@ from pydantic.alias_generators import to_camel
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", use_attribute_docstrings=True
+    )
 
 
 class BackendOptions(_Section):
@@ -28,43 +31,64 @@ class BackendOptions(_Section):
     constraint_format: Literal["json_schema", "ebnf"] = "json_schema"
     """How the output grammar is sent: `response_format` JSON schema, or SGLang's `ebnf` field."""
     timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    """Overall time limit of one model request, in seconds."""
     connect_timeout_s: float = Field(default=5.0, gt=0, le=600)
+    """Time limit for connecting to the endpoint, in seconds."""
     max_retries: int = Field(default=2, ge=0, le=10)
+    """Retries (with backoff) on connection errors, HTTP 429 and 5xx."""
 
 
 class GenerationOptions(_Section):
     candidates: int = Field(default=2, ge=1, le=16)
+    """Code candidates asked for per round (one request with `n`); the first that passes the checks wins."""
     repairs: int = Field(default=2, ge=0, le=8)
+    """Repair rounds after a round in which no candidate passed, each with the last error fed back."""
     max_tokens_ir: int = Field(default=1024, ge=64, le=32768)
+    """Token limit of the IR step."""
     max_tokens_code: int = Field(default=1536, ge=64, le=32768)
+    """Token limit of each code candidate."""
     temperature: float = Field(default=0.2, ge=0, le=2)
+    """Sampling temperature (repair rounds use at least 0.4)."""
     seed: int | None = None
+    """Sampling seed, for reproducible generations; none: the endpoint's choice."""
     body_syntax: Literal["free", "subset"] = "free"
     """`subset`: the grammar holds the body to a Python subset that always parses (statements, `if`/`for`, arithmetic,
     builtins; no imports or helpers). Needs a backend that takes EBNF (local, serve-model, SGLang)."""
     cache: bool = True
+    """Answer a repeated request (same backend, model, grammar, messages, parameters) from the disk cache."""
     cache_dir: str = ""
     """Where generations are cached; empty: the user cache directory (`~/.cache/lift-lsp`)."""
 
 
 class DiagnosticsOptions(_Section):
     on_save: bool = True
+    """Check a file when it is saved."""
     on_open: bool = True
+    """Check a file when it is opened."""
     examples: bool = True
+    """Run docstring examples and contracts in the sandbox."""
     smt: bool = True
+    """Prove or refute postconditions with z3 where the code is in its fragment (int/bool arithmetic)."""
     time_budget_s: float = Field(default=20.0, gt=0, le=600)
+    """Time limit of one file's checks, in seconds."""
 
 
 class SandboxOptions(_Section):
     example_timeout_s: float = Field(default=2.0, gt=0, le=600)
+    """Time limit of one example (or one generated candidate's example), in seconds."""
     file_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    """Time limit of all examples of one file (or one candidate), in seconds."""
     memory_mb: int = Field(default=512, ge=32, le=65536)
+    """Address-space limit of each sandbox process, in MiB (code importing torch needs about 2048)."""
     max_output_bytes: int = Field(default=10000, ge=100, le=10_000_000)
+    """Output kept from each example; the rest is dropped."""
     workers: int = Field(default=2, ge=1, le=32)
+    """Sandbox processes running examples in parallel."""
 
 
 class HoverOptions(_Section):
     enabled: bool = True
+    """Show the IR on hover."""
 
 
 class Options(_Section):
@@ -102,12 +126,26 @@ def parse_options(raw: Any) -> tuple[Options, list[str]]:
 
 def settings_table() -> list[tuple[str, str, Any]]:
     """Every setting as (dotted camelCase key, type, default): the README and the editor clients use this list."""
-    rows: list[tuple[str, str, Any]] = []
+    return [(key, type_name, default) for key, type_name, default, _ in settings_rows()]
+
+
+def settings_rows() -> list[tuple[str, str, Any, str]]:
+    """Every setting as (dotted camelCase key, type, default, description)."""
+    rows: list[tuple[str, str, Any, str]] = []
     for section_name, section_field in Options.model_fields.items():
         section_type = section_field.annotation
         assert isinstance(section_type, type) and issubclass(section_type, _Section)
         for name, field in section_type.model_fields.items():
             annotation = field.annotation
             type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
-            rows.append((f"{to_camel(section_name)}.{to_camel(name)}", type_name, field.default))
+            description = " ".join((field.description or "").split())
+            rows.append((f"{to_camel(section_name)}.{to_camel(name)}", type_name, field.default, description))
     return rows
+
+
+def settings_markdown() -> str:
+    """The README's table of settings."""
+    lines = ["| setting | default | what it does |", "| --- | --- | --- |"]
+    for key, _, default, description in settings_rows():
+        lines.append(f"| `{key}` | `{json.dumps(default)}` | {description} |")
+    return "\n".join(lines)
