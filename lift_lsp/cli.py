@@ -16,19 +16,26 @@ def _read(path: str) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _readable(files: list[str]) -> tuple[list[tuple[str, str]], int]:
+    """(file, text) of each file that can be read, and exit status 2 if any could not (each one reported)."""
+    texts: list[tuple[str, str]] = []
+    status = 0
+    for file in files:
+        try:
+            texts.append((file, _read(file)))
+        except OSError as err:
+            print(f"lift-lsp: cannot read {file}: {err.strerror}", file=sys.stderr)
+            status = 2
+    return texts, status
+
+
 def cmd_ir(args: argparse.Namespace) -> int:
     from lift_lsp.render import to_text
     from lift_lsp.reverse import extract_file
 
-    status = 0
     results: list[dict[str, object]] = []
-    for file in args.files:
-        try:
-            text = _read(file)
-        except OSError as err:
-            print(f"lift-lsp: cannot read {file}: {err.strerror}", file=sys.stderr)
-            status = 2
-            continue
+    texts, status = _readable(args.files)
+    for file, text in texts:
         functions = extract_file(text, path=str(Path(file).resolve()), function=args.function, types=not args.no_types)
         if args.function and not functions:
             print(f"lift-lsp: no function named {args.function!r} in {file}", file=sys.stderr)
@@ -56,16 +63,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lift_lsp.checks import CheckCache, check_text
 
     cache = CheckCache()
-    findings = []
-    status = 0
-    for file in args.files:
-        try:
-            text = _read(file)
-        except OSError as err:
-            print(f"lift-lsp: cannot read {file}: {err.strerror}", file=sys.stderr)
-            status = 2
-            continue
-        findings += check_text(text, file, cache=cache)
+    texts, status = _readable(args.files)
+    findings = [finding for file, text in texts for finding in check_text(text, file, cache=cache)]
     if args.json:
         json.dump([f.as_json() for f in findings], sys.stdout, indent=2, ensure_ascii=False)
         print()

@@ -11,7 +11,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encodi
 
 
 def test_settings_table_is_current() -> None:
-    assert settings_markdown() in README, "regenerate the README's settings table from lift_lsp.options.settings_markdown()"
+    assert settings_markdown() in README, "regenerate the settings table: lift_lsp.options.settings_markdown()"
 
 
 def test_every_diagnostic_code_is_documented() -> None:

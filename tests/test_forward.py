@@ -1,0 +1,126 @@
+"""Forward mode's own logic: assembling edits, validating candidates, repairing, and its error paths.
+
+The scripted backend replays fixed answers: it stands in only for malformed output, failures and a first candidate
+that fails its examples (the repair path), never for a result claimed as quality.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import textwrap
+
+from lift_lsp.backends.base import BackendError
+from lift_lsp.backends.scripted import ScriptedBackend
+from lift_lsp.forward import apply_edits, candidate_edits, generate
+from lift_lsp.ir import CodeCandidate
+from lift_lsp.options import GenerationOptions, SandboxOptions
+from lift_lsp.reverse import extract_file
+from lift_lsp.sites import find_sites
+
+MODULE = textwrap.dedent(
+    '''\
+    """Numbers."""
+
+    import math
+
+
+    def double(n: int) -> int:
+        """Twice n.
+
+        >>> double(2)
+        4
+        >>> double(-3)
+        -6
+        """
+        ...
+
+
+    def keep(x: float) -> float:
+        return math.floor(x)
+    '''
+)
+OPTIONS = GenerationOptions(candidates=1, repairs=1, cache=False)
+
+
+def _ir_json(text: str = MODULE, name: str = "double") -> str:
+    return json.dumps(extract_file(text, function=name, types=False)[0].ir.model_dump(mode="json"))
+
+
+def _code(body: str, **extra: object) -> str:
+    return json.dumps({"imports": [], "helpers": [], "body": body, "notes": "", **extra})
+
+
+def _site(text: str, name: str):  # type: ignore[no-untyped-def]
+    return next(s for s in find_sites(text) if s.qualname == name)
+
+
+async def _run(script: list[object], text: str = MODULE, name: str = "double"):  # type: ignore[no-untyped-def]
+    backend = ScriptedBackend(script)  # type: ignore[arg-type]
+    outcome = await generate(text, _site(text, name), backend, OPTIONS, SandboxOptions(example_timeout_s=2))
+    return outcome, backend
+
+
+async def test_passing_candidate_replaces_only_the_stub_body() -> None:
+    outcome, _ = await _run([_ir_json(), _code("return n * 2")])
+    assert outcome.ok, outcome.message
+    assert outcome.new_text == MODULE.replace('    ...\n', '    return n * 2\n')
+
+
+async def test_failing_candidate_is_repaired_with_the_error_fed_back() -> None:
+    outcome, backend = await _run([_ir_json(), _code("return n + 2"), _code("return 2 * n")])
+    assert outcome.ok and outcome.attempts == 2
+    repair_prompt = backend.requests[2].messages[-1]["content"]
+    assert "`double(2)` returned 4" not in repair_prompt and "`double(-3)` returned -1, expected -6" in repair_prompt
+    assert "return 2 * n" in outcome.new_text
+
+
+async def test_no_passing_candidate_leaves_a_message_with_the_last_error() -> None:
+    outcome, _ = await _run([_ir_json(), _code("return n"), _code("return n +")])
+    assert not outcome.ok and outcome.edits == []
+    assert "no candidate passed after 1 repair round(s)" in outcome.message and "line" in outcome.message
+
+
+async def test_error_paths_each_give_a_clear_message() -> None:
+    cases = {
+        "malformed IR": ([_ir_json()[:40]], "does not match the IR schema"),
+        "schema-invalid IR": (['{"intent": 1}'], "does not match the IR schema"),
+        "malformed code": ([_ir_json(), '{"body": ', '{"body": '], "does not match the code schema"),
+        "timeout": ([BackendError("timeout", "no answer from http://x/v1 within 5 s")], "no answer from"),
+        "refused": ([BackendError("refused", "the model refused: no")], "the model refused"),
+        "unreachable": ([BackendError("unreachable", "cannot reach http://x/v1 (connection refused)")], "cannot reach"),
+    }
+    for name, (script, expected) in cases.items():
+        outcome, _ = await _run(script)
+        assert not outcome.ok and expected in outcome.message, (name, outcome.message)
+
+
+async def test_holes_block_generation_until_resolved() -> None:
+    text = 'def f(x):\n    """Halve it.\n\n    >>> f(4)\n    2\n    """\n'
+    outcome, backend = await _run([], text=text, name="f")
+    assert not outcome.ok and "unresolved holes" in outcome.message and "type-x" in outcome.message
+    assert backend.requests == []  # the model is not asked
+
+
+def test_imports_go_to_the_top_and_helpers_above_the_function() -> None:
+    site = _site(MODULE, "double")
+    code = CodeCandidate(imports=["import math", "import functools"], helpers=["def _twice(v):\n    return v + v"],
+                         body="return _twice(n)")  # fmt: skip
+    new = apply_edits(MODULE, candidate_edits(MODULE, site, code))
+    ast.parse(new)
+    assert new.count("import math") == 1 and new.index("import functools") < new.index("def _twice")
+    assert new.index("def _twice") < new.index("def double") and "    return _twice(n)\n" in new
+    assert new.endswith("def keep(x: float) -> float:\n    return math.floor(x)\n")
+
+
+def test_one_line_stubs_and_methods() -> None:
+    text = "class K:\n    def m(self, a: int) -> int: ...\n\n\ndef g(x: int) -> int: pass\n"
+    for name, body in (("K.m", "return a"), ("g", "y = x\nreturn y")):
+        site = _site(text, name)
+        code = CodeCandidate(helpers=["def h(v):\n    return v"], body=body)
+        new = apply_edits(text, candidate_edits(text, site, code))
+        ast.parse(new)
+        if name == "K.m":  # a method's helpers go inside its body, where the name resolves
+            assert "    def m(self, a: int) -> int:\n        def h(v):\n            return v\n" in new
+        else:
+            assert new.endswith("def g(x: int) -> int:\n    y = x\n    return y\n")
