@@ -64,7 +64,7 @@ async def _run(script: list[object], text: str = MODULE, name: str = "double"): 
 async def test_passing_candidate_replaces_only_the_stub_body() -> None:
     outcome, _ = await _run([_ir_json(), _code("return n * 2")])
     assert outcome.ok, outcome.message
-    assert outcome.new_text == MODULE.replace('    ...\n', '    return n * 2\n')
+    assert outcome.new_text == MODULE.replace("    ...\n", "    return n * 2\n")
 
 
 async def test_failing_candidate_is_repaired_with_the_error_fed_back() -> None:
