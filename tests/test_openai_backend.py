@@ -593,5 +593,9 @@ def test_factory_modal_defaults_to_ebnf_unless_chosen() -> None:
         generation,
         env=env,
     )
-    assert isinstance(default, OpenAIBackend) and default.constraint_format == "ebnf" and default.id == "modal"
+    assert (
+        isinstance(default, OpenAIBackend)
+        and default.constraint_format == "ebnf"
+        and default.id == "modal https://x.modal.run/v1"
+    )
     assert isinstance(chosen, OpenAIBackend) and chosen.constraint_format == "json_schema"
