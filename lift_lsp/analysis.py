@@ -7,6 +7,8 @@ synchronous, so the CLI, the tests and the server share it.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lift_lsp.reverse import FunctionIR, function_ir
@@ -16,6 +18,7 @@ from lift_lsp.typecontext import TypeContext, TypeOracle
 MAX_JEDI_CHARS = 500_000
 MAX_JEDI_LINE = 20_000
 """jedi is skipped on documents larger than this, or with a line longer than this: it would take seconds."""
+WARM_PAUSE_S = 0.001
 
 
 def jedi_applies(text: str) -> bool:
@@ -68,6 +71,19 @@ class DocumentAnalysis:
     def all_irs(self) -> list[FunctionIR]:
         return [self.function_ir(site) for site in self.sites]
 
+    def warm(self, wanted: Callable[[], bool]) -> int:
+        """Compute each function's IR ahead of the first hover, one function at a time, stopping as soon as
+        `wanted()` turns false (a newer version arrived). Returns how many functions were analysed. It pauses
+        between functions so that a request waiting for the lock gets it (a lock is not fair between threads)."""
+        done = 0
+        for site in self.sites:
+            if not wanted():
+                break
+            self.function_ir(site)
+            done += 1
+            time.sleep(WARM_PAUSE_S)
+        return done
+
 
 class AnalysisCache:
     """The latest analysis of each open document, by URI."""
@@ -83,6 +99,10 @@ class AnalysisCache:
                 current = DocumentAnalysis(uri=uri, version=version, text=text, path=path)
                 self._docs[uri] = current
             return current
+
+    def is_current(self, analysis: DocumentAnalysis) -> bool:
+        with self._lock:
+            return self._docs.get(analysis.uri) is analysis
 
     def drop(self, uri: str) -> None:
         with self._lock:

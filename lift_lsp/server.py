@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -20,10 +22,13 @@ from lift_lsp.actions import GENERATE_COMMAND, SHOW_IR_COMMAND, code_actions
 from lift_lsp.analysis import AnalysisCache, DocumentAnalysis
 from lift_lsp.backends.base import Backend, BackendError
 from lift_lsp.checks import CheckCache, Finding, check_text
+from lift_lsp.documents import LspWorkspace, server_position
 from lift_lsp.options import Options, parse_options
 from lift_lsp.render import to_markdown
 
 log = logging.getLogger("lift_lsp")
+DOCUMENT_TEXT_COMMAND = "lift.documentText"
+"""A hidden test hook: returns the server's copy of an open document (see `document_text`)."""
 R = TypeVar("R")
 P = ParamSpec("P")
 
@@ -42,6 +47,8 @@ class LiftServer(LanguageServer):
         self.generations: dict[str, asyncio.Task[Any]] = {}
         """Generations in flight, by progress token (for `window/workDoneProgress/cancel`)."""
         self.cancelled_by_user: set[str] = set()
+        self.warmers: dict[str, tuple[asyncio.Task[None], threading.Event]] = {}
+        """Background analysis of each open document's latest version, by URI (see `schedule_warm`)."""
 
     def backend(self) -> Backend | None:
         """The configured backend, built once per settings; raises BackendError for unusable settings."""
@@ -53,8 +60,15 @@ class LiftServer(LanguageServer):
             self._backend_options = key
         return self._backend
 
-    def analysis(self, uri: str) -> tuple[DocumentAnalysis, TextDocument]:
-        doc = self.workspace.get_text_document(uri)
+    def open_document(self, uri: str) -> TextDocument | None:
+        """The editor's copy of an open document; None once it is closed (never read from disk instead)."""
+        doc: TextDocument | None = self.workspace.text_documents.get(unquote(uri))
+        return doc
+
+    def analysis(self, uri: str) -> tuple[DocumentAnalysis, TextDocument] | None:
+        doc = self.open_document(uri)
+        if doc is None:
+            return None
         path = to_fs_path(uri) if uri.startswith("file:") else None
         return self.analyses.get(uri, doc.version, doc.source, path), doc
 
@@ -92,16 +106,18 @@ def _diagnostic(finding: Finding, doc: TextDocument) -> types.Diagnostic:
 
 async def publish_checks(ls: LiftServer, uri: str) -> None:
     """Run the checks of a document off the event loop and publish them (the server keeps answering meanwhile)."""
-    doc = ls.workspace.get_text_document(uri)
+    doc = ls.open_document(uri)
+    if doc is None:
+        return
     text, version = doc.source, doc.version
     path = to_fs_path(uri) if uri.startswith("file:") else uri
     options = ls.options
     findings = await asyncio.to_thread(
         check_text, text, path or uri, options.diagnostics, options.sandbox, ls.check_cache
     )
-    current = ls.workspace.get_text_document(uri)
-    if current.version != version and current.source != text:
-        return  # the document moved on; the next save publishes fresh results
+    current = ls.open_document(uri)
+    if current is None or (current.version != version and current.source != text):
+        return  # closed, or the document moved on: the next save publishes fresh results
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(
             uri=uri, version=version, diagnostics=[_diagnostic(f, current) for f in findings]
@@ -128,10 +144,7 @@ def _to_server(doc: TextDocument, position: types.Position) -> tuple[int, int] |
     lines = doc.lines
     if position.line < 0 or position.line >= max(len(lines), 1):
         return None
-    if not lines:
-        return 0, 0
-    server = doc.position_codec.position_from_client_units(lines, position)
-    return server.line, server.character
+    return server_position(lines, position, doc.position_codec.encoding)
 
 
 def _client_converter(doc: TextDocument) -> Callable[[int, int], types.Position]:
@@ -144,6 +157,39 @@ def _client_converter(doc: TextDocument) -> Callable[[int, int], types.Position]
         return types.Position(line=line, character=col)
 
     return convert
+
+
+WARM_DELAY_S = 0.3
+"""Quiet time after a change before the document is analysed in the background."""
+
+
+def stop_warm(ls: LiftServer, uri: str) -> None:
+    running = ls.warmers.pop(uri, None)
+    if running is not None:
+        task, stop = running
+        stop.set()
+        task.cancel()
+
+
+def schedule_warm(ls: LiftServer, uri: str) -> None:
+    """Analyse every function of the document's latest version in a worker thread, once the user pauses typing,
+    so that hovers answer from the cache. A newer change stops the run between two functions."""
+    stop_warm(ls, uri)
+    if not ls.options.hover.enabled:
+        return
+    stop = threading.Event()
+
+    async def warm() -> None:
+        await asyncio.sleep(WARM_DELAY_S)
+        found = ls.analysis(uri)
+        if found is None:
+            return
+        try:
+            await asyncio.to_thread(found[0].warm, lambda: not stop.is_set())
+        except Exception:
+            log.exception("lift-lsp: analysing %s failed", uri)
+
+    ls.warmers[uri] = (asyncio.ensure_future(warm()), stop)
 
 
 async def _checked(ls: LiftServer, uri: str) -> None:
@@ -162,7 +208,10 @@ async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, A
         ls.show(f"lift-lsp: {message}", kind)
         return {"ok": False, "message": message}
 
-    analysis, doc = ls.analysis(uri)
+    found = ls.analysis(uri)
+    if found is None:
+        return fail("the document is not open in the editor")
+    analysis, doc = found
     site = analysis.find(function)
     if site is None:
         return fail(f"no function `{function}` in this document")
@@ -213,8 +262,8 @@ async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, A
             progress.end(token, types.WorkDoneProgressEnd())
     if not outcome.ok:
         return fail(outcome.message)
-    current = ls.workspace.get_text_document(uri)
-    if current.version != start_version or current.source != text:
+    current = ls.open_document(uri)
+    if current is None or current.version != start_version or current.source != text:
         return fail(
             "the document changed during generation; nothing was applied (run it again)", types.MessageType.Warning
         )
@@ -249,6 +298,8 @@ def create_server() -> LiftServer:
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: LiftServer, params: types.InitializeParams) -> None:
+        # pygls has just created the workspace; keep documents by the LSP's line rules instead (see documents.py)
+        ls.protocol._workspace = LspWorkspace.like(ls.workspace)
         ls.options, ls.pending_messages = parse_options(params.initialization_options)
 
     @server.feature(types.INITIALIZED)
@@ -268,6 +319,7 @@ def create_server() -> LiftServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(ls: LiftServer, params: types.DidOpenTextDocumentParams) -> None:
+        schedule_warm(ls, params.text_document.uri)
         if ls.options.diagnostics.on_open:
             await _checked(ls, params.text_document.uri)
 
@@ -278,14 +330,24 @@ def create_server() -> LiftServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LiftServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.analyses.drop(params.text_document.uri)
+        uri = params.text_document.uri
+        stop_warm(ls, uri)
+        ls.analyses.drop(uri)
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: LiftServer, params: types.DidChangeTextDocumentParams) -> None:
+        schedule_warm(ls, params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     @_guarded
     def hover(ls: LiftServer, params: types.HoverParams) -> types.Hover | None:
         if not ls.options.hover.enabled:
             return None
-        analysis, doc = ls.analysis(params.text_document.uri)
+        found = ls.analysis(params.text_document.uri)
+        if found is None:
+            return None
+        analysis, doc = found
         position = _to_server(doc, params.position)
         if position is None:
             return None
@@ -311,7 +373,10 @@ def create_server() -> LiftServer:
     )
     @_guarded
     def code_action(ls: LiftServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
-        analysis, doc = ls.analysis(params.text_document.uri)
+        found = ls.analysis(params.text_document.uri)
+        if found is None:
+            return None
+        analysis, doc = found
         position = _to_server(doc, params.range.start)
         if position is None:
             return None
@@ -340,7 +405,10 @@ def create_server() -> LiftServer:
     @_guarded
     def show_ir(ls: LiftServer, uri: str, function: str | None = None) -> list[dict[str, Any]] | None:
         """The IR of one function (or of every function) of a document: `{function, line, ir, markdown}`."""
-        analysis, _ = ls.analysis(uri)
+        found = ls.analysis(uri)
+        if found is None:
+            return None
+        analysis = found[0]
         sites = analysis.sites if function is None else [s for s in analysis.sites if function in (s.qualname, s.name)]
         return [
             {
@@ -351,6 +419,14 @@ def create_server() -> LiftServer:
             }
             for fir in (analysis.function_ir(site) for site in sites)
         ]
+
+    @server.command(DOCUMENT_TEXT_COMMAND)
+    def document_text(ls: LiftServer, uri: str) -> dict[str, Any] | None:
+        """Test hook (not a user feature): the server's own copy of an open document, `{version, text}`, so that
+        tests can check that incremental sync kept it equal to the client's. None for a document that is not open
+        (never read from disk)."""
+        doc = ls.open_document(uri)
+        return None if doc is None else {"version": doc.version, "text": doc.source}
 
     return server
 

@@ -1,0 +1,204 @@
+"""How fast the on-save checks are: `lift-lsp check` cold, and `check_text` re-checking a saved file.
+
+    .venv/bin/python bench/check_speed.py [--functions 50] [--examples 3] [--wrong 5] [--runs 5] [--seed 0] [--quick]
+
+The file: `--functions` implemented functions in mixed spec styles with `--examples` examples each, all correct but
+the last example of `--wrong` functions (some functions also carry PEP 316 postconditions, which z3 checks).
+
+- cold: `lift-lsp check FILE --json` as a user runs it, a fresh process each run (interpreter start, imports,
+  sandbox and z3 worker start-up included; no cache survives a process), p50 over `--runs`. Beside it, to show where
+  the time goes: the interpreter alone (`python -c pass`) and the imports `lift-lsp check` needs.
+- in process, `check_text` with a shared `CheckCache`: the first check of the file (fresh cache), a re-check of the
+  unchanged text (the "re-save" case: every function is answered from the cache), and a re-check after one
+  function was edited (only it, and its callers, run again). The breakdown rows run the first check with only the
+  static checks, only the examples (sandbox) or only z3.
+Goals (from the issue): cold under 2 s, re-save under 0.3 s. Prints a table, writes `bench/results/check_speed.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.common import RESULTS, generate_check_module, machine, summary_ms, table, venv_tool, write_json  # noqa: E402
+
+COLD_GOAL_S = 2.0
+RESAVE_GOAL_S = 0.3
+
+
+def lift_command() -> list[str]:
+    script = venv_tool("lift-lsp")
+    return [script] if script else [sys.executable, "-m", "lift_lsp.cli"]
+
+
+def timed_process(command: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, timeout=300, check=False)
+    return time.perf_counter() - started, done
+
+
+def edited(text: str, function: str, serial: int) -> str:
+    """`text` with a comment line added at the top of `function`'s body (its text changes, its behaviour not)."""
+    lines = text.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"def {function}("))
+    return "\n".join([*lines[: at + 1], f"    # edit {serial}", *lines[at + 1 :]])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--functions", type=int, default=50)
+    parser.add_argument("--examples", type=int, default=3, help="examples per function")
+    parser.add_argument("--wrong", type=int, default=5, help="functions whose last example is wrong")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each measurement")
+    parser.add_argument("--resaves", type=int, default=5, help="re-checks of the unchanged text per run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="a small run (6 functions, 2 runs): for the smoke test")
+    parser.add_argument("--out", type=Path, default=RESULTS / "check_speed.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.functions, args.runs, args.resaves = min(args.functions, 6), min(args.runs, 2), min(args.resaves, 2)
+        args.wrong = min(args.wrong, 1)
+
+    from lift_lsp.checks import CheckCache, check_text
+    from lift_lsp.options import DiagnosticsOptions
+
+    generated = generate_check_module(args.functions, args.examples, args.wrong, args.seed)
+    text = generated.text
+    first_function = next(line.split("(")[0][4:] for line in text.split("\n") if line.startswith("def "))
+    report: dict[str, Any] = {
+        "config": {k: getattr(args, k) for k in ("functions", "examples", "wrong", "runs", "resaves", "seed", "quick")},
+        "machine": machine(),
+        "file": generated.stats(),
+        "command": [*lift_command(), "check", "FILE", "--json"],
+    }
+    rows: list[list[object]] = []
+
+    def row(name: str, seconds: list[float], note: str = "") -> dict[str, Any]:
+        entry = summary_ms(seconds)
+        rows.append([name, entry["n"], entry["p50_ms"], entry["p95_ms"], entry["mean_ms"], entry["max_ms"], note])
+        return entry
+
+    with tempfile.TemporaryDirectory(prefix="lift-bench-check-") as tmp:
+        root = Path(tmp)
+        path = root / "checked_module.py"
+        path.write_text(text, encoding="utf-8")
+        file = str(path)
+
+        # ---- cold, as a user runs it
+        python = [sys.executable]
+        start_only = [timed_process([*python, "-c", "pass"], root)[0] for _ in range(args.runs)]
+        imports = "import lift_lsp.cli, lift_lsp.checks, lift_lsp.smt"
+        import_only = [timed_process([*python, "-c", imports], root)[0] for _ in range(args.runs)]
+        cold: list[float] = []
+        findings: list[dict[str, Any]] = []
+        exit_codes: set[int] = set()
+        for _ in range(args.runs):
+            seconds, done = timed_process([*lift_command(), "check", file, "--json"], root)
+            cold.append(seconds)
+            exit_codes.add(done.returncode)
+            try:
+                findings = json.loads(done.stdout)
+            except json.JSONDecodeError as err:
+                tail = done.stderr.decode(errors="replace")[-2000:]
+                raise SystemExit(f"lift-lsp check printed no JSON (exit {done.returncode}):\n{tail}") from err
+        report["cold"] = {
+            "interpreter_start": row("python -c pass", start_only, "process start alone"),
+            "imports": row("python -c 'import ...'", import_only, "start + lift_lsp.checks, smt (z3)"),
+            "lift_lsp_check": row("lift-lsp check --json (cold)", cold, "fresh process, fresh cache"),
+            "exit_codes": sorted(exit_codes),
+            "findings": len(findings),
+            "errors": sum(f["severity"] == "error" for f in findings),
+            "codes": dict(sorted(_count(f["code"] for f in findings).items())),
+        }
+
+        # ---- in process: first check, re-save, edit one function
+        first_ever_s = 0.0
+        first: list[float] = []
+        resave: list[float] = []
+        edit_one: list[float] = []
+        reruns: dict[str, list[int]] = {"first": [], "resave": [], "edit_one": []}
+        for run in range(args.runs):
+            cache = CheckCache()
+            seconds = _timed(partial(check_text, text, file, cache=cache))
+            if run == 0:
+                first_ever_s = seconds
+            first.append(seconds)
+            reruns["first"].append(cache.runs)
+            for _ in range(args.resaves):
+                before = cache.runs
+                resave.append(_timed(partial(check_text, text, file, cache=cache)))
+                reruns["resave"].append(cache.runs - before)
+            before = cache.runs
+            changed = edited(text, first_function, run)
+            edit_one.append(_timed(partial(check_text, changed, file, cache=cache)))
+            reruns["edit_one"].append(cache.runs - before)
+        static = DiagnosticsOptions(examples=False, smt=False)
+        examples_only = DiagnosticsOptions(smt=False)
+        smt_only = DiagnosticsOptions(examples=False)
+        breakdown = {
+            name: [_timed(partial(check_text, text, file, options, cache=CheckCache())) for _ in range(args.runs)]
+            for name, options in (("static", static), ("examples", examples_only), ("smt", smt_only))
+        }
+        report["in_process"] = {
+            "first_check_in_process_ms": round(first_ever_s * 1e3, 3),
+            "first": row("check_text, first (fresh CheckCache)", first, f"first of all: {first_ever_s * 1e3:.0f} ms"),
+            "resave": row("check_text, re-save (unchanged)", resave, f"functions re-run: {sum(reruns['resave'])}"),
+            "edit_one": row(
+                "check_text, one function edited", edit_one, f"functions re-run per save: {reruns['edit_one'][0]}"
+            ),
+            "breakdown": {
+                "static": row("  first, static checks only", breakdown["static"], "tree-sitter, docstrings"),
+                "examples": row("  first, examples only", breakdown["examples"], "sandbox workers"),
+                "smt": row("  first, z3 only", breakdown["smt"], "z3 (worker process)"),
+            },
+            "functions_run": {k: v[0] if v else 0 for k, v in reruns.items()},
+        }
+
+    cold_p50 = report["cold"]["lift_lsp_check"]["p50_ms"] / 1e3
+    resave_p50 = report["in_process"]["resave"]["p50_ms"] / 1e3
+    report["goals"] = {
+        "cold_p50": {"seconds": round(cold_p50, 4), "target_s": COLD_GOAL_S, "met": cold_p50 < COLD_GOAL_S},
+        "resave_p50": {"seconds": round(resave_p50, 4), "target_s": RESAVE_GOAL_S, "met": resave_p50 < RESAVE_GOAL_S},
+    }
+
+    stats = report["file"]
+    print(
+        f"file: {stats['lines']} lines, {stats['functions']} functions, {stats['examples']} examples "
+        f"({stats['wrong_examples']} wrong); {args.runs} runs; findings {report['cold']['findings']} "
+        f"({report['cold']['errors']} errors), exit {report['cold']['exit_codes']}"
+    )
+    print(table(["measurement", "n", "p50 ms", "p95 ms", "mean ms", "max ms", "note"], rows))
+    for goal, g in report["goals"].items():
+        verdict = "MET" if g["met"] else "MISSED"
+        print(f"goal {goal}: {g['seconds'] * 1e3:.0f} ms < {g['target_s'] * 1e3:.0f} ms -> {verdict}")
+    print(f"wrote {write_json(args.out, report)}")
+    return 0
+
+
+def _timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def _count(values: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Neovim end to end: the real editor, the plugin of `editor-clients/nvim`, the real server, a real model.
+
+Neovim runs headless with `tests/nvim/e2e.lua`, which uses the plugin as a user would: open a stub file, hover (the IR),
+list the code actions, pick "Generate from spec" through `vim.lsp.buf.code_action()`, wait for Neovim to apply the
+server's edit, then `:write` a file with a wrong docstring example and wait for lift's diagnostic. The backend is the
+tests' tiny random-weight model behind `lift-lsp serve-model` (as in tests/test_forward_lsp.py), its body held to the
+Python subset grammar, so whatever it writes parses. The script writes what it saw as JSON; this test asserts on it.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PLUGIN = REPO / "editor-clients" / "nvim"
+SCRIPT = REPO / "tests" / "nvim" / "e2e.lua"
+NVIM = shutil.which("nvim")
+TIMEOUT_S = 240
+
+pytestmark = pytest.mark.skipif(
+    NVIM is None, reason="Neovim (`nvim`, 0.7 or later) is not on PATH; install it, e.g. `apt-get install -y neovim`"
+)
+
+STUB_FILE = '''"""A module with one stub among ordinary code."""
+
+import math
+
+RATE = 3
+
+
+def combine(a: int, b: int) -> int:
+    """Combine two numbers into one number."""
+    ...
+
+
+def untouched(x: float) -> float:
+    return math.sqrt(x) * RATE
+'''
+
+WRONG_EXAMPLE_FILE = '''"""A function whose docstring example is wrong."""
+
+
+def sq(x: int) -> int:
+    """Square a number.
+
+    >>> sq(3)
+    6
+    """
+    return x * x
+'''
+
+
+def _settings(url: str, model: str) -> dict[str, Any]:
+    return {
+        "backend": {"kind": "openai", "url": url, "model": model, "constraintFormat": "ebnf", "timeoutS": 200,
+                    "maxRetries": 0, "connectTimeoutS": 2},
+        "generation": {"bodySyntax": "subset", "candidates": 2, "repairs": 0, "maxTokensIr": 8000,
+                       "maxTokensCode": 2000, "temperature": 1.0, "seed": 7, "cache": False},
+        "diagnostics": {"onOpen": False, "onSave": True, "smt": False},
+    }  # fmt: skip
+
+
+def _run_nvim(env: dict[str, str], cwd: Path, xdg: Path) -> tuple[int, str]:
+    """Run Neovim headless with the e2e script; kill it (and the server it started) after TIMEOUT_S."""
+    assert NVIM is not None
+    command = [NVIM, "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "--cmd", "set noswapfile"]
+    isolated = {f"XDG_{d}_HOME": str(xdg / d.lower()) for d in ("CONFIG", "DATA", "STATE", "CACHE")}  # logs land here
+    proc = subprocess.Popen(
+        [*command, "-S", str(SCRIPT)],
+        cwd=cwd,
+        env={**os.environ, **env, **isolated},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: on timeout the server goes with it
+    )
+    try:
+        output, _ = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        return -1, f"Neovim killed after {TIMEOUT_S} s\n{output}"
+    return proc.returncode, output
+
+
+def test_neovim_hover_generate_and_diagnostics(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)  # the plugin's root marker: one client for the project
+    stub = project / "stubs.py"
+    stub.write_text(STUB_FILE)
+    check = project / "square.py"
+    check.write_text(WRONG_EXAMPLE_FILE)
+    stub_line = STUB_FILE.split("\n").index("def combine(a: int, b: int) -> int:")
+    result_path, buffer_out = tmp_path / "result.json", tmp_path / "buffer.py"
+    env = {
+        "LIFT_E2E_CMD": json.dumps([sys.executable, "-m", "lift_lsp.cli", "serve"]),
+        "LIFT_E2E_SETTINGS": json.dumps(_settings(model_url, str(tiny_model_dir))),
+        "LIFT_E2E_STUB": str(stub),
+        "LIFT_E2E_STUB_LINE": str(stub_line),
+        "LIFT_E2E_CHECK": str(check),
+        "LIFT_E2E_BUFFER_OUT": str(buffer_out),
+        "LIFT_E2E_RESULT": str(result_path),
+    }
+    started = time.monotonic()
+    code, output = _run_nvim(env, project, tmp_path / "xdg")
+    elapsed = time.monotonic() - started
+    results: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
+    lsp_log = Path(results.get("lsp_log") or tmp_path / "xdg" / "cache" / "nvim" / "lsp.log")
+    report = (
+        f"exit {code} after {elapsed:.1f} s\n--- Neovim output ---\n{output}\n--- results ---\n"
+        f"{json.dumps(results, indent=1)}\n--- LSP log (tail) ---\n"
+        + (lsp_log.read_text(errors="replace")[-6000:] if lsp_log.is_file() else "(none)")
+    )
+    assert code == 0 and results.get("ok"), report
+    print(f"Neovim e2e: {elapsed:.1f} s; steps at {results['timings']}")
+
+    # The plugin started one lift client, rooted at the project, with the given command.
+    assert results["filetype"] == "python" and results["client"]["name"] == "lift", report
+    assert Path(results["client"]["root_dir"]) == project, report
+    assert results["clients_count"] == 1 and results["same_client"], report
+
+    # Hover: the IR as Markdown, with the signature and the docstring's summary.
+    contents = results["hover"]["contents"]
+    assert contents["kind"] == "markdown", report
+    assert "def combine(a: int, b: int) -> int" in contents["value"], report
+    assert "Combine two numbers into one number." in contents["value"], report
+
+    # The code actions list "Generate from spec", enabled, running lift.generate on `combine`.
+    action = results["generate_action"]
+    assert "disabled" not in action and action["command"]["command"] == "lift.generate", report
+    assert "combine" in action["command"]["arguments"], report
+    assert "Generate from spec" in results["offered"], report  # what vim.ui.select showed the user
+
+    # The generation: Neovim applied the edit to the stub body only; the buffer parses; nothing was saved.
+    assert results["generated"] and results["modified"], report
+    new = buffer_out.read_text()
+    ast.parse(new)
+    before, after = STUB_FILE.split("    ...\n", 1)
+    head = before.rstrip("\n")
+    assert new.startswith(head) and new.endswith(after), report  # byte-identical outside the body
+    body = new[len(head) : len(new) - len(after)]
+    assert body.strip() and body.strip() != "...", report
+    assert all(line.startswith("    ") for line in body.strip("\n").split("\n")), report
+    assert stub.read_text() == STUB_FILE  # the server never writes the user's file; the user did not save
+    assert not any(m["type"] == 1 for m in results["messages"]), report  # no error shown
+    assert any("Generating combine" in n["message"] for n in results["notifications"]), report  # progress seen
+
+    # On :write, lift's diagnostic for the wrong example, on the example's line (none before: onOpen is off).
+    assert results["diagnostics_before_save"] == 0, report
+    example_line = WRONG_EXAMPLE_FILE.split("\n").index("    >>> sq(3)")
+    diagnostics = [d for d in results["diagnostics"] if d["code"] == "LIFT001"]
+    assert len(diagnostics) == 1, report
+    (diagnostic,) = diagnostics
+    assert diagnostic["source"] == "lift" and diagnostic["lnum"] == example_line, report
+    assert diagnostic["severity"] == 1 and "sq(3)" in diagnostic["message"] and "9" in diagnostic["message"], report
