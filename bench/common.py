@@ -107,13 +107,16 @@ class Message:
 class LspClient:
     """One server process spoken to over its stdin/stdout with JSON-RPC. One request at a time (synchronous):
     `request` returns the result and the wall time from just before the request was written to when its response
-    was read. Requests from the server (progress tokens, capability registration, configuration) are answered
-    with null; notifications are kept in `notifications`."""
+    was read. `send_request` starts a request without waiting; `wait_response` collects its answer later. Requests
+    from the server are answered (`workspace/applyEdit`: applied; progress tokens, capability registration,
+    configuration: null); notifications are kept in `notifications`."""
 
     command: Sequence[str]
     cwd: str | None = None
     stderr: IO[bytes] | None = None
     notifications: list[Message] = field(default_factory=list)
+    responses: dict[int, Message] = field(default_factory=dict)
+    """Responses to requests started with `send_request`, by id, as they arrive."""
     proc: subprocess.Popen[bytes] = field(init=False)
     _inbox: queue.Queue[Message | None] = field(init=False, default_factory=queue.Queue)
     _next_id: int = field(init=False, default=0)
@@ -161,12 +164,22 @@ class LspClient:
     def notify(self, method: str, params: Any) -> None:
         self._send({"method": method, "params": params})
 
-    def request(self, method: str, params: Any, timeout_s: float = 120.0) -> tuple[Any, float]:
+    def send_request(self, method: str, params: Any) -> int:
         self._next_id += 1
-        wanted = self._next_id
+        self._send({"id": self._next_id, "method": method, "params": params})
+        return self._next_id
+
+    def wait_response(self, request_id: int, timeout_s: float) -> Message | None:
+        if request_id in self.responses:
+            return self.responses[request_id]
+        return self._wait(
+            lambda m: m.body.get("id") == request_id and "method" not in m.body, time.perf_counter() + timeout_s
+        )
+
+    def request(self, method: str, params: Any, timeout_s: float = 120.0) -> tuple[Any, float]:
         started = time.perf_counter()
-        self._send({"id": wanted, "method": method, "params": params})
-        message = self._wait(lambda m: m.body.get("id") == wanted and "method" not in m.body, started + timeout_s)
+        wanted = self.send_request(method, params)
+        message = self.wait_response(wanted, timeout_s)
         if message is None:
             raise LspError(f"{method}: no response within {timeout_s:.0f} s")
         if "error" in message.body:
@@ -199,9 +212,13 @@ class LspClient:
                 result: Any = None
                 if body["method"] == "workspace/configuration":
                     result = [None for _ in body.get("params", {}).get("items", [])]
+                elif body["method"] == "workspace/applyEdit":
+                    result = {"applied": True}
                 self._send({"id": body["id"], "result": result})
             elif "method" in body:
                 self.notifications.append(message)
+            elif isinstance(body.get("id"), int):
+                self.responses[body["id"]] = message
             if wanted(message):
                 return message
 

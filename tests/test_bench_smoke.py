@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _run(script: str, out: Path, *args: str) -> tuple[str, dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), "--quick", "--out", str(out), *args],
+        [sys.executable, str(REPO / "bench" / script), "--out", str(out), *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -28,7 +28,7 @@ def _run(script: str, out: Path, *args: str) -> tuple[str, dict[str, Any]]:
 
 
 def test_check_speed_reports_cold_and_resave(tmp_path: Path) -> None:
-    stdout, report = _run("check_speed.py", tmp_path / "check_speed.json")
+    stdout, report = _run("check_speed.py", tmp_path / "check_speed.json", "--quick")
     assert "lift-lsp check --json (cold)" in stdout and "re-save" in stdout
     assert set(report["goals"]) == {"cold_p50", "resave_p50"}
     for goal in report["goals"].values():
@@ -37,7 +37,7 @@ def test_check_speed_reports_cold_and_resave(tmp_path: Path) -> None:
 
 
 def test_lsp_latency_measures_both_servers(tmp_path: Path) -> None:
-    stdout, report = _run("lsp_latency.py", tmp_path / "lsp_latency.json")
+    stdout, report = _run("lsp_latency.py", tmp_path / "lsp_latency.json", "--quick")
     assert "hover lift-lsp" in stdout and "codeAction jedi-language-server" in stdout
     for server in ("lift-lsp", "jedi-language-server"):
         for kind in ("hover", "codeAction"):
@@ -45,3 +45,15 @@ def test_lsp_latency_measures_both_servers(tmp_path: Path) -> None:
             assert measured["n"] == report["config"]["requests"] and measured["p50_ms"] > 0
     assert report["servers"]["lift-lsp"]["hover"]["answered"] == report["config"]["requests"]
     assert set(report["goals"]) == {"hover_p50", "code_action_p50"}
+
+
+def test_load_latency_runs_generations_and_cancels_half(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+    args = ("--url", model_url, "--model", str(tiny_model_dir), "--generations", "4", "--requests", "5")
+    stdout, report = _run("load_latency.py", tmp_path / "load_latency.json", "--lines", "200", *args)
+    generations = report["generations"]
+    assert generations["started"] == 4 and generations["cancel_requested"] == 2
+    assert generations["ok"] + generations["cancelled"] + generations["failed"] == 4 and generations["unanswered"] == 0
+    assert generations["cancelled"] == 2
+    for kind in ("hover", "codeAction"):
+        assert report["latency"][kind]["idle"]["n"] == 5 and report["latency"][kind]["under_load"]["n"] >= 1
+    assert "under_load" in stdout
