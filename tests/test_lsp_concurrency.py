@@ -14,14 +14,13 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.fault_server import FaultServer, Hang
-from tests.lsp_util import SERVER, hover, open_doc, start
-from tests.test_forward_lsp import STUB_FILE, _settings, apply_text_edits
+from tests.lsp_util import hover, open_doc
+from tests.test_forward_lsp import STUB_FILE, _client, _generate, _settings, apply_text_edits
 
 DOCS = 10
 
@@ -46,18 +45,6 @@ class Editor:
                 self.edited.append(uri)
                 self.texts[uri] = apply_text_edits(self.texts[uri], list(change.edits))  # type: ignore[arg-type]
             return types.ApplyWorkspaceEditResult(applied=True)
-
-
-async def _client(settings: dict[str, Any]) -> LanguageClient:
-    client = await SERVER.start()
-    await start(client, options=settings)
-    return client
-
-
-async def _generate(client: LanguageClient, uri: str, function: str) -> Any:
-    return await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="lift.generate", arguments=[uri, function, 1])
-    )
 
 
 def _progress_token(client: LanguageClient, title: str) -> str | None:
@@ -135,16 +122,20 @@ async def test_server_killed_mid_generation_loses_nothing_and_the_cache_stays_re
     assert path.read_text() == STUB_FILE  # the file on disk is as the user saved it
     assert not any(p.is_file() and p.suffix == ".json" for p in cache.rglob("*"))  # no entry from the dead request
 
+    async def generate_in_a_new_server() -> str:
+        settings = _settings(model_url, str(tiny_model_dir), candidates=1, cache=True, cacheDir=str(cache))
+        client = await _client(settings)
+        try:
+            editor = Editor(client, {path.as_uri(): unsaved})
+            uri = open_doc(client, path, unsaved)
+            result = await _generate(client, uri, "combine")
+            assert result["ok"], (result, [m.message for m in client.messages])
+            return editor.texts[uri]
+        finally:
+            await client.shutdown_session()
+
     # 2. A new server: the same unsaved text generates, and the answers are cached.
-    client = await _client(_settings(model_url, str(tiny_model_dir), candidates=1, cache=True, cacheDir=str(cache)))
-    try:
-        editor = Editor(client, {path.as_uri(): unsaved})
-        uri = open_doc(client, path, unsaved)
-        result = await _generate(client, uri, "combine")
-        assert result["ok"], (result, [m.message for m in client.messages])
-        first = editor.texts[uri]
-    finally:
-        await client.shutdown_session()
+    first = await generate_in_a_new_server()
     entries = [p for p in cache.rglob("*.json") if p.is_file()]
     assert entries
 
@@ -153,14 +144,7 @@ async def test_server_killed_mid_generation_loses_nothing_and_the_cache_stays_re
     torn = entries[0]
     torn.write_bytes(torn.read_bytes()[: len(torn.read_bytes()) // 2])
     (torn.parent / f".{torn.stem}.interrupted.tmp").write_text('{"texts": ["x"]}')
-    client = await _client(_settings(model_url, str(tiny_model_dir), candidates=1, cache=True, cacheDir=str(cache)))
-    try:
-        editor = Editor(client, {path.as_uri(): unsaved})
-        uri = open_doc(client, path, unsaved)
-        result = await _generate(client, uri, "combine")
-        assert result["ok"], (result, [m.message for m in client.messages])
-        assert editor.texts[uri] == first  # the same seed: the same code, from the cache and the endpoint
-        ast.parse(editor.texts[uri])
-    finally:
-        await client.shutdown_session()
+    second = await generate_in_a_new_server()
+    assert second == first  # the same seed: the same code, from the cache and the endpoint
+    ast.parse(second)
     assert path.read_text() == STUB_FILE
