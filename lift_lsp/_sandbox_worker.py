@@ -17,6 +17,7 @@ import json
 import linecache
 import math
 import os
+import re
 import resource
 import signal
 import sys
@@ -66,6 +67,84 @@ def apply_limits(limits: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             _set_limit(resource.RLIMIT_NPROC, _user_tasks() + int(limits["extra_processes"]))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG instead of killing us
+
+
+# ---------------------------------------------------------------------------------------------------------- guard
+
+_PROCESS_EVENTS = frozenset(
+    {"os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen", "pty.spawn"}
+)
+_SOCKET_EVENTS = frozenset({"socket.__new__", "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"})
+_NATIVE_EVENTS = frozenset({"ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.call_function"})
+_PATH_EVENTS = {  # event -> positions of the paths it changes
+    "os.remove": (0,),
+    "os.rmdir": (0,),
+    "os.mkdir": (0,),
+    "os.rename": (0, 1),
+    "os.link": (0, 1),
+    "os.symlink": (1,),
+    "os.truncate": (0,),
+    "os.chmod": (0,),
+    "os.chown": (0,),
+    "os.utime": (0,),
+    "os.mkfifo": (0,),
+    "os.mknod": (0,),
+    "shutil.rmtree": (0,),
+    "shutil.copyfile": (1,),
+    "shutil.copytree": (1,),
+    "shutil.move": (0, 1),
+}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_PROCESS_SECRETS = re.compile(r"^/proc/(\d+)/(?:task/\d+/)?(?:environ|mem)$")
+
+
+class SandboxViolation(PermissionError):
+    """What the sandboxed code tried and was refused."""
+
+
+def install_guard(allowed_dir: str) -> None:
+    """Refuse, from here on, what sandboxed code has no business doing: writing outside `allowed_dir`, starting
+    processes, opening sockets, loading native code with ctypes, signalling other processes, reading another process's
+    environment. An audit hook (PEP 578) cannot be removed once added. It stops accidents and runaway generated code,
+    not a determined attacker (native code already loaded is not audited)."""
+    home = os.path.realpath(allowed_dir)
+    me = str(os.getpid())
+
+    def inside(path: object) -> bool:
+        if isinstance(path, int):
+            return True  # an fd that is already open
+        try:
+            real = os.path.realpath(os.fsdecode(path))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+        return real == os.devnull or real == home or real.startswith(home + os.sep)
+
+    def refuse(what: str) -> None:
+        raise SandboxViolation(f"lift-lsp sandbox: {what} is not allowed here")
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open":
+            path, mode, flags = args
+            writes = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & _WRITE_FLAGS)
+            if writes and not inside(path):
+                refuse(f"writing outside the sandbox directory ({os.fsdecode(path)})")
+            secret = _PROCESS_SECRETS.match(os.path.realpath(os.fsdecode(path))) if not isinstance(path, int) else None
+            if secret and secret.group(1) != me:
+                refuse("reading another process's environment or memory")
+        elif event in _PATH_EVENTS:
+            for index in _PATH_EVENTS[event]:
+                if index < len(args) and not inside(args[index]):
+                    refuse(f"changing {os.fsdecode(args[index])} outside the sandbox directory ({event})")
+        elif event in _PROCESS_EVENTS:
+            refuse(f"starting a process ({event})")
+        elif event in _SOCKET_EVENTS:
+            refuse(f"network access ({event})")
+        elif event in _NATIVE_EVENTS:
+            refuse(f"loading native code ({event})")
+        elif event in ("os.kill", "os.killpg") and args and args[0] not in (0, os.getpid()):
+            refuse(f"signalling another process ({event})")
+
+    sys.addaudithook(hook)
 
 
 # ---------------------------------------------------------------------------------------------------------- output
@@ -468,6 +547,7 @@ def main(argv: list[str]) -> int:
     sys.argv = [init["filename"]]
     sys.path[:0] = [p for p in init.get("sys_path", []) if isinstance(p, str)]
     worker = Worker(init, _LogTail(log_path))
+    install_guard(os.getcwd())
     loaded = worker.load(init["source"])
     del init
     _send(res_fd, loaded)

@@ -5,8 +5,11 @@ calls there (examples, pre/postconditions), one outcome per call. Each worker ru
 process group and temporary directory (deleted afterwards), with a minimal environment (no secrets of ours), stdin on
 /dev/null and resource limits (address space, CPU, file size, core dumps, processes). This process enforces the time
 limits: a call past its deadline has its worker's whole process group killed, and a fresh worker takes the remaining
-calls. Not a security boundary against hostile code (no filesystem or network isolation); it keeps buggy code from
-hanging, exhausting or polluting the language server.
+calls. Before any user code runs, the worker installs an audit hook (`_sandbox_worker.install_guard`) that refuses
+writing outside its directory, starting processes, sockets, ctypes, signalling other processes and reading their
+environment: the code gets a `SandboxViolation` (a PermissionError) and the call reports it. This stops accidents
+and runaway generated code; it is not a jail against hostile code (native code can bypass an audit hook, and there
+is no kernel-level filesystem or network isolation).
 """
 
 from __future__ import annotations

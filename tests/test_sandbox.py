@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -261,28 +260,86 @@ def test_environment_cwd_and_output(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_calls(MODULE, [calls[-1]], limits)[0].value_repr == out["hash"].value_repr
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")  # a zombie is dead, just not reaped
-    except FileNotFoundError:
-        return True
+def _refused(outcome: CallOutcome, what: str) -> bool:
+    return outcome.status == "raised" and outcome.exception == "SandboxViolation" and what in outcome.message
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_children_killed_with_process_group(tmp_path: Path) -> None:
+def test_starting_processes_is_refused_and_later_calls_run(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     calls = [
-        Call("hang", "spawn_and_hang(p)", args={"p": repr(str(pid_file))}),
-        Call("left_running", "spawn()"),  # returns normally; its child is killed when the run ends
+        Call("popen", "spawn_and_hang(p)", args={"p": repr(str(pid_file))}),
+        Call("run", "subprocess.run(['true']).returncode"),
+        Call("system", "os.system('true')"),
+        Call("fork_bomb", "[os.fork() for _ in range(1000)]"),
+        Call("exec", "os.execv(sys.executable, [sys.executable, '-c', 'pass'])"),
+        Call("after", "add(2, 3)", expected="5"),
     ]
-    out = run_calls(MODULE, calls, QUICK)
-    assert out[0].status == "timeout" and out[1].status == "ok"
-    children = [int(pid_file.read_text()), int(out[1].value_repr or "0")]
-    deadline = time.monotonic() + 3.0
-    while not all(map(_gone, children)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert all(map(_gone, children))
+    out = by_id(run_calls(MODULE, calls, QUICK))
+    for name in ("popen", "run", "system", "fork_bomb", "exec"):
+        assert _refused(out[name], "starting a process"), out[name]
+    assert not pid_file.exists()  # no child ever ran
+    assert out["after"].status == "ok" and out["after"].matches is True
+
+
+def test_writing_outside_the_sandbox_directory_is_refused(tmp_path: Path) -> None:
+    outside, kept, folder = tmp_path / "written.txt", tmp_path / "kept.txt", tmp_path / "folder"
+    kept.write_text("mine")
+    folder.mkdir()
+    calls = [
+        Call("write", "open(p, 'w').write('x')", args={"p": repr(str(outside))}),
+        Call("append", "open(p, 'a').write('x')", args={"p": repr(str(kept))}),
+        Call("os_open", "os.open(p, os.O_WRONLY | os.O_CREAT)", args={"p": repr(str(outside))}),
+        Call("remove", "os.remove(p)", args={"p": repr(str(kept))}),
+        Call("rename", "os.rename(p, 'here.txt')", args={"p": repr(str(kept))}),
+        Call("rmtree", "__import__('shutil').rmtree(p)", args={"p": repr(str(folder))}),
+        Call("escape", "open('../escaped.txt', 'w')"),
+        Call("inside", "(open('notes.txt', 'w').write('ok'), open('notes.txt').read(), os.remove('notes.txt'))"),
+        Call("read", "open(p).read()", args={"p": repr(str(kept))}),
+    ]
+    out = by_id(run_calls(MODULE, calls, QUICK))
+    for name in ("write", "append", "os_open", "escape"):
+        assert _refused(out[name], "writing outside the sandbox directory"), out[name]
+    for name in ("remove", "rename", "rmtree"):
+        assert _refused(out[name], "outside the sandbox directory"), out[name]
+    assert not outside.exists() and kept.read_text() == "mine" and folder.is_dir()
+    assert out["inside"].status == "ok" and out["inside"].value_repr == "(2, 'ok', None)"
+    assert out["read"].status == "ok" and out["read"].value_repr == "'mine'"  # reading stays allowed
+
+
+def test_sockets_are_refused_and_nothing_connects() -> None:
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        calls = [
+            Call("connect", "__import__('socket').create_connection(('127.0.0.1', port), timeout=1)"),
+            Call("listen", "__import__('socket').socket().bind(('127.0.0.1', 0))"),
+            Call("http", "__import__('urllib.request').request.urlopen(f'http://127.0.0.1:{port}/', timeout=1)"),
+        ]
+        out = by_id(run_calls(MODULE, [Call(c.id, c.expr, args={"port": str(port)}) for c in calls], QUICK))
+        for name in ("connect", "listen", "http"):
+            assert out[name].status == "raised" and "network access" in out[name].message, out[name]
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+def test_native_code_and_other_processes_secrets_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-of-the-server")
+    calls = [
+        Call("ctypes", "__import__('ctypes').CDLL(None)"),
+        Call("parent_environ", f"open('/proc/{os.getpid()}/environ', 'rb').read()"),
+        Call("own_environ", "b'OPENAI_API_KEY' in open('/proc/self/environ', 'rb').read()", expected="False"),
+        Call("kill", f"os.kill({os.getpid()}, 0)"),
+        Call("env", "os.environ.get('OPENAI_API_KEY')", expected="None"),
+    ]
+    out = by_id(run_calls(MODULE, calls, QUICK))
+    assert _refused(out["ctypes"], "loading native code"), out["ctypes"]
+    assert _refused(out["parent_environ"], "another process's environment"), out["parent_environ"]
+    assert _refused(out["kill"], "signalling another process"), out["kill"]
+    assert out["own_environ"].matches is True and out["env"].matches is True
 
 
 def test_parallel_workers_are_separate_processes() -> None:
