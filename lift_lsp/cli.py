@@ -180,6 +180,16 @@ def cmd_serve_model(argv: Sequence[str]) -> int:
     return serve_model_main(list(argv))
 
 
+def cmd_bench(argv: Sequence[str]) -> int:
+    from lift_lsp.benchmark import main as bench_main
+
+    return bench_main(list(argv))
+
+
+PASS_THROUGH = {"serve-model": cmd_serve_model, "bench": cmd_bench}
+"""Subcommands with parsers of their own: the rest of the command line goes to them as it is."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lift-lsp", description=__doc__)
     parser.add_argument("--version", action="version", version=f"lift-lsp {__version__}")
@@ -230,13 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(run=cmd_generate)
 
     sub.add_parser("serve-model", help="serve a local model over an OpenAI-compatible HTTP API", add_help=False)
+    sub.add_parser("bench", help="forward mode on HumanEval against an endpoint: validity, pass@1, latency, cost")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "serve-model":
-        return cmd_serve_model(argv[1:])
+    if argv and argv[0] in PASS_THROUGH:
+        return PASS_THROUGH[argv[0]](argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
