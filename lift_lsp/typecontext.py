@@ -14,6 +14,8 @@ from lift_lsp.sites import SpecSite
 MAX_NAMES = 24
 MAX_CALLEES = 12
 _IMPORT = re.compile(r"^\s*(import\s+\S|from\s+\S+\s+import\s)")
+_JEDI = threading.Lock()
+"""jedi is not thread-safe, across Scripts too (shared parser and inference caches): one thread uses it at a time."""
 
 
 @dataclass
@@ -42,21 +44,21 @@ class TypeContext:
 
 
 class TypeOracle:
-    """jedi over one version of a document. jedi is not thread-safe: calls are serialised by a lock."""
+    """jedi over one version of a document; every use of jedi holds the process-wide `_JEDI` lock."""
 
     def __init__(self, text: str, path: str | None = None) -> None:
         self.text = text
         self.lines = text.splitlines()
-        self._script = jedi.Script(code=text, path=path)
+        with _JEDI:
+            self._script = jedi.Script(code=text, path=path)
         self._names: list[Any] | None = None
-        self._lock = threading.Lock()
 
     def imports(self) -> list[str]:
         return [line.strip() for line in self.lines if _IMPORT.match(line)][:MAX_NAMES]
 
     def context_for(self, site: SpecSite) -> TypeContext:
         """jedi's view of `site`; empty where jedi fails (it is best effort on broken code)."""
-        with self._lock:
+        with _JEDI:
             try:
                 return self._context(site)
             except Exception:  # jedi raises a variety of internal errors on unusual code
