@@ -9,19 +9,13 @@ Writes `bench/results/humaneval_forward.json` by default.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from lift_lsp import benchmark  # noqa: E402
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return benchmark.main(argv)
-
+from lift_lsp.benchmark import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -71,11 +71,30 @@ def apply_limits(limits: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------------------------------------- guard
 
-_PROCESS_EVENTS = frozenset(
-    {"os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen", "pty.spawn"}
-)
-_SOCKET_EVENTS = frozenset({"socket.__new__", "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"})
-_NATIVE_EVENTS = frozenset({"ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.call_function"})
+_PROCESS_EVENTS = [
+    "os.fork",
+    "os.forkpty",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "subprocess.Popen",
+    "pty.spawn",
+]
+_NETWORK_EVENTS = ["socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"]
+_DNS_EVENTS = ["socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo"]
+_REFUSED = {  # audit event -> what it does; refused whatever its arguments
+    **dict.fromkeys(_PROCESS_EVENTS, "starting a process"),
+    **dict.fromkeys(_NETWORK_EVENTS + _DNS_EVENTS, "network access"),
+    "socket.sethostname": "changing the host name",
+    "sqlite3.enable_load_extension": "loading native code",
+    "sqlite3.load_extension": "loading native code",
+}
+_NATIVE = {  # ctypes audit event -> what it does; refused unless an import is under way
+    **dict.fromkeys(["ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle"], "loading native code"),
+    **dict.fromkeys(["ctypes.cdata", "ctypes.PyObj_FromPtr"], "accessing raw memory"),
+    "ctypes.call_function": "calling native code",  # raised by _ctypes.call_function only, not by foreign calls
+}
 _PATH_EVENTS = {  # event -> positions of the paths it changes
     "os.remove": (0,),
     "os.rmdir": (0,),
@@ -89,6 +108,8 @@ _PATH_EVENTS = {  # event -> positions of the paths it changes
     "os.utime": (0,),
     "os.mkfifo": (0,),
     "os.mknod": (0,),
+    "os.setxattr": (0,),
+    "os.removexattr": (0,),
     "shutil.rmtree": (0,),
     "shutil.copyfile": (1,),
     "shutil.copytree": (1,),
@@ -96,19 +117,45 @@ _PATH_EVENTS = {  # event -> positions of the paths it changes
 }
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _PROCESS_SECRETS = re.compile(r"^/proc/(\d+)/(?:task/\d+/)?(?:environ|mem)$")
+_AF_UNIX = 1  # on every POSIX system
+_CLONE_NEWNET = 0x40000000
 
 
 class SandboxViolation(PermissionError):
     """What the sandboxed code tried and was refused."""
 
 
+def _importing() -> bool:
+    """Whether an import is under way (a library binding its native code with ctypes, as numpy, torch and z3 do)."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _raises_limit(which: int, limits: object) -> bool:
+    """Whether setting rlimit `which` to `limits` (soft, hard) goes above its hard limit (which root may do)."""
+    try:
+        hard = resource.getrlimit(which)[1]
+        new = [int(v) for v in limits]  # type: ignore[attr-defined]
+    except (TypeError, ValueError, OSError):
+        return False  # the call itself fails
+    return hard != resource.RLIM_INFINITY and any(v == resource.RLIM_INFINITY or v > hard for v in new)
+
+
 def install_guard(allowed_dir: str) -> None:
-    """Refuse, from here on, what sandboxed code has no business doing: writing outside `allowed_dir`, starting
-    processes, opening sockets, loading native code with ctypes, signalling other processes, reading another process's
-    environment. An audit hook (PEP 578) cannot be removed once added. It stops accidents and runaway generated code,
-    not a determined attacker (native code already loaded is not audited)."""
+    """Refuse, from here on, what sandboxed code has no business doing: writing outside `allowed_dir` (files, sqlite
+    databases, removing, renaming, permissions), starting processes, network access (sockets other than unnamed local
+    ones such as asyncio's socket pair, DNS look-ups), loading native code or reading raw memory with ctypes (allowed
+    while a module is being imported: numpy, torch and z3 bind their libraries then, as C extensions are loaded by
+    importing them), raising resource limits, signalling other processes, reading another process's environment or
+    memory. The code gets a SandboxViolation (a PermissionError: code that handles OSError degrades gracefully). An
+    audit hook (PEP 578) cannot be removed once added. It stops accidents and runaway generated code, not a determined
+    attacker: native code is not audited, nor are ctypes pointers and casts."""
     home = os.path.realpath(allowed_dir)
-    me = str(os.getpid())
+    me = os.getpid()
 
     def inside(path: object) -> bool:
         if isinstance(path, int):
@@ -118,6 +165,21 @@ def install_guard(allowed_dir: str) -> None:
         except (TypeError, ValueError):
             return False
         return real == os.devnull or real == home or real.startswith(home + os.sep)
+
+    def sqlite_inside(database: object) -> bool:
+        try:
+            name = os.fsdecode(database)  # type: ignore[arg-type]
+        except TypeError:
+            return False
+        if name in ("", ":memory:"):  # in memory, or a temporary file sqlite deletes
+            return True
+        if name.startswith("file:"):  # a URI (with uri=True): read-only and in-memory ones write nothing
+            path, _, query = name[5:].partition("?")
+            if re.search(r"(?:^|&)mode=(?:ro|memory)(?:&|$)", query):
+                return True
+            path = re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), path)
+            name = re.sub(r"^//(?:localhost)?(?=/)", "", path)
+        return inside(name)
 
     def refuse(what: str) -> None:
         raise SandboxViolation(f"lift-lsp sandbox: {what} is not allowed here")
@@ -129,22 +191,48 @@ def install_guard(allowed_dir: str) -> None:
             if writes and not inside(path):
                 refuse(f"writing outside the sandbox directory ({os.fsdecode(path)})")
             secret = _PROCESS_SECRETS.match(os.path.realpath(os.fsdecode(path))) if not isinstance(path, int) else None
-            if secret and secret.group(1) != me:
+            if secret and int(secret.group(1)) != me:
                 refuse("reading another process's environment or memory")
         elif event in _PATH_EVENTS:
             for index in _PATH_EVENTS[event]:
                 if index < len(args) and not inside(args[index]):
                     refuse(f"changing {os.fsdecode(args[index])} outside the sandbox directory ({event})")
-        elif event in _PROCESS_EVENTS:
-            refuse(f"starting a process ({event})")
-        elif event in _SOCKET_EVENTS:
+        elif event in _REFUSED:
+            refuse(f"{_REFUSED[event]} ({event})")
+        elif event == "socket.__new__" and args[1] != _AF_UNIX:
             refuse(f"network access ({event})")
-        elif event in _NATIVE_EVENTS:
-            refuse(f"loading native code ({event})")
-        elif event in ("os.kill", "os.killpg") and args and args[0] not in (0, os.getpid()):
+        elif event in _NATIVE and not _importing():
+            refuse(f"{_NATIVE[event]} ({event})")
+        elif event == "sqlite3.connect" and not sqlite_inside(args[0]):
+            refuse(f"writing outside the sandbox directory ({args[0]})")
+        elif event in ("resource.setrlimit", "resource.prlimit") and args[-1] is not None:  # None: only reading
+            pid, which, limits = (0, *args) if event == "resource.setrlimit" else args
+            if pid not in (0, me):
+                refuse(f"changing another process's resource limits ({event})")
+            if _raises_limit(which, limits):
+                refuse(f"raising a resource limit ({event})")
+        elif event in ("os.kill", "os.killpg") and args and args[0] not in (0, me):
             refuse(f"signalling another process ({event})")
 
     sys.addaudithook(hook)
+
+
+def isolate_network() -> bool:
+    """Move this process into a new network namespace of its own (no interface but a loopback that is down), so that
+    not even native code reaches a network. Only root (CAP_SYS_ADMIN) can, on Linux; elsewhere, or where it is not
+    permitted (most containers), this does nothing and returns False: the audit hook still refuses sockets."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return False
+    try:
+        unshare = getattr(os, "unshare", None)  # Python 3.12+
+        if unshare is not None:
+            unshare(_CLONE_NEWNET)
+            return True
+        import ctypes
+
+        return int(ctypes.CDLL(None, use_errno=True).unshare(_CLONE_NEWNET)) == 0
+    except Exception:  # EPERM, ENOSPC (user.max_net_namespaces), no ctypes: go on without
+        return False
 
 
 # ---------------------------------------------------------------------------------------------------------- output
@@ -547,6 +635,7 @@ def main(argv: list[str]) -> int:
     sys.argv = [init["filename"]]
     sys.path[:0] = [p for p in init.get("sys_path", []) if isinstance(p, str)]
     worker = Worker(init, _LogTail(log_path))
+    isolate_network()
     install_guard(os.getcwd())
     loaded = worker.load(init["source"])
     del init

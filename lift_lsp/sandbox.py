@@ -3,13 +3,23 @@
 `run_calls(source, calls)` loads the module source in each of `limits.workers` fresh processes and evaluates the
 calls there (examples, pre/postconditions), one outcome per call. Each worker runs `_sandbox_worker.py` in its own
 process group and temporary directory (deleted afterwards), with a minimal environment (no secrets of ours), stdin on
-/dev/null and resource limits (address space, CPU, file size, core dumps, processes). This process enforces the time
-limits: a call past its deadline has its worker's whole process group killed, and a fresh worker takes the remaining
-calls. Before any user code runs, the worker installs an audit hook (`_sandbox_worker.install_guard`) that refuses
-writing outside its directory, starting processes, sockets, ctypes, signalling other processes and reading their
-environment: the code gets a `SandboxViolation` (a PermissionError) and the call reports it. This stops accidents
-and runaway generated code; it is not a jail against hostile code (native code can bypass an audit hook, and there
-is no kernel-level filesystem or network isolation).
+/dev/null and resource limits (address space, CPU, file size, core dumps; processes too, except for root, which
+ignores that limit). This process enforces the time limits: a call past its deadline has its worker's whole process
+group killed, and a fresh worker takes the remaining calls.
+
+Before any user code runs, the worker installs an audit hook (PEP 578; `_sandbox_worker.install_guard`, which cannot
+be removed) that refuses writing outside its directory (opening files for writing, sqlite databases, removing,
+renaming, changing permissions), starting processes (fork, exec, subprocess, os.system), network access (sockets
+other than unnamed local ones such as asyncio's socket pair; DNS look-ups), loading native libraries with ctypes
+(except while a module is being imported, so that numpy, torch or z3 load theirs), raising resource limits,
+signalling other processes and reading their environment or memory: the code gets a `SandboxViolation` (a
+PermissionError) and the call reports it. Run as root on Linux where the kernel permits it, the worker also moves into
+a network namespace of its own with no usable interface, so that not even native code reaches a network; elsewhere
+that step is skipped silently. This guards against accidents and runaway generated code, not against a determined
+attacker: native code (C extensions, libraries bound with ctypes at import) is not audited, nor are ctypes pointers
+and casts, and either can bypass the hook; so can some indirect routes (e.g. paths relative to a `dir_fd`, or
+changing a file through a file descriptor). It is no filesystem jail (reading any file this user can read stays
+allowed), and without the network namespace no network jail either.
 """
 
 from __future__ import annotations

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
+import resource
+import shutil
 import signal
+import sqlite3
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -340,6 +347,181 @@ def test_native_code_and_other_processes_secrets_are_refused(monkeypatch: pytest
     assert _refused(out["parent_environ"], "another process's environment"), out["parent_environ"]
     assert _refused(out["kill"], "signalling another process"), out["kill"]
     assert out["own_environ"].matches is True and out["env"].matches is True
+
+
+ORDINARY = """
+import asyncio, collections, json, math, re, sqlite3, tempfile, threading
+
+def stats(text):
+    words = re.findall(r"[a-z]+", text.lower())
+    counts = collections.Counter(words)
+    try:
+        ratio = len(counts) / len(words)
+    except ZeroDivisionError:
+        ratio = math.nan
+    print(f"{len(words)} words")
+    return json.dumps({"top": counts.most_common(1), "ratio": round(ratio, 2), "root": math.isqrt(len(words))})
+
+def parse(value):
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise KeyError(value) from exc
+
+async def twice(x):
+    await asyncio.sleep(0)
+    return 2 * x
+
+def machinery():
+    with tempfile.TemporaryDirectory() as tmp, open(tmp + "/f.txt", "w") as f:
+        f.write("tmp")
+    db = sqlite3.connect("local.db")
+    db.execute("create table t(x)")
+    db.execute("insert into t values (1)")
+    results = []
+    thread = threading.Thread(target=lambda: results.append(sqlite3.connect(":memory:").execute("select 2").fetchone()))
+    thread.start()
+    thread.join()
+    return asyncio.run(twice(21)), db.execute("select x from t").fetchone(), results
+"""
+
+
+def test_ordinary_examples_still_work() -> None:
+    calls = [
+        Call("stats", "stats('The cat and the hat')", expected="""'{"top": [["the", 2]], "ratio": 0.8, "root": 2}'"""),
+        Call("caught", "stats('')", expected="""'{"top": [], "ratio": NaN, "root": 0}'"""),
+        Call("parse", "parse(' 12 ')", expected="12"),
+        Call("raises", "parse('x')", expected_exception="KeyError"),
+        Call("machinery", "machinery()", expected="(42, (1,), [(2,)])"),
+        Call("imports", "[__import__(m).__name__ for m in ('ctypes', 'decimal', 'fractions', 'itertools')]"),
+    ]
+    out = by_id(run_calls(ORDINARY, calls, QUICK))
+    for name in ("stats", "caught", "parse", "machinery"):
+        assert out[name].status == "ok" and out[name].matches is True, out[name]
+    assert out["stats"].output == "5 words\n" and out["caught"].output == "0 words\n"
+    raised = out["raises"]
+    assert raised.status == "raised" and raised.matches is True and raised.message == "'x'"
+    assert "ValueError" in raised.traceback and "KeyError" in raised.traceback  # chained, formatted in the worker
+    assert out["imports"].status == "ok", out["imports"]
+
+
+def test_native_libraries_load_but_ctypes_is_refused_at_call_time(tmp_path: Path) -> None:
+    (tmp_path / "native_helper.py").write_text(
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None)  # bound while being imported, as numpy, torch and z3 bind theirs\n"
+        "libc.labs.restype = ctypes.c_long\n"
+        "def labs(n):\n"
+        "    return libc.labs(n)\n"
+    )
+    source = "import native_helper, z3\n"
+    calls = [
+        Call("bound_at_import", "native_helper.labs(-7)", expected="7"),
+        Call("z3", "str(z3.simplify(z3.Int('x') + 1 + 1))", expected="'2 + x'"),
+        Call("dlopen", "native_helper.ctypes.CDLL('libc.so.6')"),
+        Call("dlsym", "native_helper.libc.system"),
+        Call("raw_memory", "native_helper.ctypes.c_char.from_address(id(0))"),
+    ]
+    if importlib.util.find_spec("numpy") is not None:
+        source += "import numpy\n"
+        calls.append(Call("numpy", "int(numpy.arange(4).sum())", expected="6"))
+    limits = SandboxLimits(call_timeout_s=5.0, load_timeout_s=20.0, memory_mb=1024, workers=1)
+    out = by_id(run_calls(source, calls, limits, sys_path=[str(tmp_path)]))
+    for name in ("bound_at_import", "z3", "numpy"):
+        assert name not in out or (out[name].status == "ok" and out[name].matches is True), out[name]
+    assert _refused(out["dlopen"], "loading native code (ctypes.dlopen)"), out["dlopen"]
+    assert _refused(out["dlsym"], "loading native code (ctypes.dlsym)"), out["dlsym"]
+    assert _refused(out["raw_memory"], "accessing raw memory (ctypes.cdata)"), out["raw_memory"]
+    assert not list(tmp_path.glob("__pycache__"))  # no bytecode written next to the imported module
+
+
+def test_local_sockets_dns_and_host_name() -> None:
+    import socket
+
+    with tempfile.TemporaryDirectory() as tmp, socket.socket(socket.AF_UNIX) as listener:
+        path = os.path.join(tmp, "s.sock")  # short: AF_UNIX paths are limited to about 100 bytes
+        listener.bind(path)
+        listener.listen()
+        listener.settimeout(0.5)
+        families = "[s.family.name for s in __import__('socket').socketpair()]"
+        calls = [
+            Call("pair", families, expected="['AF_UNIX', 'AF_UNIX']"),  # what asyncio's event loop uses
+            Call("unix", f"__import__('socket').socket(__import__('socket').AF_UNIX).connect({path!r})"),
+            Call("udp", "__import__('socket').socket(type=__import__('socket').SOCK_DGRAM)"),
+            Call("dns", "__import__('socket').getaddrinfo('localhost', 80)"),
+            Call("hostname", "__import__('socket').sethostname(__import__('socket').gethostname())"),
+        ]
+        out = by_id(run_calls(MODULE, calls, QUICK))
+        assert out["pair"].status == "ok" and out["pair"].matches is True, out["pair"]
+        assert _refused(out["unix"], "network access (socket.connect)"), out["unix"]
+        assert _refused(out["udp"], "network access (socket.__new__)"), out["udp"]
+        assert _refused(out["dns"], "network access (socket.getaddrinfo)"), out["dns"]
+        assert _refused(out["hostname"], "changing the host name"), out["hostname"]
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+def test_worker_has_its_own_network_namespace_where_the_kernel_permits() -> None:
+    if not os.path.exists("/proc/self/ns/net"):
+        pytest.skip("no network namespaces here")
+    if os.geteuid() != 0:
+        permitted = False
+    elif shutil.which("unshare"):
+        permitted = subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
+    else:
+        pytest.skip("no unshare command to tell whether the kernel permits network namespaces")
+    ours = os.readlink("/proc/self/ns/net")
+    out = run_calls(MODULE, [Call("ns", "os.readlink('/proc/self/ns/net')"), Call("after", "add(1, 2)")], QUICK)
+    assert out[0].status == "ok" and out[1].value_repr == "3"  # runs either way: the step fails safe
+    assert (out[0].value_repr != repr(ours)) is permitted, (out[0].value_repr, ours, permitted)
+
+
+def test_resource_limits_cannot_be_raised() -> None:
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+    calls = [
+        Call("raise_as", "resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))"),
+        Call("raise_cpu", "resource.prlimit(0, resource.RLIMIT_CPU, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))"),
+        Call("bomb", "bytearray(10**10)"),
+        Call("lower", "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))"),
+        Call("stack", "resource.setrlimit(resource.RLIMIT_STACK, resource.getrlimit(resource.RLIMIT_STACK))"),
+        Call("other", f"resource.prlimit({os.getpid()}, resource.RLIMIT_NOFILE, {nofile!r})"),
+        Call("read_other", f"resource.prlimit({os.getpid()}, resource.RLIMIT_NOFILE)", expected=repr(nofile)),
+    ]
+    out = by_id(run_calls("import resource\n", calls, QUICK))
+    for name in ("raise_as", "raise_cpu"):
+        assert _refused(out[name], "raising a resource limit"), out[name]
+    assert out["bomb"].status == "memory", out["bomb"]
+    assert out["lower"].status == "ok" and out["stack"].status == "ok", (out["lower"], out["stack"])
+    assert _refused(out["other"], "changing another process's resource limits"), out["other"]
+    assert out["read_other"].matches is True, out["read_other"]
+
+
+def test_sqlite_databases_outside_the_sandbox_directory_are_refused(tmp_path: Path) -> None:
+    existing, created = tmp_path / "existing.db", tmp_path / "created.db"
+    with contextlib.closing(sqlite3.connect(existing)) as db, db:
+        db.execute("create table t(x)")
+        db.execute("insert into t values (7)")
+    calls = [
+        Call("create", "__import__('sqlite3').connect(p)", args={"p": repr(str(created))}),
+        Call("open", "__import__('sqlite3').connect(p)", args={"p": repr(str(existing))}),
+        Call("uri", "__import__('sqlite3').connect(f'file:{p}', uri=True)", args={"p": repr(str(existing))}),
+        Call(
+            "encoded_uri",
+            "__import__('sqlite3').connect('file:' + __import__('urllib.parse').parse.quote(p, safe=''), uri=True)",
+            args={"p": repr(str(created))},
+        ),
+        Call(
+            "read_only",
+            "__import__('sqlite3').connect(f'file:{p}?mode=ro', uri=True).execute('select x from t').fetchall()",
+            args={"p": repr(str(existing))},
+            expected="[(7,)]",
+        ),
+        Call("memory", "__import__('sqlite3').connect(':memory:').execute('select 1').fetchone()", expected="(1,)"),
+    ]
+    out = by_id(run_calls(MODULE, calls, QUICK))
+    for name in ("create", "open", "uri", "encoded_uri"):
+        assert _refused(out[name], "writing outside the sandbox directory"), out[name]
+    assert not created.exists()
+    assert out["read_only"].matches is True and out["memory"].matches is True, (out["read_only"], out["memory"])
 
 
 def test_parallel_workers_are_separate_processes() -> None:
