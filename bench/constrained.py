@@ -32,7 +32,7 @@ import xgrammar as xg  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from lift_lsp.grammar import schema_to_ebnf, tighten_bounds  # noqa: E402
-from lift_lsp.ir import IR, CodeCandidate  # noqa: E402
+from lift_lsp.spec.ir import IR, CodeCandidate  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "constrained.json"
 CACHE_ARG = "past_key_values"

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from lsprotocol import types
 
 from lift_lsp.analysis import DocumentAnalysis
-from lift_lsp.ir import HoleKind, ParamKind
-from lift_lsp.reverse import FunctionIR
-from lift_lsp.sites import SpecSite
+from lift_lsp.spec.ir import HoleKind, ParamKind
+from lift_lsp.spec.reverse import FunctionIR
+from lift_lsp.spec.sites import SpecSite
 
 GENERATE_COMMAND = "lift.generate"
 SHOW_IR_COMMAND = "lift.showIr"

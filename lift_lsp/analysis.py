@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lift_lsp.reverse import FunctionIR, function_ir
-from lift_lsp.sites import SpecSite, find_sites, site_at
-from lift_lsp.typecontext import TypeContext, TypeOracle
+from lift_lsp.spec.reverse import FunctionIR, function_ir
+from lift_lsp.spec.sites import SpecSite, find_sites, site_at
+from lift_lsp.spec.typecontext import TypeContext, TypeOracle
 
 MAX_JEDI_CHARS = 500_000
 MAX_JEDI_LINE = 20_000

@@ -36,10 +36,10 @@ from lift_lsp.backends.factory import make_backend
 from lift_lsp.backends.openai import display_url, normalize_base_url
 from lift_lsp.forward import Edit, Outcome, apply_edits, candidate_edits, generate, import_edit
 from lift_lsp.grammar import ir_constraint
-from lift_lsp.ir import IR, CodeCandidate
 from lift_lsp.options import Options, parse_options
 from lift_lsp.sandbox import Call, SandboxLimits, check_source_compiles, run_calls
-from lift_lsp.sites import SpecSite
+from lift_lsp.spec.ir import IR, CodeCandidate
+from lift_lsp.spec.sites import SpecSite
 
 DEFAULT_OUT = Path("bench") / "results" / "humaneval_forward.json"
 RANDOM_MODEL_NOTE = "quality figures are meaningless for a random-weight model; this run shows the harness works"

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lift_lsp.docstrings import DocSpec
-from lift_lsp.ir import Example
 from lift_lsp.options import DiagnosticsOptions, SandboxOptions
-from lift_lsp.reverse import FunctionIR, function_ir, placeholder_lines, read_spec
 from lift_lsp.sandbox import Call, CallOutcome, SandboxLimits, run_calls
-from lift_lsp.sites import SpecSite, find_sites
+from lift_lsp.spec.docstrings import DocSpec
+from lift_lsp.spec.ir import Example
+from lift_lsp.spec.reverse import FunctionIR, function_ir, placeholder_lines, read_spec
+from lift_lsp.spec.sites import SpecSite, find_sites
 
 Severity = Literal["error", "warning", "info"]
 

@@ -30,8 +30,8 @@ def _readable(files: list[str]) -> tuple[list[tuple[str, str]], int]:
 
 
 def cmd_ir(args: argparse.Namespace) -> int:
-    from lift_lsp.render import to_text
-    from lift_lsp.reverse import extract_file
+    from lift_lsp.spec.render import to_text
+    from lift_lsp.spec.reverse import extract_file
 
     results: list[dict[str, object]] = []
     texts, status = _readable(args.files)

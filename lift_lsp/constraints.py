@@ -19,8 +19,8 @@ from typing import Any
 
 from lift_lsp.backends.base import Constraint
 from lift_lsp.grammar import code_constraint, ir_constraint
-from lift_lsp.ir import IR
-from lift_lsp.sites import SpecSite
+from lift_lsp.spec.ir import IR
+from lift_lsp.spec.sites import SpecSite
 
 _IR_FIELDS = ("intent", "signature", "preconditions", "postconditions", "examples", "effects", "holes", "provenance")
 _DEFAULT_RULES = {

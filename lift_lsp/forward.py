@@ -19,14 +19,14 @@ from pydantic import ValidationError
 from lift_lsp.backends.base import Backend, BackendError, GenerationRequest
 from lift_lsp.checks import Finding, calls_for, example_findings, module_dirs
 from lift_lsp.constraints import code_constraint_for, pinned_ir_constraint
-from lift_lsp.docstrings import DocSpec
-from lift_lsp.ir import IR, CodeCandidate, Provenance, Source
 from lift_lsp.options import GenerationOptions, SandboxOptions
 from lift_lsp.prompts import code_messages, ir_messages, repair_messages
-from lift_lsp.reverse import function_ir
 from lift_lsp.sandbox import SandboxLimits, check_source_compiles, run_calls
-from lift_lsp.sites import SpecSite, find_sites
-from lift_lsp.typecontext import TypeContext
+from lift_lsp.spec.docstrings import DocSpec
+from lift_lsp.spec.ir import IR, CodeCandidate, Provenance, Source
+from lift_lsp.spec.reverse import function_ir
+from lift_lsp.spec.sites import SpecSite, find_sites
+from lift_lsp.spec.typecontext import TypeContext
 
 Progress = Callable[[str, int], None]
 """(message, percentage) reports for the user."""

@@ -1,4 +1,4 @@
-"""JSON schema -> EBNF (XGrammar's dialect) for the bounded schema subset that pydantic emits for `lift_lsp.ir`.
+"""JSON schema -> EBNF (XGrammar's dialect) for the bounded schema subset that pydantic emits for `lift_lsp.spec.ir`.
 
 Why not XGrammar's own schema conversion: it cannot express a length-bounded string that contains an escape
 (`\\n`, `\\"`), which code in a JSON string always needs. Here a string's content is the usual escape-aware JSON
@@ -342,13 +342,13 @@ def constraint_for(model_cls: type[BaseModel]) -> Constraint:
 
 
 def ir_constraint() -> Constraint:
-    from lift_lsp.ir import IR
+    from lift_lsp.spec.ir import IR
 
     return constraint_for(IR)
 
 
 def code_constraint() -> Constraint:
-    from lift_lsp.ir import CodeCandidate
+    from lift_lsp.spec.ir import CodeCandidate
 
     return constraint_for(CodeCandidate)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from lift_lsp.ir import IR
-from lift_lsp.sites import SpecSite
-from lift_lsp.typecontext import TypeContext
+from lift_lsp.spec.ir import IR
+from lift_lsp.spec.sites import SpecSite
+from lift_lsp.spec.typecontext import TypeContext
 
 IR_SYSTEM = (
     "You turn a Python function's specification into a JSON intermediate representation (IR). Copy the signature "

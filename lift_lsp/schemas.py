@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lift_lsp.ir import IR, CodeCandidate
+from lift_lsp.spec.ir import IR, CodeCandidate
 
 GRAMMARS_DIR = Path(__file__).resolve().parent.parent / "grammars"
 
@@ -24,7 +24,7 @@ def exported() -> dict[str, str]:
     """File name in `grammars/` -> the text it must hold."""
     from lift_lsp.grammar import schema_to_ebnf
 
-    header = "# Generated from lift_lsp/ir.py by `python -m lift_lsp.schemas` (lift_lsp.grammar); do not edit.\n"
+    header = "# Generated from lift_lsp/spec/ir.py by `python -m lift_lsp.schemas` (lift_lsp.grammar); do not edit.\n"
     return {
         "ir.schema.json": json.dumps(ir_schema(), indent=2, sort_keys=True) + "\n",
         "code.schema.json": json.dumps(code_schema(), indent=2, sort_keys=True) + "\n",

@@ -24,7 +24,7 @@ from lift_lsp.backends.base import Backend, BackendError
 from lift_lsp.checks import CheckCache, Finding, check_text
 from lift_lsp.documents import LspWorkspace, server_position
 from lift_lsp.options import Options, parse_options
-from lift_lsp.render import to_markdown
+from lift_lsp.spec.render import to_markdown
 
 log = logging.getLogger("lift_lsp")
 DOCUMENT_TEXT_COMMAND = "lift.documentText"

@@ -19,7 +19,7 @@ import pytest
 
 from lift_lsp import benchmark
 from lift_lsp.analysis import DocumentAnalysis
-from lift_lsp.reverse import function_ir
+from lift_lsp.spec.reverse import function_ir
 from tests.humaneval import problems
 
 ROW_FIELDS = {

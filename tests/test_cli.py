@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lift_lsp.ir import IR
+from lift_lsp.spec.ir import IR
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

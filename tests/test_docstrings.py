@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lift_lsp.docstrings import DocSpec, ParamShape, parse_docstring
-from lift_lsp.ir import Example, ParamKind
+from lift_lsp.spec.docstrings import DocSpec, ParamShape, parse_docstring
+from lift_lsp.spec.ir import Example, ParamKind
 
 P = ParamKind.POSITIONAL_OR_KEYWORD
 XY = [ParamShape("x", P), ParamShape("y", P, has_default=True)]

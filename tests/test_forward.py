@@ -13,10 +13,10 @@ import textwrap
 from lift_lsp.backends.base import BackendError
 from lift_lsp.backends.scripted import ScriptedBackend
 from lift_lsp.forward import apply_edits, candidate_edits, generate
-from lift_lsp.ir import CodeCandidate
 from lift_lsp.options import GenerationOptions, SandboxOptions
-from lift_lsp.reverse import extract_file
-from lift_lsp.sites import find_sites
+from lift_lsp.spec.ir import CodeCandidate
+from lift_lsp.spec.reverse import extract_file
+from lift_lsp.spec.sites import find_sites
 
 MODULE = textwrap.dedent(
     '''\

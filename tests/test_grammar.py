@@ -20,8 +20,8 @@ from lift_lsp.grammar import (
     schema_to_ebnf,
     tighten_bounds,
 )
-from lift_lsp.ir import IR, CodeCandidate
 from lift_lsp.schemas import GRAMMARS_DIR, exported
+from lift_lsp.spec.ir import IR, CodeCandidate
 
 # A small vocabulary for random walks: structure, ASCII, escapes (one character each once decoded), multi-byte and
 # astral characters, and tokens spanning a string's end and the next separator.

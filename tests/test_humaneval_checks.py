@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from lift_lsp.checks import CheckCache, check_text
-from lift_lsp.reverse import read_spec
-from lift_lsp.sites import find_sites
+from lift_lsp.spec.reverse import read_spec
+from lift_lsp.spec.sites import find_sites
 from tests.humaneval import problems
 
 ORACLE = textwrap.dedent(

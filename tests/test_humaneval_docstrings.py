@@ -13,8 +13,8 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from lift_lsp.docstrings import DocSpec, ParamShape, parse_docstring
-from lift_lsp.ir import ParamKind
+from lift_lsp.spec.docstrings import DocSpec, ParamShape, parse_docstring
+from lift_lsp.spec.ir import ParamKind
 from tests.humaneval import problems
 
 

@@ -8,8 +8,8 @@ import doctest
 import inspect
 import sys
 
-from lift_lsp.ir import IR
-from lift_lsp.reverse import extract_file
+from lift_lsp.spec.ir import IR
+from lift_lsp.spec.reverse import extract_file
 from tests.humaneval import problems
 
 

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from lift_lsp.grammar import tighten_bounds
-from lift_lsp.ir import IR, CodeCandidate
+from lift_lsp.spec.ir import IR, CodeCandidate
 
 MESSAGES = [{"role": "user", "content": "Write the IR of: def add(a, b): return a + b"}]
 

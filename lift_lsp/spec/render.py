@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lift_lsp.ir import IR, Example, Parameter, ParamKind, Source
+from lift_lsp.spec.ir import IR, Example, Parameter, ParamKind, Source
 
 _SOURCE_WORDS = {
     Source.DOCSTRING: "docstring",

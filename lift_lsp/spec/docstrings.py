@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lift_lsp.ir import Condition, Example, ParamKind, Raise
+from lift_lsp.spec.ir import Condition, Example, ParamKind, Raise
 
 
 @dataclass(frozen=True)

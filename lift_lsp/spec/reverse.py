@@ -8,8 +8,8 @@ import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lift_lsp.docstrings import DocSpec, ParamShape, parse_docstring
-from lift_lsp.ir import (
+from lift_lsp.spec.docstrings import DocSpec, ParamShape, parse_docstring
+from lift_lsp.spec.ir import (
     IR,
     Condition,
     Effect,
@@ -26,8 +26,8 @@ from lift_lsp.ir import (
     Signature,
     Source,
 )
-from lift_lsp.sites import SpecSite, find_sites
-from lift_lsp.typecontext import TypeContext, TypeOracle
+from lift_lsp.spec.sites import SpecSite, find_sites
+from lift_lsp.spec.typecontext import TypeContext, TypeOracle
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from functools import lru_cache
 import tree_sitter
 import tree_sitter_python
 
-from lift_lsp.ir import ParamKind
+from lift_lsp.spec.ir import ParamKind
 
 STUB_RAISES = ("NotImplementedError",)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import jedi
 
-from lift_lsp.sites import SpecSite
+from lift_lsp.spec.sites import SpecSite
 
 MAX_NAMES = 24
 MAX_CALLEES = 12
