@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         args.functions, args.runs, args.resaves = min(args.functions, 6), min(args.runs, 2), min(args.resaves, 2)
         args.wrong = min(args.wrong, 1)
 
-    from lift_lsp.checks import CheckCache, check_text
+    from lift_lsp.check.checks import CheckCache, check_text
     from lift_lsp.options import DiagnosticsOptions
 
     generated = generate_check_module(args.functions, args.examples, args.wrong, args.seed)
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         # ---- cold, as a user runs it
         python = [sys.executable]
         start_only = [timed_process([*python, "-c", "pass"], root)[0] for _ in range(args.runs)]
-        imports = "import lift_lsp.cli, lift_lsp.checks, lift_lsp.smt"
+        imports = "import lift_lsp.cli, lift_lsp.check.checks, lift_lsp.check.smt"
         import_only = [timed_process([*python, "-c", imports], root)[0] for _ in range(args.runs)]
         cold: list[float] = []
         findings: list[dict[str, Any]] = []
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"lift-lsp check printed no JSON (exit {done.returncode}):\n{tail}") from err
         report["cold"] = {
             "interpreter_start": row("python -c pass", start_only, "process start alone"),
-            "imports": row("python -c 'import ...'", import_only, "start + lift_lsp.checks, smt (z3)"),
+            "imports": row("python -c 'import ...'", import_only, "start + lift_lsp.check.checks, smt (z3)"),
             "lift_lsp_check": row("lift-lsp check --json (cold)", cold, "fresh process, fresh cache"),
             "exit_codes": sorted(exit_codes),
             "findings": len(findings),

@@ -34,10 +34,10 @@ from lift_lsp.analysis import DocumentAnalysis
 from lift_lsp.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
 from lift_lsp.backends.factory import make_backend
 from lift_lsp.backends.openai import display_url, normalize_base_url
+from lift_lsp.check.sandbox import Call, SandboxLimits, check_source_compiles, run_calls
 from lift_lsp.forward import Edit, Outcome, apply_edits, candidate_edits, generate, import_edit
 from lift_lsp.grammar import ir_constraint
 from lift_lsp.options import Options, parse_options
-from lift_lsp.sandbox import Call, SandboxLimits, check_source_compiles, run_calls
 from lift_lsp.spec.ir import IR, CodeCandidate
 from lift_lsp.spec.sites import SpecSite
 

@@ -60,7 +60,7 @@ def cmd_ir(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from lift_lsp.checks import CheckCache, check_text
+    from lift_lsp.check.checks import CheckCache, check_text
 
     cache = CheckCache()
     texts, status = _readable(args.files)

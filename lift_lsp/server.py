@@ -21,7 +21,7 @@ from lift_lsp import __version__, forward
 from lift_lsp.actions import GENERATE_COMMAND, SHOW_IR_COMMAND, code_actions
 from lift_lsp.analysis import AnalysisCache, DocumentAnalysis
 from lift_lsp.backends.base import Backend, BackendError
-from lift_lsp.checks import CheckCache, Finding, check_text
+from lift_lsp.check.checks import CheckCache, Finding, check_text
 from lift_lsp.documents import LspWorkspace, server_position
 from lift_lsp.options import Options, parse_options
 from lift_lsp.spec.render import to_markdown

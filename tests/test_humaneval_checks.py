@@ -16,7 +16,7 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
-from lift_lsp.checks import CheckCache, check_text
+from lift_lsp.check.checks import CheckCache, check_text
 from lift_lsp.spec.reverse import read_spec
 from lift_lsp.spec.sites import find_sites
 from tests.humaneval import problems

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lift_lsp.checks import Code
+from lift_lsp.check.checks import Code
 from lift_lsp.options import settings_markdown
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")

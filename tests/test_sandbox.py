@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lift_lsp.sandbox import (
+from lift_lsp.check.sandbox import (
     Call,
     CallOutcome,
     SandboxLimits,
@@ -124,7 +124,7 @@ def test_ok_raised_and_matches() -> None:
     assert raised.status == "raised" and raised.exception == "ZeroDivisionError"
     assert raised.message == "division by zero" and raised.matches is True
     assert raised.line is not None and MODULE.splitlines()[raised.line - 1].strip() == "return a / b"
-    assert "ZeroDivisionError" in raised.traceback and "_sandbox_worker" not in raised.traceback
+    assert "ZeroDivisionError" in raised.traceback and "check/worker.py" not in raised.traceback
     assert out["raised_base"].matches is True
     assert out["raised_other"].matches is False
     assert out["raised_vs_value"].status == "raised" and out["raised_vs_value"].matches is False

@@ -1,6 +1,6 @@
 """Sandbox worker: loads one module's source, then evaluates calls on it, one JSON line per outcome.
 
-Started by `lift_lsp.sandbox` as `python -s -P -u _sandbox_worker.py CMD_FD RESULT_FD LOG_PATH` in its own process
+Started by `lift_lsp.check.sandbox` as `python -s -P -u worker.py CMD_FD RESULT_FD LOG_PATH` in its own process
 group, with a minimal environment, stdin on /dev/null and fds 1/2 on LOG_PATH. Standard library only: the language
 server never imports this module. Protocol, one JSON object per line:
 

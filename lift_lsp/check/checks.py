@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lift_lsp.check.sandbox import Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import DiagnosticsOptions, SandboxOptions
-from lift_lsp.sandbox import Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import Example
 from lift_lsp.spec.reverse import FunctionIR, function_ir, placeholder_lines, read_spec
@@ -436,7 +436,7 @@ def smt_findings(file: str, site: SpecSite, doc: DocSpec) -> list[Finding]:
     post = [c.expr for c in doc.postconditions if c.expr]
     if not post:
         return []
-    from lift_lsp.smt import check_postconditions
+    from lift_lsp.check.smt import check_postconditions
 
     pre = [c.expr for c in doc.preconditions if c.expr]
     out: list[Finding] = []

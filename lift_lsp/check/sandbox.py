@@ -1,13 +1,13 @@
 """Run user (and generated) Python code in separate worker processes, never in this one.
 
 `run_calls(source, calls)` loads the module source in each of `limits.workers` fresh processes and evaluates the
-calls there (examples, pre/postconditions), one outcome per call. Each worker runs `_sandbox_worker.py` in its own
+calls there (examples, pre/postconditions), one outcome per call. Each worker runs `worker.py` in its own
 process group and temporary directory (deleted afterwards), with a minimal environment (no secrets of ours), stdin on
 /dev/null and resource limits (address space, CPU, file size, core dumps; processes too, except for root, which
 ignores that limit). This process enforces the time limits: a call past its deadline has its worker's whole process
 group killed, and a fresh worker takes the remaining calls.
 
-Before any user code runs, the worker installs an audit hook (PEP 578; `_sandbox_worker.install_guard`, which cannot
+Before any user code runs, the worker installs an audit hook (PEP 578; `worker.install_guard`, which cannot
 be removed) that refuses writing outside its directory (opening files for writing, sqlite databases, removing,
 renaming, changing permissions), starting processes (fork, exec, subprocess, os.system), network access (sockets
 other than unnamed local ones such as asyncio's socket pair; DNS look-ups), loading native libraries with ctypes
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "raised", "timeout", "memory", "crashed", "error"]
 
-_WORKER_SCRIPT = str(Path(__file__).with_name("_sandbox_worker.py"))
+_WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _OOM_MARKERS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "out of memory", "Memory allocation failed")
 

@@ -769,8 +769,8 @@ class _Worker:
     """A solver process, talked to over pipes; killed when a query overruns."""
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[1])
-        code = f"import sys; sys.path.insert(0, {root!r}); from lift_lsp.smt import _serve; _serve()"
+        root = str(Path(__file__).resolve().parents[2])
+        code = f"import sys; sys.path.insert(0, {root!r}); from lift_lsp.check.smt import _serve; _serve()"
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", code],
             stdin=subprocess.PIPE,
