@@ -56,7 +56,7 @@ editors:
 	cd editor-clients/vscode && npm ci --no-audit --no-fund --loglevel=error && npm run --silent compile && npm test --silent
 
 schemas: $(CORE)
-	$(BIN)/python -m lift_lsp.schemas
+	$(BIN)/python -m lift_lsp.generate.schemas
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

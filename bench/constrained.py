@@ -31,7 +31,7 @@ import torch  # noqa: E402
 import xgrammar as xg  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from lift_lsp.grammar import schema_to_ebnf, tighten_bounds  # noqa: E402
+from lift_lsp.generate.grammar import schema_to_ebnf, tighten_bounds  # noqa: E402
 from lift_lsp.spec.ir import IR, CodeCandidate  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "constrained.json"

@@ -1,9 +1,9 @@
 """`lift-lsp bench`: forward mode on HumanEval against an OpenAI-compatible endpoint given by URL.
 
 For each of the first `--limit` HumanEval prompts (a stub: the `def` line and its docstring) this runs lift-lsp's
-own forward mode (`lift_lsp.forward.generate` with the backend `make_backend` builds, the generation cache off) and
-records whether the IR step gave schema-valid IR, whether some code candidate compiled, whether forward mode
-delivered code, pass@1 on HumanEval's own tests (run in lift-lsp's sandbox), the latency of each step, the tokens,
+own forward mode (`lift_lsp.generate.forward.generate` with the backend `make_backend` builds, the generation cache
+off) and records whether the IR step gave schema-valid IR, whether some code candidate compiled, whether forward
+mode delivered code, pass@1 on HumanEval's own tests (run in lift-lsp's sandbox), the latency of each step, the tokens,
 and the cost (the backend's wall time at a given $/GPU-hour). Prints a table and writes JSON.
 
 HumanEval prompts from #30 on have no annotations, so their specs have type holes, which block generation: each hole
@@ -31,12 +31,12 @@ from pydantic import ValidationError
 
 from lift_lsp.actions import code_actions
 from lift_lsp.analysis import DocumentAnalysis
-from lift_lsp.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
-from lift_lsp.backends.factory import make_backend
-from lift_lsp.backends.openai import display_url, normalize_base_url
 from lift_lsp.check.sandbox import Call, SandboxLimits, check_source_compiles, run_calls
-from lift_lsp.forward import Edit, Outcome, apply_edits, candidate_edits, generate, import_edit
-from lift_lsp.grammar import ir_constraint
+from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
+from lift_lsp.generate.backends.factory import make_backend
+from lift_lsp.generate.backends.openai import display_url, normalize_base_url
+from lift_lsp.generate.forward import Edit, Outcome, apply_edits, candidate_edits, generate, import_edit
+from lift_lsp.generate.grammar import ir_constraint
 from lift_lsp.options import Options, parse_options
 from lift_lsp.spec.ir import IR, CodeCandidate
 from lift_lsp.spec.sites import SpecSite

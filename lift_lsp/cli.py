@@ -84,9 +84,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import os
 
     from lift_lsp.analysis import DocumentAnalysis
-    from lift_lsp.backends.base import BackendError
-    from lift_lsp.backends.factory import make_backend
-    from lift_lsp.forward import generate
+    from lift_lsp.generate.backends.base import BackendError
+    from lift_lsp.generate.backends.factory import make_backend
+    from lift_lsp.generate.forward import generate
     from lift_lsp.options import parse_options
 
     env = os.environ
@@ -147,7 +147,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             await backend.aclose()
 
     outcome = asyncio.run(run())
-    from lift_lsp.forward import Outcome
+    from lift_lsp.generate.forward import Outcome
 
     assert isinstance(outcome, Outcome)
     if not outcome.ok:
@@ -175,7 +175,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_model(argv: Sequence[str]) -> int:
-    from lift_lsp.serve_model import main as serve_model_main
+    from lift_lsp.generate.serve_model import main as serve_model_main
 
     return serve_model_main(list(argv))
 

@@ -17,12 +17,13 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
-from lift_lsp import __version__, forward
+from lift_lsp import __version__
 from lift_lsp.actions import GENERATE_COMMAND, SHOW_IR_COMMAND, code_actions
 from lift_lsp.analysis import AnalysisCache, DocumentAnalysis
-from lift_lsp.backends.base import Backend, BackendError
 from lift_lsp.check.checks import CheckCache, Finding, check_text
 from lift_lsp.documents import LspWorkspace, server_position
+from lift_lsp.generate import forward
+from lift_lsp.generate.backends.base import Backend, BackendError
 from lift_lsp.options import Options, parse_options
 from lift_lsp.spec.render import to_markdown
 
@@ -52,7 +53,7 @@ class LiftServer(LanguageServer):
 
     def backend(self) -> Backend | None:
         """The configured backend, built once per settings; raises BackendError for unusable settings."""
-        from lift_lsp.backends.factory import make_backend
+        from lift_lsp.generate.backends.factory import make_backend
 
         key = self.options.backend.model_dump_json() + self.options.generation.model_dump_json()
         if self._backend is None or key != self._backend_options:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lift_lsp.backends.base import BackendError, Constraint, GenerationRequest
-from lift_lsp.backends.cache import CachedBackend, default_cache_dir
-from lift_lsp.backends.openai import OpenAIBackend
-from lift_lsp.backends.scripted import ScriptedBackend
+from lift_lsp.generate.backends.base import BackendError, Constraint, GenerationRequest
+from lift_lsp.generate.backends.cache import CachedBackend, default_cache_dir
+from lift_lsp.generate.backends.openai import OpenAIBackend
+from lift_lsp.generate.backends.scripted import ScriptedBackend
 from tests.fault_server import FaultServer, ok
 
 MESSAGES = [{"role": "user", "content": "write add(a, b)"}]

@@ -10,9 +10,9 @@ import ast
 import json
 import textwrap
 
-from lift_lsp.backends.base import BackendError
-from lift_lsp.backends.scripted import ScriptedBackend
-from lift_lsp.forward import apply_edits, candidate_edits, generate
+from lift_lsp.generate.backends.base import BackendError
+from lift_lsp.generate.backends.scripted import ScriptedBackend
+from lift_lsp.generate.forward import apply_edits, candidate_edits, generate
 from lift_lsp.options import GenerationOptions, SandboxOptions
 from lift_lsp.spec.ir import CodeCandidate
 from lift_lsp.spec.reverse import extract_file

@@ -1,4 +1,4 @@
-"""The bounded JSON-schema -> EBNF conversion (lift_lsp.grammar), checked with XGrammar's own matcher."""
+"""The bounded JSON-schema -> EBNF conversion (lift_lsp.generate.grammar), checked with XGrammar's own matcher."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 import xgrammar as xg
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from lift_lsp.grammar import (
+from lift_lsp.generate.grammar import (
     JSON_OBJECT_EBNF,
     code_ebnf,
     constraint_for,
@@ -20,7 +20,7 @@ from lift_lsp.grammar import (
     schema_to_ebnf,
     tighten_bounds,
 )
-from lift_lsp.schemas import GRAMMARS_DIR, exported
+from lift_lsp.generate.schemas import GRAMMARS_DIR, exported
 from lift_lsp.spec.ir import IR, CodeCandidate
 
 # A small vocabulary for random walks: structure, ASCII, escapes (one character each once decoded), multi-byte and

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from lift_lsp.backends.base import BackendError, Constraint, GenerationRequest
-from lift_lsp.backends.local import LocalBackend
-from lift_lsp.grammar import constraint_for, schema_to_ebnf, tighten_bounds
+from lift_lsp.generate.backends.base import BackendError, Constraint, GenerationRequest
+from lift_lsp.generate.backends.local import LocalBackend
+from lift_lsp.generate.grammar import constraint_for, schema_to_ebnf, tighten_bounds
 from lift_lsp.spec.ir import IR, CodeCandidate
 
 MESSAGES = [{"role": "system", "content": "Answer in JSON."}, {"role": "user", "content": "def f(x): ..."}]

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from lift_lsp.backends.base import BackendError, Constraint, GenerationRequest
-from lift_lsp.backends.cache import CachedBackend
-from lift_lsp.backends.factory import make_backend
-from lift_lsp.backends.modal import modal_backend
-from lift_lsp.backends.openai import OpenAIBackend, normalize_base_url
+from lift_lsp.generate.backends.base import BackendError, Constraint, GenerationRequest
+from lift_lsp.generate.backends.cache import CachedBackend
+from lift_lsp.generate.backends.factory import make_backend
+from lift_lsp.generate.backends.modal import modal_backend
+from lift_lsp.generate.backends.openai import OpenAIBackend, normalize_base_url
 from lift_lsp.options import BackendOptions, GenerationOptions
 from tests.fault_server import (
     Drop,
@@ -560,7 +560,9 @@ def test_factory_none_and_config_errors(tmp_path: Path) -> None:
 def test_factory_local_is_lazy_and_reports_a_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "lift_lsp.backends.local", None)  # makes the import fail, as without the extra
+    monkeypatch.setitem(
+        sys.modules, "lift_lsp.generate.backends.local", None
+    )  # makes the import fail, as without the extra
     with pytest.raises(BackendError) as info:
         make_backend(BackendOptions(kind="local", model="some/model"), GenerationOptions(cache=False), env={})
     assert info.value.kind == "config" and "pip install 'lift-lsp[local]'" in info.value.message

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lift_lsp.schemas import GRAMMARS_DIR, code_schema, exported, ir_schema
+from lift_lsp.generate.schemas import GRAMMARS_DIR, code_schema, exported, ir_schema
 
 
 @pytest.mark.parametrize("name", sorted(exported()))

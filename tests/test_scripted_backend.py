@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from lift_lsp.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
-from lift_lsp.backends.scripted import ScriptedBackend
+from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
+from lift_lsp.generate.backends.scripted import ScriptedBackend
 
 REQUEST = GenerationRequest(messages=[{"role": "user", "content": "hi"}], n=2)
 

@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from lift_lsp.grammar import tighten_bounds
+from lift_lsp.generate.grammar import tighten_bounds
 from lift_lsp.spec.ir import IR, CodeCandidate
 
 MESSAGES = [{"role": "user", "content": "Write the IR of: def add(a, b): return a + b"}]
@@ -32,7 +32,7 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     cmd = [
         sys.executable,
         "-m",
-        "lift_lsp.serve_model",
+        "lift_lsp.generate.serve_model",
         "--model",
         str(tiny_model_dir),
         "--port",

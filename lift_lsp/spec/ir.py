@@ -2,7 +2,7 @@
 
 Every string and list is bounded so that generation constrained by the exported schema terminates, even for a
 model that never chooses to stop on its own. `grammars/ir.schema.json` and `grammars/code.schema.json` are exported
-from these models (`python -m lift_lsp.schemas`).
+from these models (`python -m lift_lsp.generate.schemas`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Export the JSON schemas of the IR and of the code step to `grammars/` (`python -m lift_lsp.schemas`)."""
+"""Export the JSON schemas of the IR and of the code step to `grammars/` (`python -m lift_lsp.generate.schemas`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from lift_lsp.spec.ir import IR, CodeCandidate
 
-GRAMMARS_DIR = Path(__file__).resolve().parent.parent / "grammars"
+GRAMMARS_DIR = Path(__file__).resolve().parents[2] / "grammars"
 
 
 def ir_schema() -> dict[str, Any]:
@@ -22,9 +22,12 @@ def code_schema() -> dict[str, Any]:
 
 def exported() -> dict[str, str]:
     """File name in `grammars/` -> the text it must hold."""
-    from lift_lsp.grammar import schema_to_ebnf
+    from lift_lsp.generate.grammar import schema_to_ebnf
 
-    header = "# Generated from lift_lsp/spec/ir.py by `python -m lift_lsp.schemas` (lift_lsp.grammar); do not edit.\n"
+    header = (
+        "# Generated from lift_lsp/spec/ir.py by `python -m lift_lsp.generate.schemas` (lift_lsp.generate.grammar);"
+        " do not edit.\n"
+    )
     return {
         "ir.schema.json": json.dumps(ir_schema(), indent=2, sort_keys=True) + "\n",
         "code.schema.json": json.dumps(code_schema(), indent=2, sort_keys=True) + "\n",

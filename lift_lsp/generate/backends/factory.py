@@ -7,10 +7,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from lift_lsp.backends.base import Backend, BackendError
-from lift_lsp.backends.cache import CachedBackend, default_cache_dir
-from lift_lsp.backends.modal import modal_backend
-from lift_lsp.backends.openai import OpenAIBackend, normalize_base_url
+from lift_lsp.generate.backends.base import Backend, BackendError
+from lift_lsp.generate.backends.cache import CachedBackend, default_cache_dir
+from lift_lsp.generate.backends.modal import modal_backend
+from lift_lsp.generate.backends.openai import OpenAIBackend, normalize_base_url
 from lift_lsp.options import BackendOptions, GenerationOptions
 
 LOCAL_EXTRA_HINT = "the local backend needs `pip install 'lift-lsp[local]'`"
@@ -73,7 +73,7 @@ def make_backend(
                 "config", "backend.model is not set; the local backend needs a Hugging Face id or a path"
             )
         try:  # imported lazily: it needs torch and transformers (the `local` extra)
-            local = importlib.import_module("lift_lsp.backends.local")
+            local = importlib.import_module("lift_lsp.generate.backends.local")
         except ImportError as exc:
             raise BackendError("config", f"{LOCAL_EXTRA_HINT} ({exc})") from None
         backend = local.LocalBackend(options.model)

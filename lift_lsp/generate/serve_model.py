@@ -4,9 +4,9 @@ Endpoints: `GET /v1/models`, `GET /v1/models/{id}`, `GET /health`, `POST /v1/cha
 `max_tokens` (or `max_completion_tokens`), `temperature`, `seed`, and one constraint: `response_format`
 (`{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`, `{"type": "json_object"}` or
 `{"type": "text"}`), or SGLang's `ebnf` or `regex` fields. A JSON schema inside the bounded subset of
-`lift_lsp.grammar` is compiled from our EBNF (escapes allowed in bounded strings); any other goes to XGrammar's own
-conversion. Errors are OpenAI-style JSON (`{"error": {"message", "type", "param", "code"}}`). Generations run one
-at a time, on the backend's worker thread. No streaming.
+`lift_lsp.generate.grammar` is compiled from our EBNF (escapes allowed in bounded strings); any other goes to
+XGrammar's own conversion. Errors are OpenAI-style JSON (`{"error": {"message", "type", "param", "code"}}`).
+Generations run one at a time, on the backend's worker thread. No streaming.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from lift_lsp.backends.base import BackendError, Constraint, GenerationRequest, GenerationResult
-from lift_lsp.backends.local import LocalBackend
-from lift_lsp.grammar import JSON_OBJECT_EBNF, schema_to_ebnf
+from lift_lsp.generate.backends.base import BackendError, Constraint, GenerationRequest, GenerationResult
+from lift_lsp.generate.backends.local import LocalBackend
+from lift_lsp.generate.grammar import JSON_OBJECT_EBNF, schema_to_ebnf
 
 MAX_N = 64
 MAX_BODY = 8 * 1024 * 1024

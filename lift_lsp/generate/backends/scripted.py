@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeAlias
 
-from lift_lsp.backends.base import BackendError, GenerationRequest, GenerationResult
+from lift_lsp.generate.backends.base import BackendError, GenerationRequest, GenerationResult
 
 Reply: TypeAlias = str | Sequence[str] | GenerationResult
 Step: TypeAlias = str | Sequence[str] | BaseException | Callable[[GenerationRequest], Reply | Awaitable[Reply]]

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lift_lsp.backends.base import Backend, GenerationRequest, GenerationResult
+from lift_lsp.generate.backends.base import Backend, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from lift_lsp.backends.base import Backend, BackendError, GenerationRequest
 from lift_lsp.check.checks import Finding, calls_for, example_findings, module_dirs
 from lift_lsp.check.sandbox import SandboxLimits, check_source_compiles, run_calls
-from lift_lsp.constraints import code_constraint_for, pinned_ir_constraint
+from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest
+from lift_lsp.generate.constraints import code_constraint_for, pinned_ir_constraint
+from lift_lsp.generate.prompts import code_messages, ir_messages, repair_messages
 from lift_lsp.options import GenerationOptions, SandboxOptions
-from lift_lsp.prompts import code_messages, ir_messages, repair_messages
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import IR, CodeCandidate, Provenance, Source
 from lift_lsp.spec.reverse import function_ir

@@ -16,8 +16,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from lift_lsp.backends.base import BackendError
-from lift_lsp.backends.openai import OpenAIBackend
+from lift_lsp.generate.backends.base import BackendError
+from lift_lsp.generate.backends.openai import OpenAIBackend
 
 TOKEN_ID_ENV = "MODAL_PROXY_TOKEN_ID"
 TOKEN_SECRET_ENV = "MODAL_PROXY_TOKEN_SECRET"

@@ -17,8 +17,8 @@ import json
 import re
 from typing import Any
 
-from lift_lsp.backends.base import Constraint
-from lift_lsp.grammar import code_constraint, ir_constraint
+from lift_lsp.generate.backends.base import Constraint
+from lift_lsp.generate.grammar import code_constraint, ir_constraint
 from lift_lsp.spec.ir import IR
 from lift_lsp.spec.sites import SpecSite
 

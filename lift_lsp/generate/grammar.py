@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from lift_lsp.backends.base import Constraint
+from lift_lsp.generate.backends.base import Constraint
 
 __all__ = [
     "JSON_CHAR_RULES",

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from lift_lsp.backends.base import BackendError, Constraint, FailureKind, GenerationRequest, GenerationResult
+from lift_lsp.generate.backends.base import BackendError, Constraint, FailureKind, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 

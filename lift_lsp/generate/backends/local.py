@@ -17,7 +17,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from lift_lsp.backends.base import BackendError, Constraint, GenerationRequest, GenerationResult
+from lift_lsp.generate.backends.base import BackendError, Constraint, GenerationRequest, GenerationResult
 
 _DTYPES = ("float32", "float16", "bfloat16", "auto")
 GRAMMAR_CACHE_SIZE = 64
@@ -150,7 +150,7 @@ class LocalBackend:
                     return self._compiler.compile_grammar(c.ebnf)
                 if c.schema is None:
                     raise BackendError("config", "json_schema constraint without a schema")
-                from lift_lsp.grammar import schema_to_ebnf
+                from lift_lsp.generate.grammar import schema_to_ebnf
 
                 try:
                     return self._compiler.compile_grammar(schema_to_ebnf(c.schema))
