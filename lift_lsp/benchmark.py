@@ -29,14 +29,14 @@ import httpx
 from lsprotocol import types
 from pydantic import ValidationError
 
-from lift_lsp.actions import code_actions
-from lift_lsp.analysis import DocumentAnalysis
 from lift_lsp.check.sandbox import Call, SandboxLimits, check_source_compiles, run_calls
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
 from lift_lsp.generate.backends.factory import make_backend
 from lift_lsp.generate.backends.openai import display_url, normalize_base_url
 from lift_lsp.generate.forward import Edit, Outcome, apply_edits, candidate_edits, generate, import_edit
 from lift_lsp.generate.grammar import ir_constraint
+from lift_lsp.lsp.actions import code_actions
+from lift_lsp.lsp.analysis import DocumentAnalysis
 from lift_lsp.options import Options, parse_options
 from lift_lsp.spec.ir import IR, CodeCandidate
 from lift_lsp.spec.sites import SpecSite

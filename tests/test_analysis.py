@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lift_lsp.analysis import AnalysisCache, DocumentAnalysis
+from lift_lsp.lsp.analysis import AnalysisCache, DocumentAnalysis
 
 TEXT = '''
 def double(x: int) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from lift_lsp import benchmark
-from lift_lsp.analysis import DocumentAnalysis
+from lift_lsp.lsp.analysis import DocumentAnalysis
 from lift_lsp.spec.reverse import function_ir
 from tests.humaneval import problems
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from lsprotocol import types
 
-from lift_lsp.analysis import DocumentAnalysis
+from lift_lsp.lsp.analysis import DocumentAnalysis
 from lift_lsp.spec.ir import HoleKind, ParamKind
 from lift_lsp.spec.reverse import FunctionIR
 from lift_lsp.spec.sites import SpecSite

@@ -18,12 +18,12 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from lift_lsp import __version__
-from lift_lsp.actions import GENERATE_COMMAND, SHOW_IR_COMMAND, code_actions
-from lift_lsp.analysis import AnalysisCache, DocumentAnalysis
 from lift_lsp.check.checks import CheckCache, Finding, check_text
-from lift_lsp.documents import LspWorkspace, server_position
 from lift_lsp.generate import forward
 from lift_lsp.generate.backends.base import Backend, BackendError
+from lift_lsp.lsp.actions import GENERATE_COMMAND, SHOW_IR_COMMAND, code_actions
+from lift_lsp.lsp.analysis import AnalysisCache, DocumentAnalysis
+from lift_lsp.lsp.documents import LspWorkspace, server_position
 from lift_lsp.options import Options, parse_options
 from lift_lsp.spec.render import to_markdown
 
