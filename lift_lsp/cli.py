@@ -83,10 +83,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import difflib
     import os
 
-    from lift_lsp.analysis import DocumentAnalysis
     from lift_lsp.generate.backends.base import BackendError
     from lift_lsp.generate.backends.factory import make_backend
     from lift_lsp.generate.forward import generate
+    from lift_lsp.lsp.analysis import DocumentAnalysis
     from lift_lsp.options import parse_options
 
     env = os.environ
@@ -169,7 +169,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from lift_lsp.server import serve
+    from lift_lsp.lsp.server import serve
 
     return serve()
 
@@ -193,9 +193,12 @@ PASS_THROUGH = {"serve-model": cmd_serve_model, "bench": cmd_bench}
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lift-lsp", description=__doc__)
     parser.add_argument("--version", action="version", version=f"lift-lsp {__version__}")
+    stdio_help = "talk LSP over stdin/stdout (the only transport, and the default; accepted as editors send it)"
+    parser.add_argument("--stdio", action="store_true", help=stdio_help)
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the language server on stdio (the default)")
+    serve.add_argument("--stdio", action="store_true", help=stdio_help)
     serve.set_defaults(run=cmd_serve)
 
     ir = sub.add_parser("ir", help="print the IR extracted from each function (reverse mode)")

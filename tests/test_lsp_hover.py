@@ -120,3 +120,22 @@ async def test_bad_settings_are_reported(options: dict[str, object], expected: s
         assert "running_max" in hover_text(await hover(lsp_client, uri, 3, 5))
     finally:
         await lsp_client.shutdown_session()
+
+
+@pytest.mark.parametrize("argv", [["--stdio"], ["serve", "--stdio"]], ids=["lift-lsp --stdio", "serve --stdio"])
+async def test_server_starts_with_the_stdio_flag_editors_append(argv: list[str]) -> None:
+    """vscode-languageclient's stdio transport appends `--stdio` to the command (pylsp and jedi-language-server take
+    it too): the server must start and answer, not exit on an unknown argument."""
+    config = pytest_lsp.ClientServerConfig(server_command=[*SERVER.server_command, *argv])
+    client = await config.start()
+    try:
+        await start(client)
+        path = EXAMPLES / "stubs.py"
+        text = path.read_text()
+        uri = open_doc(client, path)
+        line = _line_of(text, "def running_max")
+        value = hover_text(await hover(client, uri, line, text.splitlines()[line].index("running_max") + 2))
+        assert "def running_max(values: list[int]) -> list[int]" in value
+        await client.shutdown_session()
+    finally:
+        await client.stop()
