@@ -55,6 +55,9 @@ class Finding:
     code: str
     severity: Severity
     message: str
+    data: dict[str, object] | None = field(default=None, compare=False)
+    """Machine-readable details for quick fixes (sent as the LSP diagnostic's `data`; JSON values only): e.g. an
+    example's expected and actual text, a counterexample's inputs. Not part of the CLI's JSON contract."""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -138,11 +141,11 @@ def _function_key(
 
 
 def _to_relative(finding: Finding, site: SpecSite) -> Finding:
-    return Finding("", finding.function, finding.line - site.def_line, finding.code, finding.severity, finding.message)
+    return dataclasses.replace(finding, file="", line=finding.line - site.def_line)
 
 
 def _relocate(finding: Finding, file: str, site: SpecSite) -> Finding:
-    return Finding(file, site.qualname, finding.line + site.def_line, finding.code, finding.severity, finding.message)
+    return dataclasses.replace(finding, file=file, function=site.qualname, line=finding.line + site.def_line)
 
 
 # ---------------------------------------------------------------- static checks: the spec against the signature

@@ -102,6 +102,7 @@ def _diagnostic(finding: Finding, doc: TextDocument) -> types.Diagnostic:
         severity=_SEVERITY[finding.severity],
         code=finding.code,
         source="lift",
+        data=finding.data,
     )
 
 
