@@ -113,6 +113,20 @@ _RETURNS_WORD = re.compile(
 )
 _TYPE_WORDS = {"string": "str", "integer": "int", "boolean": "bool", "dictionary": "dict"}
 _TYPING_NAMES = {"List": "list", "Tuple": "tuple", "Dict": "dict", "Set": "set", "FrozenSet": "frozenset"}
+_BUILTIN_TYPES = {
+    "int",
+    "float",
+    "complex",
+    "bool",
+    "str",
+    "bytes",
+    "list",
+    "tuple",
+    "dict",
+    "set",
+    "frozenset",
+    "None",
+}
 _VALUE_TYPES = {
     bool: {"bool", "int", "float", "complex"},
     int: {"int", "float", "complex"},
@@ -608,22 +622,20 @@ class _Parser:
         prose = {id(e) for e in self.prose_examples}
         declared = self.returns or self.spec.returns_type
         doctests = [_value_types(e.result) for e in self.spec.examples if id(e) not in prose and e.result]
-        words = {_TYPE_WORDS.get(m["word"].lower(), m["word"].lower()) for m in _RETURNS_WORD.finditer(self.text)}
         if declared:
             expected = _type_names(declared)  # None (no filter) for a type we cannot judge, e.g. `Any`
         elif doctests and all(doctests):
             expected = set().union(*(types for types in doctests if types))
         else:
+            words = {_TYPE_WORDS.get(m["word"].lower(), m["word"].lower()) for m in _RETURNS_WORD.finditer(self.text)}
             expected = words if len(words) == 1 else None
-        if expected is None:
-            return
-        fits = [
-            e
-            for e in self.prose_examples
-            if not e.result or not expected.isdisjoint(_value_types(e.result) or expected)
-        ]
-        kept = {id(e) for e in fits}
-        self.spec.examples = [e for e in self.spec.examples if id(e) not in prose or id(e) in kept]
+        if expected is not None:
+            misfits = {
+                id(e)
+                for e in self.prose_examples
+                if e.result and expected.isdisjoint(_value_types(e.result) or expected)
+            }
+            self.spec.examples = [e for e in self.spec.examples if id(e) not in misfits]
 
     # ------------------------------------------------------------------ shared helpers
 
@@ -884,20 +896,7 @@ def _type_names(annotation: str) -> set[str] | None:
         elif isinstance(part, ast.Name | ast.Attribute):
             name = part.id if isinstance(part, ast.Name) else part.attr
             name = _TYPING_NAMES.get(name, name)
-            if name not in (
-                "int",
-                "float",
-                "complex",
-                "bool",
-                "str",
-                "bytes",
-                "list",
-                "tuple",
-                "dict",
-                "set",
-                "frozenset",
-                "None",
-            ):
+            if name not in _BUILTIN_TYPES:
                 return None
             names.add(name)
         elif isinstance(part, ast.Constant) and part.value is None:
