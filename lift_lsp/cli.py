@@ -98,6 +98,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             "url": args.url or env.get("LIFT_URL", ""),
             "model": args.model or env.get("LIFT_MODEL", ""),
             **({"constraintFormat": args.constraint_format} if args.constraint_format else {}),
+            **({"timeoutS": args.timeout} if args.timeout is not None else {}),
         },
         "generation": {
             "candidates": args.candidates,
@@ -128,11 +129,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
         return 2
     text = _read(args.file)
-    analysis = DocumentAnalysis(uri=args.file, version=None, text=text, path=str(Path(args.file).resolve()))
+    path = str(Path(args.file).resolve())
+    analysis = DocumentAnalysis(uri=args.file, version=None, text=text, path=path)
     site = analysis.find(args.function)
     if site is None:
         print(f"lift-lsp: no function named {args.function!r} in {args.file}", file=sys.stderr)
         return 1
+    if args.resolve_holes:
+        from lift_lsp.lsp.actions import resolve_type_holes
+
+        resolved, titles = resolve_type_holes(analysis, site)
+        for title in titles:
+            print(f"lift-lsp: resolved hole: {title}", file=sys.stderr)
+        analysis = DocumentAnalysis(uri=args.file, version=None, text=resolved, path=path)
+        site = analysis.find(args.function)
+        assert site is not None  # annotations keep the function where it was
 
     def progress(message: str, percentage: int) -> None:
         print(f"[{percentage:3d}%] {message}", file=sys.stderr)
@@ -140,8 +151,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     async def run() -> object:
         try:
             return await generate(
-                text, site, backend, options.generation, options.sandbox,
+                analysis.text, site, backend, options.generation, options.sandbox,
                 context=analysis.type_context(site), file=args.file, progress=progress,
+                timeout_s=options.backend.timeout_s,
             )  # fmt: skip
         finally:
             await backend.aclose()
@@ -152,6 +164,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     assert isinstance(outcome, Outcome)
     if not outcome.ok:
         print(f"lift-lsp: {outcome.message}", file=sys.stderr)
+        if not args.resolve_holes and analysis.function_ir(site).ir.holes:
+            print("lift-lsp: --resolve-holes accepts each hole's suggested type", file=sys.stderr)
         return 1
     if args.write:
         Path(args.file).write_text(outcome.new_text, encoding="utf-8")
@@ -235,6 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["free", "subset"],
         default="free",
         help="subset: the grammar holds the body to a Python subset",
+    )
+    gen.add_argument("--timeout", type=float, help="seconds one model request may take (backend.timeoutS)")
+    gen.add_argument(
+        "--resolve-holes",
+        action="store_true",
+        help="resolve the stub's type holes first as the editor's preferred quick fix does (the annotations are part "
+        "of the output)",
     )
     gen.add_argument("--no-cache", action="store_true", help="do not read or write the generation cache")
     output = gen.add_mutually_exclusive_group()

@@ -18,14 +18,15 @@ from typing import Any
 import pytest
 
 from lift_lsp import benchmark
+from lift_lsp.lsp.actions import resolve_type_holes
 from lift_lsp.lsp.analysis import DocumentAnalysis
 from lift_lsp.spec.reverse import function_ir
 from tests.humaneval import problems
 
 ROW_FIELDS = {
-    "task_id", "holes_resolved", "message", "backend_calls", "backend_error", "ir_valid", "candidates",
-    "compiled_candidates", "compilable", "delivered", "attempts", "pass_at_1", "humaneval_status", "humaneval_message",
-    "latency_s", "tokens", "gpu_s", "cost_usd", "generated",
+    "task_id", "holes_resolved", "message", "failure", "backend_calls", "backend_error", "ir_valid", "candidates",
+    "compiled_candidates", "compilable", "delivered", "attempts", "repairs", "pass_at_1", "humaneval_status",
+    "humaneval_message", "humaneval_log", "latency_s", "tokens", "gpu_s", "cost_usd", "generated",
 }  # fmt: skip
 
 
@@ -36,11 +37,14 @@ def _problem(task_id: str) -> dict[str, Any]:
 def test_humaneval_own_tests_run_in_the_sandbox() -> None:
     problem = _problem("HumanEval/0")
     assert benchmark.run_humaneval_test(problem["prompt"] + problem["canonical_solution"], problem, 10)[0]
-    passed, status, _ = benchmark.run_humaneval_test(problem["prompt"] + "    return False\n", problem, 10)
-    assert not passed and status == "raised"  # check() asserts a True case
-    hangs = problem["prompt"] + "    while True:\n        pass\n"
-    passed, status, _ = benchmark.run_humaneval_test(hangs, problem, 1)
-    assert not passed and status == "timeout"
+    passed, status, _, log = benchmark.run_humaneval_test(problem["prompt"] + "    return False\n", problem, 10)
+    assert not passed and status == "raised" and log == ""  # check() asserts a True case
+    hangs = problem["prompt"] + "    import os\n    os.write(2, b'still looping')\n    while True:\n        pass\n"
+    passed, status, _, log = benchmark.run_humaneval_test(hangs, problem, 1)
+    assert not passed and status == "timeout" and "still looping" in log  # the worker's log is kept
+    crashes = problem["prompt"] + "    import os\n    os.abort()\n"
+    passed, status, _, log = benchmark.run_humaneval_test(crashes, problem, 10)
+    assert not passed and status == "crashed" and "Fatal Python error: Aborted" in log, log
 
 
 @pytest.mark.parametrize("task_id", ["HumanEval/41", "HumanEval/45", "HumanEval/53"])
@@ -51,7 +55,7 @@ def test_type_holes_are_resolved_as_the_preferred_quick_fix(task_id: str) -> Non
     assert site is not None
     holes = analysis.function_ir(site).ir.holes
     assert holes  # unannotated: forward mode would refuse
-    text, titles = benchmark.resolve_type_holes(analysis, site)
+    text, titles = resolve_type_holes(analysis, site)
     assert len(titles) == len(holes)
     new_site = DocumentAnalysis(uri="t", version=None, text=text).find(problem["entry_point"])
     assert new_site is not None and not function_ir(new_site, None).ir.holes
@@ -104,6 +108,7 @@ def test_bench_on_serve_model_reports_every_prompt(model_url: str, tiny_model_di
         assert not row["delivered"] or (row["compilable"] and row["generated"])
         assert not row["pass_at_1"] or row["delivered"]
         assert (row["humaneval_status"] == "not run") == (not row["delivered"])
+        assert (row["failure"] is None) == row["delivered"] and (row["repairs"] is None) != row["delivered"]
         latency = row["latency_s"]
         assert latency["context"] >= 0 and latency["ir"] > 0 and latency["end_to_end"] > 0
         if row["candidates"]:

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from lift_lsp.spec.ir import IR
+from lift_lsp.spec.reverse import extract_file
+from tests.fault_server import FaultServer, ok
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -63,3 +65,22 @@ def test_generate_diff_against_serve_model(model_url: str, tiny_model_dir: Path,
     ast.parse(new)
     assert new.startswith('def combine(a: int, b: int) -> int:\n    """Combine two numbers into one number."""\n')
     assert "    ...\n" not in new
+
+
+HALVE = 'def halve(x):\n    """Half of x, rounded down.\n\n    >>> halve(9)\n    4\n    """\n'
+
+
+def test_generate_resolve_holes_accepts_the_suggested_types(tmp_path: Path) -> None:
+    source = tmp_path / "halve.py"
+    source.write_text(HALVE)
+    refused = lift("generate", str(source), "--function", "halve", "--url", "http://127.0.0.1:9/v1", "--model", "m")
+    assert refused.returncode == 1 and "unresolved holes" in refused.stderr and "--resolve-holes" in refused.stderr
+    ir = extract_file(HALVE, function="halve", types=False)[0].ir.model_copy(update={"holes": []})
+    with FaultServer() as model:
+        model.script(ok(ir.model_dump_json()), ok(json.dumps({"body": "return x // 2"})))
+        args = ["--url", model.url, "--model", "m", "--no-cache", "--timeout", "300", "--candidates", "1"]
+        done = lift("generate", str(source), "--function", "halve", "--resolve-holes", *args, "--write")
+        assert done.returncode == 0, done.stderr
+        assert all(r.json["model"] == "m" for r in model.requests) and len(model.requests) == 2
+    assert "resolved hole: the type of parameter `x` = int" in done.stderr
+    assert source.read_text() == HALVE.replace("def halve(x):", "def halve(x: int) -> int:") + "    return x // 2\n"

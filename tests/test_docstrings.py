@@ -336,12 +336,118 @@ def test_prose_example_over_several_lines() -> None:
         'f(3) == ""9"',  # result does not parse
         "Write a function f() that returns the square.",
         "f(3) is 9",  # no example operator
+        "f(a) => False",  # `a` is a word, not a value
+        "f(len('ab')) -> 4",  # not a literal argument
     ],
 )
 def test_not_prose_examples(line: str) -> None:
     doc = parse(f"Square.\n\n    {line}\n    ", params=[ParamShape("n", P)])
     assert doc.examples == []
     assert doc.details == line
+
+
+N = [ParamShape("n", P)]
+ARR_K = [ParamShape("arr", P), ParamShape("k", P)]
+
+
+@pytest.mark.parametrize(
+    ("text", "params", "expected"),
+    [
+        ("Pluck.\n\n    Example 1:\n        Input: [4,2,3]\n        Output: [2, 1]\n", N, [("f([4,2,3])", "[2, 1]")]),
+        (
+            "Top k.\n\n    Input: arr = [-3, -4, 5], k = 3\n    Output: [-4, -3, 5]\n\n"
+            "    Input: k = 1, arr = [2]\n    Output: 24 # sum of 21 + 3\n",
+            ARR_K,
+            [("f([-3, -4, 5], 3)", "[-4, -3, 5]"), ("f([2], 1)", "24")],
+        ),
+        (  # `name : value` lines; a name that is no parameter takes the next parameter in order
+            "Fill.\n\n    Input:\n        arr : [[0, 1]]\n        bucket_capacity : 2\n    Output: 5\n",
+            ARR_K,
+            [("f([[0, 1]], 2)", "5")],
+        ),
+        (
+            'Hex.\n\n    For n = "AB" the output should be 1.\n'
+            "    For arr = [1], k = 2, the result should be (1, False)\n"
+            '    For n = 150, the sum of digits will be 6 the output should be "110".\n',
+            [ParamShape("n", P), ParamShape("k", P, has_default=True)],
+            [('f("AB")', "1"), ("f([1], 2)", "(1, False)"), ("f(150)", '"110"')],
+        ),
+        (  # a walkthrough: the input, its steps, then what is returned
+            'Sort.\n\n    arr = [2, 1]\n          -> sort arr -> [1, 2]\n    return ["One", "Two"]\n\n'
+            "    arr = []\n    return = []\n",
+            [ParamShape("arr", P)],
+            [("f([2, 1])", '["One", "Two"]'), ("f([])", "[]")],
+        ),
+    ],
+)
+def test_examples_stated_without_a_call(text: str, params: list[ParamShape], expected: list[tuple[str, str]]) -> None:
+    doc = parse(text, params=params)
+    assert [(e.call, e.result) for e in doc.examples] == expected
+
+
+def test_stated_example_lines_and_arguments() -> None:
+    doc = parse("Top k.\n\n    Example:\n        Input: arr = [1, 2], k = 1\n        Output: [2]\n    ", params=ARR_K)
+    assert only(doc).line == 3 and only(doc).args == {"arr": "[1, 2]", "k": "1"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sort.\n\n    Input: arr\n    Output: the sorted list\n",  # no values
+        "Sort.\n\n    Input: [1], [2], [3]\n    Output: [1]\n",  # more values than parameters
+        "Sort.\n\n    Input: [1]\n\n    Output: [1]\n",  # a blank line between them
+        "Sort.\n\n    other = [2, 1]\n    return [1, 2]\n",  # not a parameter
+        "Sort.\n\n    For each x = 1 the output should be 2.\n",  # no value before the output
+    ],
+)
+def test_not_stated_examples(text: str) -> None:
+    assert parse(text, params=[ParamShape("arr", P)]).examples == []
+
+
+def test_examples_named_after_another_function() -> None:
+    text = (
+        "Grades.\n\n    Example:\n    grade_equation([4.0, 3]) ==> ['A+', 'B']\n    assert grade_equation([]) => []\n"
+    )
+    doc = parse(text, name="numerical_letter_grade", params=[ParamShape("grades", P)])
+    assert triples(doc) == [
+        ("numerical_letter_grade([4.0, 3])", "['A+', 'B']", None),
+        ("numerical_letter_grade([])", "[]", None),
+    ]
+    assert doc.examples[0].args == {"grades": "[4.0, 3]"}
+    # Not when the function's own examples are there, nor outside an examples section.
+    assert len(parse(text + "    numerical_letter_grade([1]) -> ['D+']\n", name="numerical_letter_grade").examples) == 1
+    assert parse(text.replace("Example:", "Note:"), name="numerical_letter_grade").examples == []
+
+
+TRIBONACCI = """Tribonacci.
+
+    tri(1) = 3
+    tri(n) = 1 + n / 2, if n is even.
+    For example:
+    tri(2) = 1 + (2 / 2) = 2
+    tri(4) = 3
+    You have to a return a list of the first n + 1 numbers.
+    Examples:
+    tri(3) = [1, 3, 2, 8]
+    """
+
+
+@pytest.mark.parametrize("returns", [None, "list[int]", "List[int]", "Optional[list]"])
+def test_prose_examples_whose_result_does_not_fit_the_return_type_are_left_out(returns: str | None) -> None:
+    doc = parse_docstring(TRIBONACCI, "tri", N, returns)  # the prose says `return a list` when unannotated
+    assert triples(doc) == [("tri(3)", "[1, 3, 2, 8]", None)]
+
+
+def test_the_return_type_filter() -> None:
+    every = [("tri(1)", "3", None), ("tri(2)", "2", None), ("tri(4)", "3", None), ("tri(3)", "[1, 3, 2, 8]", None)]
+    # Unknown or permissive types keep every example; `int` keeps the numbers; a float return takes ints too.
+    for returns in ("Any", "int | list[int]", "MyList"):
+        assert triples(parse_docstring(TRIBONACCI, "tri", N, returns)) == every, returns
+    assert triples(parse_docstring(TRIBONACCI, "tri", N, "int")) == every[:3]
+    assert triples(parse_docstring(TRIBONACCI, "tri", N, "float")) == every[:3]
+    # The doctests' results tell the type when nothing else does; doctests themselves are never left out.
+    text = "Halve.\n\n    >>> f(4)\n    2.0\n\n    f(2) -> [1]\n    f(6) -> 3\n\n    >>> f(1)\n    'x'\n    "
+    assert triples(parse(text, params=N)) == [("f(4)", "2.0", None), ("f(6)", "3", None), ("f(1)", "'x'", None)]
 
 
 def test_prose_example_with_a_wrapping_call_and_trailing_period() -> None:

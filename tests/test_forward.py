@@ -12,7 +12,7 @@ import textwrap
 
 from lift_lsp.generate.backends.base import BackendError
 from lift_lsp.generate.backends.scripted import ScriptedBackend
-from lift_lsp.generate.forward import apply_edits, candidate_edits, generate
+from lift_lsp.generate.forward import apply_edits, candidate_edits, fix, generate
 from lift_lsp.options import GenerationOptions, SandboxOptions
 from lift_lsp.spec.ir import CodeCandidate
 from lift_lsp.spec.reverse import extract_file
@@ -124,3 +124,90 @@ def test_one_line_stubs_and_methods() -> None:
             assert "    def m(self, a: int) -> int:\n        def h(v):\n            return v\n" in new
         else:
             assert new.endswith("def g(x: int) -> int:\n    y = x\n    return y\n")
+
+
+async def test_undefined_names_are_caught_before_any_example_runs_and_fed_back() -> None:
+    outcome, backend = await _run([_ir_json(), _code("return twice(n)"), _code("return 2 * n")])
+    assert outcome.ok and outcome.attempts == 2
+    assert outcome.errors == ["line 14: undefined name 'twice'"]  # pyflakes' message, not a NameError at run time
+    assert "undefined name 'twice'" in backend.requests[2].messages[-1]["content"]
+
+
+async def test_undefined_names_in_helpers_count_and_the_rest_of_the_file_does_not() -> None:
+    text = MODULE.replace("        return math.floor(x)", "        return math.floor(x) + UNKNOWN")
+    helper = json.dumps(
+        {"imports": [], "helpers": ["def _twice(v):\n    return v * factor"], "body": "return _twice(n)"}
+    )
+    outcome, _ = await _run([_ir_json(text), helper, _code("return n * 2")], text=text)
+    assert outcome.ok and outcome.attempts == 2  # `UNKNOWN` elsewhere in the file is not the candidate's fault
+    assert outcome.errors == ["line 7: undefined name 'factor'"]  # in the helper, inserted above `double`
+
+
+async def test_every_request_carries_the_backend_timeout() -> None:
+    backend = ScriptedBackend([_ir_json(), _code("return n + 1"), _code("return n * 2")])
+    site = _site(MODULE, "double")
+    outcome = await generate(MODULE, site, backend, OPTIONS, SandboxOptions(), timeout_s=300)
+    assert outcome.ok and len(backend.requests) == 3
+    assert {r.timeout_s for r in backend.requests} == {300}
+
+
+async def test_a_docstring_after_leading_imports_is_a_spec() -> None:
+    text = 'def floor_half(x: float) -> int:\n    import math\n    """Half, rounded down.\n\n'
+    text += '    >>> floor_half(5)\n    2\n    """\n'
+    site = _site(text, "floor_half")
+    assert site.is_stub and site.docstring is not None and "Half, rounded down." in site.docstring
+    outcome, _ = await _run([_ir_json(text, "floor_half"), _code("return math.floor(x / 2)")], text, "floor_half")
+    assert outcome.ok, outcome.message
+    assert outcome.new_text == text + "    return math.floor(x / 2)\n"
+
+
+async def test_failures_say_what_kind_they_are() -> None:
+    cases = {
+        "invalid": [_ir_json()[:40]],
+        "backend": [BackendError("timeout", "no answer")],
+        "refused": [BackendError("refused", "the model refused: no")],
+        "checks": [_ir_json(), _code("return n"), _code("return n + 1")],
+    }
+    for failure, script in cases.items():
+        outcome, _ = await _run(script)
+        assert not outcome.ok and outcome.failure == failure, (failure, outcome.message)
+    outcome, _ = await _run([_ir_json(), '{"body": 3}', '{"body": '])
+    assert outcome.failure == "invalid"  # no candidate matched the schema
+
+
+BROKEN = MODULE.replace("    ...\n", "    return n + 2\n")
+
+
+async def _fix(script: list[object], text: str = BROKEN, name: str = "double"):  # type: ignore[no-untyped-def]
+    backend = ScriptedBackend(script)  # type: ignore[arg-type]
+    outcome = await fix(text, _site(text, name), backend, OPTIONS, SandboxOptions(example_timeout_s=2))
+    return outcome, backend
+
+
+async def test_fix_sends_the_current_body_and_failing_checks_and_offers_a_passing_candidate() -> None:
+    outcome, backend = await _fix([_code("return n * 3"), _code("return n * 2")])
+    assert outcome.ok and outcome.attempts == 2, outcome.message
+    assert outcome.new_text == MODULE.replace("    ...\n", "    return n * 2\n")
+    prompt = backend.requests[0].messages[-1]["content"]
+    assert "    return n + 2" in prompt  # the current body
+    assert "`double(-3)` returned -1, expected -6" in prompt and "`double(2)`" not in prompt  # only what fails
+    assert "`double(2)` returned 6, expected 4" in backend.requests[1].messages[-1]["content"]
+
+
+async def test_fix_offers_nothing_unless_a_candidate_passes_and_says_so() -> None:
+    outcome, _ = await _fix([_code("return n * 3"), _code("return n - 2")])
+    assert not outcome.ok and outcome.edits == [] and outcome.failure == "checks"
+    assert "no candidate passed" in outcome.message and "nothing was changed" in outcome.message
+
+
+async def test_fix_refuses_what_it_cannot_check() -> None:
+    passing = MODULE.replace("    ...\n", "    return n * 2\n")
+    no_spec = 'def f(n: int) -> int:\n    """Something."""\n    return n\n'
+    for text, name, expected in [
+        (passing, "double", "nothing to fix"),
+        (no_spec, "f", "no examples or contracts"),
+        (MODULE, "double", "no code yet"),
+    ]:
+        outcome, backend = await _fix([], text, name)
+        assert not outcome.ok and expected in outcome.message and outcome.failure == "refused", outcome.message
+        assert backend.requests == []

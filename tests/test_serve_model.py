@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -190,3 +191,41 @@ def test_one_log_line_per_request(server: Server) -> None:
     assert len(lines) == 2
     assert '"GET /v1/models" 200' in lines[0]
     assert '"POST /v1/chat/completions" 200' in lines[1] and "completion=2" in lines[1]
+
+
+ENDLESS = "\n".join(["root ::= l0", *(f"l{k} ::= " + " ".join([f"l{k + 1}"] * 10) for k in range(9)), "l9 ::= [a-z]"])
+"""A grammar whose shortest sentence has 10^10 letters: a generation under it runs until max_tokens or the server's
+request timeout (600 s in the fixture), unless it is stopped."""
+
+
+def _leave_after_sending(url: str, body: dict[str, Any], how: str) -> None:
+    if how == "gives up":  # the client's read timeout: httpx closes the connection
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/chat/completions", json=body, timeout=httpx.Timeout(30, read=1))
+        return
+    host, port = url.removeprefix("http://").split("/")[0].split(":")  # a client that sends, then hangs up
+    data = json.dumps(body).encode()
+    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data)
+        time.sleep(1)
+
+
+@pytest.mark.parametrize("how", ["gives up", "hangs up"])
+def test_a_client_that_leaves_stops_its_generation(server: Server, how: str) -> None:
+    before = server.log.read_text().count("\n")
+    endless = {"messages": MESSAGES, "max_tokens": 1_000_000, "temperature": 1.0, "seed": 0, "ebnf": ENDLESS}
+    _leave_after_sending(server.url, endless, how)
+    # The next request is served at once, not after the abandoned one (which would run for 600 s): its limit is a
+    # generous ceiling, far below that.
+    short = httpx.post(f"{server.url}/chat/completions", json={"messages": MESSAGES, "max_tokens": 2}, timeout=120)
+    assert short.status_code == 200 and short.json()["usage"]["completion_tokens"] == 2
+
+    def gone() -> list[str]:
+        lines = server.log.read_text().splitlines()[before:]
+        return [line for line in lines if '"POST /v1/chat/completions" 499' in line]
+
+    deadline = time.monotonic() + 60  # the abandoned request's log line is written as its handler ends
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(gone()) == 1 and "client closed the connection: generation stopped" in gone()[0]

@@ -2,8 +2,10 @@
 
 Both model steps are constrained by the IR's and the code's grammars, so every output parses. The `def` line and
 the docstring stay as the user wrote them; only the stub's body is replaced (plus imports at the top of the file and
-helpers above the function). Every candidate is validated (parse, compile, the spec's examples and contracts in the
-sandbox) and repaired with the error fed back, a bounded number of times.
+helpers above the function). Every candidate is validated (parse, compile, pyflakes' certain errors such as undefined
+names, then the spec's examples and contracts in the sandbox and z3's refutations) and repaired with the error fed
+back, a bounded number of times. `fix` does the same for an implemented function that fails its spec, starting from
+its current body and the checks it fails.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ import asyncio
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import ValidationError
 
-from lift_lsp.check.checks import Finding, calls_for, example_findings, module_dirs
+from lift_lsp.check.checks import calls_for, example_findings, module_dirs, smt_findings
 from lift_lsp.check.sandbox import SandboxLimits, check_source_compiles, run_calls
+from lift_lsp.check.static import static_errors
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest
 from lift_lsp.generate.constraints import code_constraint_for, pinned_ir_constraint
-from lift_lsp.generate.prompts import code_messages, ir_messages, repair_messages
-from lift_lsp.options import GenerationOptions, SandboxOptions
+from lift_lsp.generate.prompts import code_messages, fix_messages, ir_messages, repair_messages
+from lift_lsp.options import BackendOptions, GenerationOptions, SandboxOptions
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import IR, CodeCandidate, Provenance, Source
 from lift_lsp.spec.reverse import function_ir
@@ -30,6 +34,7 @@ from lift_lsp.spec.typecontext import TypeContext
 
 Progress = Callable[[str, int], None]
 """(message, percentage) reports for the user."""
+DEFAULT_TIMEOUT_S = BackendOptions().timeout_s
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,11 @@ class Edit:
     text: str
 
 
+Failure = Literal["refused", "backend", "invalid", "checks"]
+"""Why forward mode delivered nothing: it (or the model) refused the spec; the backend failed; the model's output was
+cut off or did not match the schema; no candidate passed the checks."""
+
+
 @dataclass
 class Outcome:
     ok: bool
@@ -51,7 +61,9 @@ class Outcome:
     new_text: str = ""
     ir: IR | None = None
     attempts: int = 0
+    """Code rounds used (1: the first round passed; 2: after one repair, ...)."""
     errors: list[str] = field(default_factory=list)
+    failure: Failure | None = None
 
 
 class GenerationFailed(Exception):
@@ -148,25 +160,28 @@ def merge_ir(spec_ir: IR, model_ir: IR) -> IR:
     return merged
 
 
-def validate(text: str, site: SpecSite, doc: DocSpec, sandbox: SandboxOptions, file: str) -> list[str]:
-    """Errors of the document `text` in which `site` is the new function: compile errors, then failing examples
-    and contracts (run in the sandbox). Empty when it passes."""
+def validate(text: str, site: SpecSite, doc: DocSpec, sandbox: SandboxOptions, file: str, lines: range) -> list[str]:
+    """Errors of the document `text` in which `site` is the new function: compile errors; then certain static errors
+    (pyflakes: undefined names, ...) on `lines` (1-based: the new code), before any of it runs; then failing examples
+    and contracts (run in the sandbox) and postconditions z3 refutes. Empty when it passes."""
     error = check_source_compiles(text, file)
     if error is not None:
         return [error]
+    static = static_errors(text, file, lines)
+    if static:
+        return [f"line {e.line}: {e.message}" for e in static]
+    findings = smt_findings(file, site, doc)
     calls = calls_for(site, doc)
-    if not calls:
-        return []
-    outcomes = run_calls(
-        text,
-        [call for call, _ in calls],
-        SandboxLimits.from_options(sandbox),
-        filename=file,
-        sys_path=module_dirs(file),
-    )
-    findings: list[Finding] = []
-    for (call, example), outcome in zip(calls, outcomes, strict=True):
-        findings += example_findings(file, site, call, example, outcome)
+    if calls:
+        outcomes = run_calls(
+            text,
+            [call for call, _ in calls],
+            SandboxLimits.from_options(sandbox),
+            filename=file,
+            sys_path=module_dirs(file),
+        )
+        for (call, example), outcome in zip(calls, outcomes, strict=True):
+            findings += example_findings(file, site, call, example, outcome)
     return [f"line {f.line}: {f.message}" for f in findings if f.severity in ("error", "warning")]
 
 
@@ -178,6 +193,26 @@ def _relocate(text: str, site: SpecSite) -> SpecSite:
     raise GenerationFailed(f"`{site.qualname}` was lost while assembling the code")
 
 
+def _function_lines(site: SpecSite) -> range:
+    """The 1-based lines of the function `site`."""
+    return range(site.span.start_line + 1, site.span.end_line + 2)
+
+
+@dataclass(frozen=True)
+class _Search:
+    """What a search for a passing body needs besides the backend and the settings."""
+
+    text: str
+    site: SpecSite
+    doc: DocSpec
+    ir: IR
+    messages: list[dict[str, str]]
+    """The code step's first messages; a repair round adds the last candidate and its error."""
+    file: str
+    done: str
+    """The message of a success."""
+
+
 async def generate(
     text: str,
     site: SpecSite,
@@ -187,18 +222,25 @@ async def generate(
     context: TypeContext | None = None,
     file: str = "<document>",
     progress: Progress | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Outcome:
     """Generate the body of the stub `site` in `text`. Never raises for model or backend failures: the outcome
-    says what failed; cancelling the task cancels the generation."""
+    says what failed; cancelling the task cancels the generation. `timeout_s` bounds each model request."""
     report = progress or (lambda message, percent: None)
     spec = function_ir(site, context)
     if not site.is_stub:
-        return Outcome(False, f"`{site.qualname}` is not a stub: it already has code")
+        return Outcome(False, f"`{site.qualname}` is not a stub: it already has code", failure="refused")
     if site.spec_text is None or not site.spec_text.strip():
-        return Outcome(False, f"`{site.qualname}` has no docstring or `# spec:` comment to generate from")
+        return Outcome(
+            False, f"`{site.qualname}` has no docstring or `# spec:` comment to generate from", failure="refused"
+        )
     if spec.ir.holes:
         holes = "; ".join(f"{h.id}: {h.description}" for h in spec.ir.holes)
-        return Outcome(False, f"the spec of `{site.qualname}` has unresolved holes ({holes}); resolve them first")
+        return Outcome(
+            False,
+            f"the spec of `{site.qualname}` has unresolved holes ({holes}); resolve them first",
+            failure="refused",
+        )
     try:
         report("IR: reading the spec", 5)
         ir_result = await backend.generate(
@@ -209,82 +251,152 @@ async def generate(
                 max_tokens=generation.max_tokens_ir,
                 temperature=generation.temperature,
                 seed=generation.seed,
+                timeout_s=timeout_s,
             )
         )
         if "length" in ir_result.finish_reasons[:1]:
             return Outcome(
                 False,
                 f"the model's IR was cut off at {generation.max_tokens_ir} tokens; raise generation.maxTokensIr",
+                failure="invalid",
             )
         try:
             model_ir = IR.model_validate_json(ir_result.texts[0])
         except (ValidationError, IndexError) as err:
-            return Outcome(False, f"the model's IR does not match the IR schema: {_first_line(err)}")
+            return Outcome(False, f"the model's IR does not match the IR schema: {_first_line(err)}", failure="invalid")
         ir = merge_ir(spec.ir, model_ir)
         if model_ir.holes:
             holes = "; ".join(f"{h.id}: {h.description}" for h in model_ir.holes)
-            return Outcome(False, f"the model found the spec open ({holes}); add the missing detail", ir=ir)
-
-        messages = code_messages(site, ir, context)
-        errors: list[str] = []
-        rounds = generation.repairs + 1
-        for round_index in range(rounds):
-            label = "code" if round_index == 0 else f"repair {round_index}/{generation.repairs}"
-            report(f"{label}: generating {generation.candidates} candidate(s)", 20 + 70 * round_index // rounds)
-            result = await backend.generate(
-                GenerationRequest(
-                    messages=messages,
-                    constraint=code_constraint_for(site, generation.body_syntax),
-                    n=generation.candidates,
-                    max_tokens=generation.max_tokens_code,
-                    temperature=generation.temperature if round_index == 0 else max(generation.temperature, 0.4),
-                    seed=None if generation.seed is None else generation.seed + round_index,
-                )
+            return Outcome(
+                False, f"the model found the spec open ({holes}); add the missing detail", ir=ir, failure="refused"
             )
-            report(f"{label}: checking {len(result.texts)} candidate(s)", 20 + 70 * round_index // rounds + 10)
-            last_text, last_error = "", ""
-            for index, candidate_text in enumerate(result.texts):
-                if index < len(result.finish_reasons) and result.finish_reasons[index] == "length":
-                    errors.append(
-                        f"the code was cut off at {generation.max_tokens_code} tokens; raise generation.maxTokensCode"
-                    )
-                    continue
-                try:
-                    code = CodeCandidate.model_validate_json(candidate_text)
-                except ValidationError as err:
-                    last_text, last_error = (
-                        candidate_text,
-                        f"the output does not match the code schema: {_first_line(err)}",
-                    )
-                    errors.append(last_error)
-                    continue
-                edits = candidate_edits(text, site, code)
-                new_text = apply_edits(text, edits)
-                try:
-                    new_site = _relocate(new_text, site)
-                except GenerationFailed as err:
-                    last_text, last_error = candidate_text, str(err)
-                    errors.append(last_error)
-                    continue
-                problems = await asyncio.to_thread(validate, new_text, new_site, spec.doc, sandbox, file)
-                if not problems:
-                    report("done", 100)
-                    attempts = round_index + 1
-                    return Outcome(True, f"generated `{site.qualname}`", edits, new_text, ir, attempts, errors)
-                last_text, last_error = candidate_text, "\n".join(problems[:5])
-                errors.append(last_error)
-            if round_index + 1 < rounds and last_text:
-                messages = repair_messages(code_messages(site, ir, context), last_text, last_error)
-        last = errors[-1] if errors else "?"
-        return Outcome(
-            False,
-            f"no candidate passed after {generation.repairs} repair round(s); last error: {last}",
-            ir=ir,
-            attempts=rounds,
-            errors=errors,
+        search = _Search(
+            text, site, spec.doc, ir, code_messages(site, ir, context), file, f"generated `{site.qualname}`"
         )
+        return await _search(search, backend, generation, sandbox, report, timeout_s)
     except BackendError as err:
-        return Outcome(False, f"generation failed: {err.message}")
+        return _backend_failure(err)
+
+
+async def fix(
+    text: str,
+    site: SpecSite,
+    backend: Backend,
+    generation: GenerationOptions,
+    sandbox: SandboxOptions,
+    context: TypeContext | None = None,
+    file: str = "<document>",
+    progress: Progress | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Outcome:
+    """Fix the implemented function `site` from its spec: its current body and the checks it fails go to the model;
+    a candidate is offered only when it passes every example and contract of the spec. Never raises for model or
+    backend failures; cancelling the task cancels it."""
+    report = progress or (lambda message, percent: None)
+    if site.is_stub:
+        return Outcome(False, f"`{site.qualname}` has no code yet: generate it from its spec", failure="refused")
+    spec = function_ir(site, context)
+    if not calls_for(site, spec.doc) and not any(c.expr for c in spec.doc.postconditions):
+        return Outcome(
+            False, f"`{site.qualname}` has no examples or contracts to check a fix against", failure="refused"
+        )
+    report("checking the current code", 5)
+    problems = await asyncio.to_thread(validate, text, site, spec.doc, sandbox, file, _function_lines(site))
+    if not problems:
+        return Outcome(False, f"`{site.qualname}` passes its examples and contracts: nothing to fix", failure="refused")
+    search = _Search(
+        text,
+        site,
+        spec.doc,
+        spec.ir,
+        fix_messages(site, spec.ir, problems, context),
+        file,
+        f"fixed `{site.qualname}`: it passes its examples and contracts",
+    )
+    try:
+        return await _search(search, backend, generation, sandbox, report, timeout_s)
+    except BackendError as err:
+        return _backend_failure(err)
+
+
+async def _search(
+    search: _Search,
+    backend: Backend,
+    generation: GenerationOptions,
+    sandbox: SandboxOptions,
+    report: Progress,
+    timeout_s: float,
+) -> Outcome:
+    """Code rounds: `generation.candidates` candidates each, checked in turn; after a round with none passing, a
+    repair round with the last error fed back. The first candidate that passes wins."""
+    text, site = search.text, search.site
+    messages = search.messages
+    errors: list[str] = []
+    valid = 0
+    rounds = generation.repairs + 1
+    for round_index in range(rounds):
+        label = "code" if round_index == 0 else f"repair {round_index}/{generation.repairs}"
+        report(f"{label}: generating {generation.candidates} candidate(s)", 20 + 70 * round_index // rounds)
+        result = await backend.generate(
+            GenerationRequest(
+                messages=messages,
+                constraint=code_constraint_for(site, generation.body_syntax),
+                n=generation.candidates,
+                max_tokens=generation.max_tokens_code,
+                temperature=generation.temperature if round_index == 0 else max(generation.temperature, 0.4),
+                seed=None if generation.seed is None else generation.seed + round_index,
+                timeout_s=timeout_s,
+            )
+        )
+        report(f"{label}: checking {len(result.texts)} candidate(s)", 20 + 70 * round_index // rounds + 10)
+        last_text, last_error = "", ""
+        for index, candidate_text in enumerate(result.texts):
+            if index < len(result.finish_reasons) and result.finish_reasons[index] == "length":
+                errors.append(
+                    f"the code was cut off at {generation.max_tokens_code} tokens; raise generation.maxTokensCode"
+                )
+                continue
+            try:
+                code = CodeCandidate.model_validate_json(candidate_text)
+            except ValidationError as err:
+                last_text, last_error = candidate_text, f"the output does not match the code schema: {_first_line(err)}"
+                errors.append(last_error)
+                continue
+            valid += 1
+            edits = candidate_edits(text, site, code)
+            new_text = apply_edits(text, edits)
+            try:
+                new_site = _relocate(new_text, site)
+            except GenerationFailed as err:
+                last_text, last_error = candidate_text, str(err)
+                errors.append(last_error)
+                continue
+            imports = import_edit(text, code.imports)
+            added = imports.text.count("\n") if imports is not None else 0
+            lines = range(site.span.start_line + added + 1, new_site.span.end_line + 2)  # helpers, then the function
+            problems = await asyncio.to_thread(validate, new_text, new_site, search.doc, sandbox, search.file, lines)
+            if not problems:
+                report("done", 100)
+                return Outcome(True, search.done, edits, new_text, search.ir, round_index + 1, errors)
+            last_text, last_error = candidate_text, "\n".join(problems[:5])
+            errors.append(last_error)
+        if round_index + 1 < rounds and last_text:
+            messages = repair_messages(search.messages, last_text, last_error)
+    last = errors[-1] if errors else "?"
+    return Outcome(
+        False,
+        f"no candidate passed after {generation.repairs} repair round(s), so nothing was changed; last error: {last}",
+        ir=search.ir,
+        attempts=rounds,
+        errors=errors,
+        failure="checks" if valid else "invalid",
+    )
+
+
+def _backend_failure(err: BackendError) -> Outcome:
+    return Outcome(
+        False, f"generation failed: {err.message}", failure="refused" if err.kind == "refused" else "backend"
+    )
 
 
 def _first_line(err: Exception) -> str:

@@ -1,4 +1,4 @@
-"""The messages sent to the model in forward mode: spec -> IR, IR -> code, and a repair round."""
+"""The messages sent to the model in forward mode: spec -> IR, IR -> code, a fix of existing code, a repair round."""
 
 from __future__ import annotations
 
@@ -15,16 +15,21 @@ IR_SYSTEM = (
     "Python literals. Add a hole only for something the specification truly leaves open. Answer with the JSON only."
 )
 
-CODE_SYSTEM = (
-    "You implement a Python function from its IR. Answer with JSON: `body` is the function body only (no `def` "
-    "line, no docstring), written at zero indentation, using the parameter names of the signature; `imports` are "
-    "import statements the body needs; `helpers` are complete helper function definitions, if any; `notes` is "
-    "one short sentence. The body must satisfy every example, precondition and postcondition."
+_CODE_ANSWER = (
+    "Answer with JSON: `body` is the function body only (no `def` line, no docstring), written at zero indentation, "
+    "using the parameter names of the signature; `imports` are import statements the body needs; `helpers` are "
+    "complete helper function definitions, if any; `notes` is one short sentence. The body must satisfy every "
+    "example, precondition and postcondition."
+)
+CODE_SYSTEM = f"You implement a Python function from its IR. {_CODE_ANSWER}"
+FIX_SYSTEM = (
+    "You fix a Python function whose code fails its own specification (its docstring's examples and contracts, "
+    f"summed up in its IR). Keep what the code gets right. {_CODE_ANSWER}"
 )
 
 
-def _stub_context(site: SpecSite, context: TypeContext | None) -> str:
-    parts = [f"The stub:\n```python\n{site.text}\n```"]
+def _stub_context(site: SpecSite, context: TypeContext | None, label: str = "The stub") -> str:
+    parts = [f"{label}:\n```python\n{site.text}\n```"]
     if context is not None:
         described = context.describe()
         if described:
@@ -39,15 +44,23 @@ def ir_messages(site: SpecSite, context: TypeContext | None) -> list[dict[str, s
     ]
 
 
+def _ir_json(ir: IR) -> str:
+    return json.dumps(ir.model_dump(mode="json", exclude={"provenance"}), indent=1)
+
+
 def code_messages(site: SpecSite, ir: IR, context: TypeContext | None) -> list[dict[str, str]]:
-    ir_json = json.dumps(ir.model_dump(mode="json", exclude={"provenance"}), indent=1)
-    return [
-        {"role": "system", "content": CODE_SYSTEM},
-        {
-            "role": "user",
-            "content": f"{_stub_context(site, context)}\n\nIts IR:\n```json\n{ir_json}\n```\n\nImplement the body.",
-        },
-    ]
+    content = f"{_stub_context(site, context)}\n\nIts IR:\n```json\n{_ir_json(ir)}\n```\n\nImplement the body."
+    return [{"role": "system", "content": CODE_SYSTEM}, {"role": "user", "content": content}]
+
+
+def fix_messages(site: SpecSite, ir: IR, problems: list[str], context: TypeContext | None) -> list[dict[str, str]]:
+    """The function as it is (its current body), its IR, and the checks it fails."""
+    failing = "\n".join(f"- {problem}" for problem in problems[:8])
+    content = (
+        f"{_stub_context(site, context, 'The function')}\n\nIts IR:\n```json\n{_ir_json(ir)}\n```\n\n"
+        f"The code fails these checks of its spec:\n{failing}\n\nWrite the corrected body."
+    )
+    return [{"role": "system", "content": FIX_SYSTEM}, {"role": "user", "content": content}]
 
 
 def repair_messages(messages: list[dict[str, str]], candidate_json: str, error: str) -> list[dict[str, str]]:

@@ -6,14 +6,18 @@ Endpoints: `GET /v1/models`, `GET /v1/models/{id}`, `GET /health`, `POST /v1/cha
 `{"type": "text"}`), or SGLang's `ebnf` or `regex` fields. A JSON schema inside the bounded subset of
 `lift_lsp.generate.grammar` is compiled from our EBNF (escapes allowed in bounded strings); any other goes to
 XGrammar's own conversion. Errors are OpenAI-style JSON (`{"error": {"message", "type", "param", "code"}}`).
-Generations run one at a time, on the backend's worker thread. No streaming.
+Generations run one at a time, on the backend's worker thread. No streaming. A client that closes its connection
+(it gave up, or cancelled) stops its generation before the next token, or before it starts when it is still queued:
+the next request does not wait for work nobody reads.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -29,6 +33,14 @@ from lift_lsp.generate.grammar import JSON_OBJECT_EBNF, schema_to_ebnf
 MAX_N = 64
 MAX_BODY = 8 * 1024 * 1024
 DEFAULT_MAX_TOKENS = 1024
+CLIENT_POLL_S = 0.1
+"""How often a running request checks that its client is still connected."""
+CLIENT_GONE = 499
+"""The status logged for a request whose client closed the connection before the answer (nginx's convention)."""
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its request was running: nothing is sent back."""
 
 
 class RequestError(Exception):
@@ -210,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f'{self.address_string()} "{self.command} {self.path}" {status} {took:.2f}s{extra}\n')
         sys.stderr.flush()
 
-    def _send(self, status: HTTPStatus, body: dict[str, Any]) -> None:
+    def _send(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -228,16 +240,20 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(err.status, {"error": error})
 
     def _handle(self, route: Any) -> None:
-        started, status, extra = time.monotonic(), HTTPStatus.OK, ""
+        started, extra = time.monotonic(), ""
+        status: int = HTTPStatus.OK
         try:
             status, body, extra = route()
             self._send(status, body)
+        except (ClientGone, ConnectionError) as e:  # the client left before its answer (BrokenPipe and the like)
+            status, extra = CLIENT_GONE, f" client closed the connection: {e or type(e).__name__}"
+            self.close_connection = True
         except RequestError as e:
             status, extra = e.status, f" error={e.message[:200]!r}"
             self._send_error(e)
         except Exception as e:  # a bug or a backend failure: still answer in the API's shape
-            status = HTTPStatus.INTERNAL_SERVER_ERROR
-            err = RequestError(status, f"internal error: {type(e).__name__}: {e}")
+            err = RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(e).__name__}: {e}")
+            status = err.status
             extra = f" error={err.message[:200]!r}"
             self._send_error(err)
         finally:
@@ -262,6 +278,14 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/v1/chat/completions":
             raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, "use POST for /v1/chat/completions")
         raise RequestError(HTTPStatus.NOT_FOUND, f"no route {self.path}")
+
+    def _client_gone(self) -> bool:
+        """Whether the client has closed its connection (a closed socket reads as ready, with nothing to read)."""
+        try:
+            ready, _, _ = select.select([self.connection], [], [], 0)
+            return bool(ready) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _read_json(self) -> Any:
         try:
@@ -289,7 +313,16 @@ class _Handler(BaseHTTPRequestHandler):
         cancel = threading.Event()
         try:
             backend.compiled_grammar(request.constraint)  # a bad grammar is the client's error: answer 400 early
-            result = backend.submit(request, cancel).result()
+            job = backend.submit(request, cancel)
+            while True:
+                try:
+                    result = job.result(timeout=CLIENT_POLL_S)
+                    break
+                except TimeoutError:
+                    if self._client_gone():
+                        cancel.set()  # a running generation stops before its next token; a queued one never starts
+                        job.cancel()
+                        raise ClientGone("generation stopped") from None
         except BackendError as e:
             cancel.set()
             raise RequestError(_BACKEND_STATUS.get(e.kind, HTTPStatus.INTERNAL_SERVER_ERROR), e.message) from e

@@ -21,7 +21,7 @@ from lift_lsp import __version__
 from lift_lsp.check.checks import CheckCache, Finding, check_text
 from lift_lsp.generate import forward
 from lift_lsp.generate.backends.base import Backend, BackendError
-from lift_lsp.lsp.actions import GENERATE_COMMAND, SHOW_IR_COMMAND, code_actions
+from lift_lsp.lsp.actions import FIX_COMMAND, GENERATE_COMMAND, SHOW_IR_COMMAND, code_actions, fix_actions
 from lift_lsp.lsp.analysis import AnalysisCache, DocumentAnalysis
 from lift_lsp.lsp.documents import LspWorkspace, server_position
 from lift_lsp.options import Options, parse_options
@@ -202,9 +202,11 @@ async def _checked(ls: LiftServer, uri: str) -> None:
         ls.show(f"lift-lsp: checking the file failed: {err}", types.MessageType.Error)
 
 
-async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, Any]:
-    """`lift.generate`: generate the stub's body, with progress; apply the edit only if the document is still the
-    version the generation started from. Every failure is told to the user; the document is never half-edited."""
+async def run_generation(ls: LiftServer, uri: str, function: str, fixing: bool = False) -> dict[str, Any]:
+    """`lift.generate` (a stub's body from its spec) or, `fixing`, `lift.fix` (an implemented function that fails its
+    spec), with progress; apply the edit only if the document is still the version the run started from. Every
+    failure is told to the user; the document is never half-edited."""
+    what = "fix" if fixing else "generation"
 
     def fail(message: str, kind: types.MessageType = types.MessageType.Error) -> dict[str, Any]:
         ls.show(f"lift-lsp: {message}", kind)
@@ -224,11 +226,12 @@ async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, A
     if backend is None:
         return fail("cannot generate: no backend is configured (set `backend.kind` and `backend.url`)")
     start_version, text = doc.version, doc.source
-    token = f"lift-generate-{uuid.uuid4()}"
+    token = f"lift-{'fix' if fixing else 'generate'}-{uuid.uuid4()}"
     progress = ls.work_done_progress
+    title = f"{'Fixing' if fixing else 'Generating'} {site.qualname}"
     try:
         await asyncio.wait_for(progress.create_async(token), timeout=5)
-        progress.begin(token, types.WorkDoneProgressBegin(title=f"Generating {site.qualname}", cancellable=True))
+        progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True))
         has_progress = True
     except Exception:  # the client does not do progress: carry on without it
         has_progress = False
@@ -241,7 +244,7 @@ async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, A
     if task is not None:
         ls.generations[token] = task
     try:
-        outcome = await forward.generate(
+        outcome = await (forward.fix if fixing else forward.generate)(
             text,
             site,
             backend,
@@ -250,9 +253,10 @@ async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, A
             context=analysis.type_context(site),
             file=to_fs_path(uri) or uri,
             progress=report,
+            timeout_s=ls.options.backend.timeout_s,
         )
     except asyncio.CancelledError:
-        ls.show(f"lift-lsp: generation of `{site.qualname}` cancelled; the document is unchanged")
+        ls.show(f"lift-lsp: {what} of `{site.qualname}` cancelled; the document is unchanged")
         if token not in ls.cancelled_by_user or task is None:
             raise  # `$/cancelRequest`: pygls answers the request
         task.uncancel()  # cancelled from the progress UI: the command still answers
@@ -267,7 +271,8 @@ async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, A
     current = ls.open_document(uri)
     if current is None or current.version != start_version or current.source != text:
         return fail(
-            "the document changed during generation; nothing was applied (run it again)", types.MessageType.Warning
+            f"the document changed during {'the fix' if fixing else 'generation'}; nothing was applied (run it again)",
+            types.MessageType.Warning,
         )
     to_client = _client_converter(current)
     edits: list[types.TextEdit | types.AnnotatedTextEdit | types.SnippetTextEdit] = [
@@ -279,7 +284,7 @@ async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, A
     ]
     result = await ls.workspace_apply_edit_async(
         types.ApplyWorkspaceEditParams(
-            label=f"Generate {site.qualname} from spec",
+            label=f"{'Fix' if fixing else 'Generate'} {site.qualname} from spec",
             edit=types.WorkspaceEdit(
                 document_changes=[
                     types.TextDocumentEdit(
@@ -382,18 +387,26 @@ def create_server() -> LiftServer:
         position = _to_server(doc, params.range.start)
         if position is None:
             return None
-        return code_actions(analysis, *position, _client_converter(doc)) or None
+        actions = code_actions(analysis, *position, _client_converter(doc))
+        return actions + fix_actions(analysis, params.context.diagnostics) or None
 
-    @server.command(GENERATE_COMMAND)
-    async def generate(ls: LiftServer, uri: str, function: str, version: int | None = None) -> dict[str, Any]:
+    async def forward_command(ls: LiftServer, uri: str, function: str, fixing: bool) -> dict[str, Any]:
         try:
-            return await run_generation(ls, uri, function)
+            return await run_generation(ls, uri, function, fixing)
         except asyncio.CancelledError:
             raise
         except Exception as err:
-            log.exception("lift-lsp: generation failed")
-            ls.show(f"lift-lsp: generation failed: {err}", types.MessageType.Error)
+            log.exception("lift-lsp: %s failed", "fix" if fixing else "generation")
+            ls.show(f"lift-lsp: {'fix' if fixing else 'generation'} failed: {err}", types.MessageType.Error)
             return {"ok": False, "message": str(err)}
+
+    @server.command(GENERATE_COMMAND)
+    async def generate(ls: LiftServer, uri: str, function: str, version: int | None = None) -> dict[str, Any]:
+        return await forward_command(ls, uri, function, fixing=False)
+
+    @server.command(FIX_COMMAND)
+    async def fix(ls: LiftServer, uri: str, function: str, version: int | None = None) -> dict[str, Any]:
+        return await forward_command(ls, uri, function, fixing=True)
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def cancel_generation(ls: LiftServer, params: types.WorkDoneProgressCancelParams) -> None:

@@ -52,10 +52,11 @@ class DocSpec:
     style: Literal["google", "numpy", "rest", "plain"] = "plain"
 
 
-def parse_docstring(text: str, function_name: str, params: Sequence[ParamShape]) -> DocSpec:
-    """Read `text` (a docstring's raw content, not dedented) as the spec of `function_name(params)`."""
+def parse_docstring(text: str, function_name: str, params: Sequence[ParamShape], returns: str | None = None) -> DocSpec:
+    """Read `text` (a docstring's raw content, not dedented) as the spec of `function_name(params) -> returns`
+    (`returns`: the return annotation, if any; prose examples whose result does not fit it are left out)."""
     try:
-        parser = _Parser(text[:_MAX_TEXT] if isinstance(text, str) else "", str(function_name), list(params))
+        parser = _Parser(text[:_MAX_TEXT] if isinstance(text, str) else "", str(function_name), list(params), returns)
     except Exception:
         return DocSpec()
     try:
@@ -100,13 +101,51 @@ _BUILTINS = set(dir(builtins))
 _PROSE_NODES = (ast.BoolOp, ast.Compare, ast.IfExp, ast.Lambda, ast.NamedExpr, ast.Tuple)
 """What an expression read out of prose must not be: its `and`/`is`/`if`/`,` are likely English."""
 _STYLES: tuple[Literal["rest", "numpy", "google"], ...] = ("rest", "numpy", "google")
+_INPUT = re.compile(r"input\s*:\s*(?P<rest>.*)$", re.IGNORECASE)
+_OUTPUT = re.compile(r"output\s*:\s*(?P<rest>.*)$", re.IGNORECASE)
+_SHOULD_BE = re.compile(r"[\s,]the\s+(?:output|result|answer)\s+(?:should|will|would)\s+be\s+", re.IGNORECASE)
+_NAMED_VALUE = re.compile(r"(?P<name>[A-Za-z_]\w*)\s*[:=]\s*(?P<value>[^=\s].*)$", re.DOTALL)
+_RETURN_LINE = re.compile(r"return\b\s*=?\s*(?P<value>.+)$")
+_ALIAS_CALL = re.compile(r"(?:assert\s+|[-*•]\s+)?(?P<name>[A-Za-z_]\w*)\s*\(")
+_RETURNS_WORD = re.compile(
+    r"\breturns?\s+(?:an?\s+|the\s+)?(?P<word>list|tuple|string|integer|float|boolean|dictionary|dict|set)\b",
+    re.IGNORECASE,
+)
+_TYPE_WORDS = {"string": "str", "integer": "int", "boolean": "bool", "dictionary": "dict"}
+_TYPING_NAMES = {"List": "list", "Tuple": "tuple", "Dict": "dict", "Set": "set", "FrozenSet": "frozenset"}
+_BUILTIN_TYPES = {
+    "int",
+    "float",
+    "complex",
+    "bool",
+    "str",
+    "bytes",
+    "list",
+    "tuple",
+    "dict",
+    "set",
+    "frozenset",
+    "None",
+}
+_VALUE_TYPES = {
+    bool: {"bool", "int", "float", "complex"},
+    int: {"int", "float", "complex"},
+    float: {"float", "complex"},
+    type(None): {"None"},
+}
+_MAX_STATED_LINES = 8
+"""How many lines an `Input: ... Output: ...` example or a walkthrough may span."""
 
 
 class _Parser:
-    def __init__(self, text: str, name: str, params: list[ParamShape]) -> None:
+    def __init__(self, text: str, name: str, params: list[ParamShape], returns: str | None = None) -> None:
         self.lines = _dedent(re.split(r"\r\n|\r|\n", text))
+        self.text = "\n".join(self.lines)
         self.name = name
         self.params = params
+        self.returns = returns
+        self.prose_examples: list[Example] = []
+        """Examples read from prose (not doctests): kept only where their result fits the return type."""
         self.call_re = re.compile(rf"(?<!\w){re.escape(name)}\s*\(") if name else None
         self.spec = DocSpec()
         self.prose: list[tuple[int, str]] = []
@@ -122,6 +161,9 @@ class _Parser:
         i = 0
         while i < len(self.lines):
             i = max(i + 1, self._step(i, examples_only=False))
+        if not self.spec.examples:
+            self._examples_named_after(self._alias())
+        self._drop_misfits()
         self.finish_safely()
 
     def finish_safely(self) -> None:
@@ -401,6 +443,10 @@ class _Parser:
             if depth == 0 and self._prose_examples(i, text):
                 self.example_lines.update(range(i, j + 1))
                 return j + 1
+        end = self._stated_example(i) if len(s) <= _MAX_LINE and len(self.seen) < _MAX_EXAMPLES else None
+        if end is not None:
+            self.example_lines.update(range(i, end))
+            return end
         if s.startswith("#") and i - 1 in self.example_lines:
             self.example_lines.add(i)  # a comment on the example above it
         elif keep:
@@ -451,11 +497,145 @@ class _Parser:
             return False
         if _free_names(call) & {p.name for p in self.params}:
             return False  # `fib(n) = fib(n - 1) + ...` defines the function; it is no example
+        called = self._call_of(call)
+        if called is None or not all(_is_literal(a) for a in [*called.args, *(k.value for k in called.keywords)]):
+            return False  # `is_happy(a) => False`: `a` is a word, not a value
         result = _result(text[end:])
         if result is None or self._calls_function(_parse(result)):
             return False
-        self._add(line, source, call, result, None)
+        self._add(line, source, call, result, None, prose=True)
         return True
+
+    def _stated_example(self, i: int) -> int | None:
+        """An example written without a call: `Input: ... Output: ...`, `For x = 1, the output should be 2.`, or a
+        walkthrough (`arr = [...]`, its steps, then `return [...]`). The index after its last line, or None."""
+        s = self.lines[i].strip()
+        if match := _INPUT.match(s):
+            return self._input_output(i, match["rest"])
+        if s[:4].lower() == "for " and (should := _SHOULD_BE.search(s)):
+            values: list[tuple[str | None, str]] = []
+            for piece in _split(s[4 : should.start()], ","):  # the leading `name = value` pieces; then prose
+                named = _NAMED_VALUE.fullmatch(piece.strip())
+                if named is None or not _is_literal(_parse(named["value"].strip())):
+                    break
+                values.append((named["name"], named["value"].strip()))
+            return i + 1 if self._add_stated(i, values, s[should.end() :]) else None
+        return self._walkthrough(i)
+
+    def _input_output(self, i: int, first: str) -> int | None:
+        inputs = [first] if first.strip() else []
+        for j in range(i + 1, min(i + _MAX_STATED_LINES, len(self.lines))):
+            s = self.lines[j].strip()
+            if output := _OUTPUT.match(s):
+                values = _values(", ".join(inputs))
+                return j + 1 if values is not None and self._add_stated(i, values, output["rest"]) else None
+            if not s:
+                return None
+            inputs.append(s)
+        return None
+
+    def _walkthrough(self, i: int) -> int | None:
+        """`param = value` lines, steps (`-> sort arr -> [...]`), then `return value` (or `return = value`)."""
+        names = {p.name for p in self.params}
+        values: list[tuple[str | None, str]] = []
+        j = i
+        while j < len(self.lines) and (named := _NAMED_VALUE.fullmatch(self.lines[j].strip())):
+            if named["name"] not in names or not _is_literal(_parse(named["value"].strip())):
+                break
+            values.append((named["name"], named["value"].strip()))
+            j += 1
+        if not values:
+            return None
+        for k in range(j, min(i + _MAX_STATED_LINES, len(self.lines))):
+            s = self.lines[k].strip()
+            if not s or ((named := _NAMED_VALUE.fullmatch(s)) and named["name"] in names):
+                return None
+            if returned := _RETURN_LINE.match(s):
+                return k + 1 if self._add_stated(i, values, returned["value"]) else None
+        return None
+
+    def _add_stated(self, line: int, values: list[tuple[str | None, str]], output: str) -> bool:
+        """Add the example `name(values) -> output`: named values go to the parameters of that name, the others to
+        the remaining parameters in order; every parameter without a default needs a value."""
+        params = [p for p in self.params if p.kind not in (ParamKind.VAR_POSITIONAL, ParamKind.VAR_KEYWORD)]
+        if params and params[0].name in ("self", "cls"):
+            return False  # a method's examples need an object
+        given = {name: value for name, value in values if name in {p.name for p in params}}
+        unnamed = [value for name, value in values if name not in given]
+        free = [p for p in params if p.name not in given]
+        if not values or len(unnamed) > len(free):
+            return False
+        given |= {p.name: value for p, value in zip(free, unnamed, strict=False)}
+        if any(p.name not in given for p in params if not p.has_default):
+            return False
+        arguments, keywords = [], False
+        for p in params:
+            if p.name not in given:
+                keywords = True  # a skipped default: the rest by keyword
+            elif keywords or p.kind == ParamKind.KEYWORD_ONLY:
+                arguments.append(f"{p.name}={given[p.name]}")
+            else:
+                arguments.append(given[p.name])
+        source = f"{self.name}({', '.join(arguments)})"
+        call = _parse(source)
+        result = _result(_drop_comment(output))
+        if call is None or result is None:
+            return False
+        self._add(line, source, call, result, None, prose=True)
+        return True
+
+    def _alias(self) -> tuple[str, int] | None:
+        """The one other name whose calls start the lines of an examples section, in a docstring that never calls
+        the function itself (`grade_equation([4.0, 3]) ==> ['A+', 'B']` in the spec of `numerical_letter_grade`),
+        and the line where that section starts."""
+        if self.call_re is None or self.call_re.search(self.text):
+            return None
+        start = next(
+            (k for k, line in enumerate(self.lines) if line.strip().lower().rstrip(":") in _EXAMPLE_WORDS), None
+        )
+        if start is None:
+            return None
+        names = {
+            m["name"]
+            for line in self.lines[start:]
+            if (m := _ALIAS_CALL.match(line.strip())) and m["name"] not in _BUILTINS
+        }
+        return (names.pop(), start) if len(names) == 1 else None
+
+    def _examples_named_after(self, alias: tuple[str, int] | None) -> None:
+        """Read the prose examples calling the alias in the examples section as examples of this function."""
+        if alias is None:
+            return
+        (other, i), name, call_re, first = alias, self.name, self.call_re, len(self.spec.examples)
+        self.name, self.call_re = other, re.compile(rf"(?<!\w){re.escape(other)}\s*\(")
+        try:
+            while i < len(self.lines):
+                i = max(i + 1, self._prose_line(i, keep=False))
+        finally:
+            self.name, self.call_re = name, call_re
+        for example in self.spec.examples[first:]:
+            example.call = _rename(example.call, {other: name})
+
+    def _drop_misfits(self) -> None:
+        """Leave out prose examples whose result does not fit the return type: the annotation, else the documented
+        type, else the type of the doctests' results, else what the prose says it returns (`return a list`)."""
+        prose = {id(e) for e in self.prose_examples}
+        declared = self.returns or self.spec.returns_type
+        doctests = [_value_types(e.result) for e in self.spec.examples if id(e) not in prose and e.result]
+        if declared:
+            expected = _type_names(declared)  # None (no filter) for a type we cannot judge, e.g. `Any`
+        elif doctests and all(doctests):
+            expected = set().union(*(types for types in doctests if types))
+        else:
+            words = {_TYPE_WORDS.get(m["word"].lower(), m["word"].lower()) for m in _RETURNS_WORD.finditer(self.text)}
+            expected = words if len(words) == 1 else None
+        if expected is not None:
+            misfits = {
+                id(e)
+                for e in self.prose_examples
+                if e.result and expected.isdisjoint(_value_types(e.result) or expected)
+            }
+            self.spec.examples = [e for e in self.spec.examples if id(e) not in misfits]
 
     # ------------------------------------------------------------------ shared helpers
 
@@ -472,16 +652,19 @@ class _Parser:
                     return sub
         return None
 
-    def _add(self, line: int, source: str, call: ast.AST, result: str | None, raises: str | None) -> None:
+    def _add(
+        self, line: int, source: str, call: ast.AST, result: str | None, raises: str | None, prose: bool = False
+    ) -> None:
         call_text = _segment(source, call)
         key = (call_text, result, raises, line)
         if not call_text or len(call_text) > _MAX_EXPR or key in self.seen or len(self.seen) >= _MAX_EXAMPLES:
             return
         self.seen.add(key)
         args = self._args(source, call)
-        self.spec.examples.append(
-            Example.model_construct(args=args, call=call_text, result=result, raises=raises, line=line)
-        )
+        example = Example.model_construct(args=args, call=call_text, result=result, raises=raises, line=line)
+        self.spec.examples.append(example)
+        if prose:
+            self.prose_examples.append(example)
 
     def _args(self, source: str, expr: ast.AST) -> dict[str, str]:
         """The call's arguments by parameter name: positional by position (`*args` collects the rest as a tuple),
@@ -663,6 +846,73 @@ def _result(text: str) -> str | None:
         if tree is not None and not _free_names(tree):
             return candidate
     return None
+
+
+def _drop_comment(text: str) -> str:
+    """`text` up to a top-level `#` (`24 # sum of 21 + 3` -> `24 `)."""
+    top, _ = _scan(text)
+    return text[: next((k for k, c in enumerate(text) if c == "#" and top[k]), len(text))]
+
+
+def _values(text: str) -> list[tuple[str | None, str]] | None:
+    """The inputs of an `Input:` line: `[4, 2, 3]`, `arr = [1], k = 3` or `grid : [[0]], capacity : 1` as
+    (name or None, value source); None unless every value is a literal."""
+    pieces = [piece.strip() for piece in _split(text, ",")]
+    named = [_NAMED_VALUE.fullmatch(piece) for piece in pieces]
+    values: list[tuple[str | None, str]] = (
+        [(m["name"], m["value"].strip()) for m in named if m is not None]
+        if all(named)
+        else [(None, piece) for piece in pieces]
+    )
+    return values if all(_is_literal(_parse(value)) for _, value in values) else None
+
+
+def _is_literal(node: ast.AST | None) -> bool:
+    """A value written out: constants, containers of them, signs and arithmetic (no names, no calls)."""
+    allowed = (ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.UnaryOp, ast.BinOp, ast.Load)
+    return node is not None and all(isinstance(n, (*allowed, ast.operator, ast.unaryop)) for n in ast.walk(node))
+
+
+def _type_names(annotation: str) -> set[str] | None:
+    """The outer types an annotation allows (`List[int] | None` -> {list, None}); None when any is unknown."""
+    tree = _parse(annotation) if annotation else None
+    if tree is None:
+        return None
+    names: set[str] = set()
+    parts: list[ast.AST] = [tree]
+    while parts:
+        part = parts.pop()
+        if isinstance(part, ast.BinOp) and isinstance(part.op, ast.BitOr):
+            parts += [part.left, part.right]
+        elif isinstance(part, ast.Subscript) and isinstance(part.value, ast.Name | ast.Attribute):
+            outer = part.value.id if isinstance(part.value, ast.Name) else part.value.attr
+            if outer in ("Optional", "Union"):
+                inner = part.slice
+                parts += [*inner.elts] if isinstance(inner, ast.Tuple) else [inner]
+                if outer == "Optional":
+                    names.add("None")
+            else:
+                parts.append(part.value)
+        elif isinstance(part, ast.Name | ast.Attribute):
+            name = part.id if isinstance(part, ast.Name) else part.attr
+            name = _TYPING_NAMES.get(name, name)
+            if name not in _BUILTIN_TYPES:
+                return None
+            names.add(name)
+        elif isinstance(part, ast.Constant) and part.value is None:
+            names.add("None")
+        else:
+            return None
+    return names
+
+
+def _value_types(source: str) -> set[str] | None:
+    """The types a literal's value fits (`3` fits int, float, complex); None when it is no literal."""
+    try:
+        value = ast.literal_eval(source)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return _VALUE_TYPES.get(type(value), {type(value).__name__})
 
 
 def _lone_eq(text: str, k: int) -> bool:

@@ -61,7 +61,8 @@ def read_spec(site: SpecSite) -> DocSpec:
     spec = site.spec_text
     if spec is None:
         return DocSpec()
-    doc = parse_docstring(spec, site.name, [ParamShape(p.name, p.kind, p.default is not None) for p in site.params])
+    params = [ParamShape(p.name, p.kind, p.default is not None) for p in site.params]
+    doc = parse_docstring(spec, site.name, params, site.return_annotation)
     offset = (site.spec_line or 0) + 1
     for example in doc.examples:
         if example.line is not None:

@@ -16,6 +16,7 @@ import tree_sitter_python
 from lift_lsp.spec.ir import ParamKind
 
 STUB_RAISES = ("NotImplementedError",)
+_IMPORTS = ("import_statement", "import_from_statement", "future_import_statement")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class SpecSite:
     body_span: Span
     body_indent: str
     docstring: str | None
-    """The docstring's raw content (between the quotes, not dedented)."""
+    """The docstring's raw content (between the quotes, not dedented); also a string that follows leading imports."""
     docstring_line: int | None
     """The line of the docstring's opening quotes (its content starts on that line)."""
     docstring_span: Span | None
@@ -73,7 +74,7 @@ class SpecSite:
     """A `# spec:` block above the definition, without the `#` markers."""
     spec_comment_line: int | None
     is_stub: bool
-    """The body is only a docstring, `...`, `pass` or `raise NotImplementedError`."""
+    """The body is only a docstring (after any leading imports), `...`, `pass` or `raise NotImplementedError`."""
     stub_span: Span
     """What "Generate from spec" replaces: the body after the docstring (the whole body without one)."""
     has_error: bool
@@ -182,13 +183,15 @@ def _site(node: tree_sitter.Node, scope: tuple[str, ...], src: _Source) -> SpecS
     returns = node.child_by_field_name("return_type")
 
     statements = [c for c in body.named_children if c.type != "comment"]
-    doc_node = _docstring_node(statements[0]) if statements else None
+    # The spec may follow leading imports (`import math` above the docstring): read it there too.
+    leading = next((k for k, s in enumerate(statements) if s.type not in _IMPORTS), len(statements))
+    doc_node = _docstring_node(statements[leading]) if leading < len(statements) else None
     docstring = docstring_line = docstring_span = None
     if doc_node is not None:
         docstring = _string_content(doc_node, src)
         docstring_line = doc_node.start_point[0]
         docstring_span = src.span(doc_node)
-    rest = statements[1:] if doc_node is not None else statements
+    rest = statements[leading + 1 :] if doc_node is not None else statements
     is_stub = all(_is_stub_statement(s, src) for s in rest) and (bool(rest) or doc_node is not None)
 
     body_span = src.span(body)
