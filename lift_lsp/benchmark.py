@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 import tempfile
 import time
@@ -33,9 +32,9 @@ from lift_lsp.check.sandbox import Call, SandboxLimits, check_source_compiles, r
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
 from lift_lsp.generate.backends.factory import make_backend
 from lift_lsp.generate.backends.openai import display_url, normalize_base_url
-from lift_lsp.generate.forward import Edit, Outcome, apply_edits, candidate_edits, generate, import_edit
+from lift_lsp.generate.forward import Edit, Outcome, apply_edits, candidate_edits, generate
 from lift_lsp.generate.grammar import ir_constraint
-from lift_lsp.lsp.actions import code_actions
+from lift_lsp.lsp.actions import ActionRequest, code_actions
 from lift_lsp.lsp.analysis import DocumentAnalysis
 from lift_lsp.options import Options, parse_options
 from lift_lsp.spec.ir import IR, CodeCandidate
@@ -96,20 +95,17 @@ class RecordingBackend:
 
 
 def resolve_type_holes(analysis: DocumentAnalysis, site: SpecSite) -> tuple[str, list[str]]:
-    """The document with each hole of `site` resolved by the editor's preferred "Resolve hole" quick fix (the fallback
-    type `Any` also gets its import), and the fixes' titles. A hole without such a fix stays: forward mode refuses."""
+    """The document with each hole of `site` resolved by the editor's preferred "Resolve hole" quick fix (with the
+    imports it adds, e.g. `Any`'s), and the fixes' titles. A hole without such a fix stays: forward mode refuses."""
     edits: list[Edit] = []
     titles: list[str] = []
-    for action in code_actions(analysis, site.name_span.start_line, site.name_span.start_col, types.Position):
+    line, col = site.name_span.start_line, site.name_span.start_col
+    for action in code_actions(ActionRequest(analysis, line, col, types.Position, versioned_edits=False)):
         if action.is_preferred and action.edit is not None and action.edit.changes:
             titles.append(action.title.removeprefix("Resolve hole: "))
             for e in action.edit.changes[analysis.uri]:
                 start, end = e.range.start, e.range.end
                 edits.append(Edit(start.line, start.character, end.line, end.character, e.new_text))
-    if any(re.search(r"\bAny\b", e.text) for e in edits):
-        imports = import_edit(analysis.text, ["from typing import Any"])
-        if imports is not None:
-            edits.append(imports)
     return apply_edits(analysis.text, edits), titles
 
 
