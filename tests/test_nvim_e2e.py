@@ -2,7 +2,8 @@
 
 Neovim runs headless with `tests/nvim/e2e.lua`, which uses the plugin as a user would: open a stub file, hover (the IR),
 list the code actions, pick "Generate from spec" through `vim.lsp.buf.code_action()`, wait for Neovim to apply the
-server's edit, then `:write` a file with a wrong docstring example and wait for lift's diagnostic. The backend is the
+server's edit, then `:write` a file with a wrong docstring example and wait for lift's diagnostic, pick its quick fix
+"Update the example to the actual result" in `vim.lsp.buf.code_action()`, `:write` again and see the diagnostic go. The backend is the
 tests' tiny random-weight model behind `lift-lsp serve-model` (as in tests/test_forward_lsp.py), its body held to the
 Python subset grammar, so whatever it writes parses. The script writes what it saw as JSON; this test asserts on it.
 """
@@ -95,7 +96,7 @@ def _run_nvim(env: dict[str, str], cwd: Path, xdg: Path) -> tuple[int, str]:
     return proc.returncode, output
 
 
-def test_neovim_hover_generate_and_diagnostics(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_neovim_hover_generate_diagnostics_and_quick_fix(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / ".git").mkdir(parents=True)  # the plugin's root marker: one client for the project
     stub = project / "stubs.py"
@@ -165,3 +166,9 @@ def test_neovim_hover_generate_and_diagnostics(model_url: str, tiny_model_dir: P
     (diagnostic,) = diagnostics
     assert diagnostic["source"] == "lift" and diagnostic["lnum"] == example_line, report
     assert diagnostic["severity"] == 1 and "sq(3)" in diagnostic["message"] and "9" in diagnostic["message"], report
+
+    # The quick fix on that line: offered in vim.lsp.buf.code_action(), applied by Neovim, saved; the error is gone.
+    assert "Update the example to the actual result" in results["fixes_offered"], report
+    assert "    >>> sq(3)\n    9\n" in results["fixed_text"], report
+    assert check.read_text() == results["fixed_text"] == WRONG_EXAMPLE_FILE.replace("    6\n", "    9\n")
+    assert not [d for d in results["diagnostics_after_fix"] if d["code"] == "LIFT001"], report

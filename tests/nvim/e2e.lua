@@ -1,4 +1,5 @@
--- Neovim end to end: drives the lift plugin (editor-clients/nvim) against a real lift-lsp, as a user would.
+-- Neovim end to end: drives the lift plugin (editor-clients/nvim) against a real lift-lsp, as a user would: hover,
+-- "Generate from spec", a wrong example's diagnostic on :write, and its quick fix.
 -- Run by tests/test_nvim_e2e.py:  nvim --headless --clean --cmd "set rtp^=editor-clients/nvim" -S tests/nvim/e2e.lua
 -- Inputs (environment):
 --   LIFT_E2E_CMD       JSON list: the server command
@@ -197,6 +198,48 @@ local function main()
   end, 50)
   results.diagnostics = lift_diagnostics()
   step("diagnostics")
+
+  -- 6. The quick fix of that diagnostic, picked in vim.lsp.buf.code_action() on its line; :write; it is gone.
+  local wrong = nil
+  for _, d in ipairs(results.diagnostics) do
+    if d.code == "LIFT001" then
+      wrong = d
+    end
+  end
+  assert(wrong, "no LIFT001 diagnostic to fix")
+  vim.api.nvim_win_set_cursor(0, { wrong.lnum + 1, wrong.col })
+  local unfixed = buffer_text(check)
+  results.fixes_offered = {}
+  vim.ui.select = function(items, opts, on_choice)
+    vim.ui.select = select
+    local choice = nil
+    for _, item in ipairs(items) do
+      local title = opts.format_item(item)
+      table.insert(results.fixes_offered, title)
+      if title == "Update the example to the actual result" and choice == nil then
+        choice = item
+      end
+    end
+    on_choice(choice)
+  end
+  vim.lsp.buf.code_action()
+  local fixed = vim.wait(30000, function()
+    return buffer_text(check) ~= unfixed
+  end, 50)
+  assert(fixed, "the quick fix did not change the buffer")
+  results.fixed_text = buffer_text(check)
+  step("fixed")
+  vim.cmd("write")
+  vim.wait(60000, function()
+    for _, d in ipairs(lift_diagnostics()) do
+      if d.code == "LIFT001" then
+        return false
+      end
+    end
+    return true
+  end, 50)
+  results.diagnostics_after_fix = lift_diagnostics()
+  step("diagnostics after the fix")
 end
 
 local ok, err = xpcall(main, debug.traceback)
