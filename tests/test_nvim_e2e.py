@@ -3,9 +3,10 @@
 Neovim runs headless with `tests/nvim/e2e.lua`, which uses the plugin as a user would: open a stub file, hover (the IR),
 list the code actions, pick "Generate from spec" through `vim.lsp.buf.code_action()`, wait for Neovim to apply the
 server's edit, then `:write` a file with a wrong docstring example and wait for lift's diagnostic, pick its quick fix
-"Update the example to the actual result" in `vim.lsp.buf.code_action()`, `:write` again and see the diagnostic go. The backend is the
-tests' tiny random-weight model behind `lift-lsp serve-model` (as in tests/test_forward_lsp.py), its body held to the
-Python subset grammar, so whatever it writes parses. The script writes what it saw as JSON; this test asserts on it.
+"Update the example to the actual result" in `vim.lsp.buf.code_action()`, `:write` again and see the diagnostic go.
+The backend is the tests' tiny random-weight model behind `lift-lsp serve-model` (as in tests/test_forward_lsp.py), its
+body held to the Python subset grammar, so whatever it writes parses. The script writes what it saw as JSON; this test
+asserts on it.
 """
 
 from __future__ import annotations
