@@ -48,9 +48,10 @@ def serve_and_generate(model: str) -> int:
         print("== installing the `local` extra (torch CPU, transformers, XGrammar) for serve-model", flush=True)
         pip = [sys.executable, "-m", "pip", "install", "-q", "torch==2.13.0", "-e", f"{REPO}[local]"]
         subprocess.run(pip, check=True)
-    print(f"== downloading {model} from the Hugging Face hub", flush=True)
-    download = f"from huggingface_hub import snapshot_download; snapshot_download({model!r})"
-    subprocess.run([sys.executable, "-c", download], check=True)  # its progress bars show on the terminal
+    if not Path(model).is_dir():
+        print(f"== downloading {model} from the Hugging Face hub", flush=True)
+        download = f"from huggingface_hub import snapshot_download; snapshot_download({model!r})"
+        subprocess.run([sys.executable, "-c", download], check=True)  # its progress bars show on the terminal
     print(f"== lift-lsp serve-model --model {model}   (CPU: each step takes a while)", flush=True)
     server = subprocess.Popen(
         [sys.executable, "-m", "lift_lsp.cli", "serve-model", "--model", model, "--port", "0"],
@@ -72,11 +73,13 @@ def serve_and_generate(model: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", required=True, help="the Hugging Face hub id of the model served when no LIFT_URL")
+    parser.add_argument("--model", required=True, help="the model served when no LIFT_URL: a hub id or a folder")
     args = parser.parse_args()
     if os.environ.get("LIFT_URL"):
         generate(os.environ["LIFT_URL"], os.environ.get("LIFT_MODEL", ""))
         return 0
+    if Path(args.model).is_dir():  # a model on disk: nothing to download
+        return serve_and_generate(args.model)
     reason = hub_unreachable(args.model)
     if reason is not None:
         print(
