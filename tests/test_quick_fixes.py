@@ -13,6 +13,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from lift_lsp.check.checks import CheckCache, check_text
 from lift_lsp.generate.forward import Edit, apply_edits
 from tests.lsp_util import SERVER, open_doc, start
 
@@ -318,3 +319,33 @@ async def test_no_data_fix_once_the_document_moved_on(client: LanguageClient, tm
     )
     titles = [a.title for a in await actions_for(client, uri, diagnostic)]
     assert "Update the example to the actual result" not in titles
+
+
+async def test_one_rename_fixes_both_diagnostics(client: LanguageClient, tmp_path: Path) -> None:
+    """`:param sep:` for a parameter named `separator`: LIFT007 and LIFT008, and one rename attached to both."""
+    uri, diagnostics = await opened(client, tmp_path / "slug.py", DOCSTRINGS["rename"][0])
+    both = [d for d in diagnostics if d.code in ("LIFT007", "LIFT008")]
+    assert len(both) == 2
+    result = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=both[0].range,
+            context=types.CodeActionContext(diagnostics=both, only=[types.CodeActionKind.QuickFix]),
+        )
+    )
+    renames = [a for a in result or [] if isinstance(a, types.CodeAction) and a.title.startswith("Rename")]
+    assert len(renames) == 1 and sorted(d.code for d in renames[0].diagnostics or []) == ["LIFT007", "LIFT008"]
+
+
+def test_the_expected_range_follows_its_function_through_the_cache() -> None:
+    """Findings are cached relative to their function: lines added above it move the range with it."""
+    cache = CheckCache()
+    first = next(f for f in check_text(WRONG_EXAMPLE, "square.py", cache=cache) if f.code == "LIFT001")
+    moved_text = "# one\n# two\n" + WRONG_EXAMPLE
+    runs = cache.runs
+    moved = next(f for f in check_text(moved_text, "square.py", cache=cache) if f.code == "LIFT001")
+    assert cache.runs == runs  # answered from the cache
+    assert first.data is not None and moved.data is not None
+    start_line, start_col, end_line, end_col = first.data["expected_range"]  # type: ignore[misc]
+    assert moved.data["expected_range"] == [start_line + 2, start_col, end_line + 2, end_col]
+    assert moved_text.split("\n")[start_line + 2][start_col:end_col] == "6"

@@ -90,7 +90,19 @@ def code_actions(request: ActionRequest) -> list[types.CodeAction]:
                 ),
             )
         )
-    return [a for a in actions if _wanted(a.kind, request.only)]
+    return _merged([a for a in actions if _wanted(a.kind, request.only)])
+
+
+def _merged(actions: list[types.CodeAction]) -> list[types.CodeAction]:
+    """One action for one edit: a fix offered on two diagnostics (a rename fixes LIFT007 and LIFT008) lists both."""
+    out: list[types.CodeAction] = []
+    for action in actions:
+        same = next((a for a in out if a.title == action.title and a.edit is not None and a.edit == action.edit), None)
+        if same is None:
+            out.append(action)
+        else:
+            same.diagnostics = [*(same.diagnostics or []), *(action.diagnostics or [])]
+    return out
 
 
 def _wanted(kind: str | None, only: Sequence[str] | None) -> bool:
