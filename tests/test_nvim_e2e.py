@@ -63,6 +63,50 @@ def sq(x: int) -> int:
 '''
 
 
+DOC_TYPE_FILE = '''def repeat(text: str, times: int) -> str:
+    """Repeat a text.
+
+    Args:
+        text (str): what to repeat.
+        times (str): how many times.
+    """
+    return text * times
+'''
+
+HOLE_FILE = '''"""A module."""
+
+
+def parse_port(value) -> int:
+    """Parse a TCP port number from text.
+
+    >>> parse_port("8080")
+    8080
+    """
+    ...
+'''
+
+RENAME_FILE = '''def slugify(title: str, separator: str = "-") -> str:
+    """Lower-case words joined by a separator.
+
+    :param title: the text to turn into a slug
+    :param sep: the separator
+    """
+    return separator.join(title.lower().split())
+'''
+
+# (file name, its text, the diagnostic (code, part of its message), the quick fix's title, the fixed text)
+FIXES = [
+    ("square.py", WRONG_EXAMPLE_FILE, "LIFT001", "sq(3)", "Update the example to the actual result",
+     WRONG_EXAMPLE_FILE.replace("    6\n", "    9\n")),
+    ("doc_type.py", DOC_TYPE_FILE, "LIFT009", "`times`", "Document `times` as `int`",
+     DOC_TYPE_FILE.replace("times (str)", "times (int)")),
+    ("port.py", HOLE_FILE, "LIFT011", "type-value", "Resolve hole: the type of parameter `value` = Any",
+     HOLE_FILE.replace("\n\n\ndef parse_port(value)", "\nfrom typing import Any\n\n\ndef parse_port(value: Any)")),
+    ("slug.py", RENAME_FILE, "LIFT007", "`sep`", "Rename `sep` to `separator` in the docstring",
+     RENAME_FILE.replace(":param sep:", ":param separator:")),
+]  # fmt: skip
+
+
 def _settings(url: str, model: str) -> dict[str, Any]:
     return {
         "backend": {"kind": "openai", "url": url, "model": model, "constraintFormat": "ebnf", "timeoutS": 200,
@@ -102,8 +146,9 @@ def test_neovim_hover_generate_diagnostics_and_quick_fix(model_url: str, tiny_mo
     (project / ".git").mkdir(parents=True)  # the plugin's root marker: one client for the project
     stub = project / "stubs.py"
     stub.write_text(STUB_FILE)
+    for name, text, *_ in FIXES:
+        (project / name).write_text(text)
     check = project / "square.py"
-    check.write_text(WRONG_EXAMPLE_FILE)
     stub_line = STUB_FILE.split("\n").index("def combine(a: int, b: int) -> int:")
     result_path, buffer_out = tmp_path / "result.json", tmp_path / "buffer.py"
     env = {
@@ -114,7 +159,11 @@ def test_neovim_hover_generate_diagnostics_and_quick_fix(model_url: str, tiny_mo
         "LIFT_E2E_CHECK": str(check),
         "LIFT_E2E_BUFFER_OUT": str(buffer_out),
         "LIFT_E2E_RESULT": str(result_path),
-    }
+        "LIFT_E2E_FIXES": json.dumps(
+            [{"path": str(project / name), "code": code, "match": match, "title": title}
+             for name, _, code, match, title, _ in FIXES]
+        ),
+    }  # fmt: skip
     started = time.monotonic()
     code, output = _run_nvim(env, project, tmp_path / "xdg")
     elapsed = time.monotonic() - started
@@ -168,8 +217,10 @@ def test_neovim_hover_generate_diagnostics_and_quick_fix(model_url: str, tiny_mo
     assert diagnostic["source"] == "lift" and diagnostic["lnum"] == example_line, report
     assert diagnostic["severity"] == 1 and "sq(3)" in diagnostic["message"] and "9" in diagnostic["message"], report
 
-    # The quick fix on that line: offered in vim.lsp.buf.code_action(), applied by Neovim, saved; the error is gone.
-    assert "Update the example to the actual result" in results["fixes_offered"], report
-    assert "    >>> sq(3)\n    9\n" in results["fixed_text"], report
-    assert check.read_text() == results["fixed_text"] == WRONG_EXAMPLE_FILE.replace("    6\n", "    9\n")
-    assert not [d for d in results["diagnostics_after_fix"] if d["code"] == "LIFT001"], report
+    # Each quick fix: offered by vim.lsp.buf.code_action() on its diagnostic's line, applied by Neovim, saved; the
+    # file is exactly the fixed text, and after the save that diagnostic is gone.
+    assert len(results["fixes"]) == len(FIXES), report
+    for (name, _, code, match, title, fixed), done in zip(FIXES, results["fixes"], strict=True):
+        assert title in done["offered"], report
+        assert done["text"] == fixed == (project / name).read_text(), report
+        assert not [d for d in done["remaining"] if d["code"] == code and match in d["message"]], report
