@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORE := $(VENV)/.installed-core
 FULL := $(VENV)/.installed-full
+# The model `make demo` serves when no LIFT_URL is set: a small instruct coder model from the Hugging Face hub.
+DEMO_MODEL ?= Qwen/Qwen2.5-Coder-0.5B-Instruct
 
-.PHONY: demo test lint typecheck unit editors schemas clean
+.PHONY: demo test lint typecheck unit editors vscode-e2e schemas clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,17 +29,8 @@ demo: $(CORE)
 	$(BIN)/lift-lsp ir --json examples/checked.py --function mean
 	@echo "== lift-lsp check examples/checked.py   (each function against its own spec; exit 1 means errors found)"
 	-$(BIN)/lift-lsp check examples/checked.py
-	@echo "== lift-lsp generate   (forward mode)"
-	@if [ -n "$$LIFT_URL" ]; then \
-	  for f in running_max clamp count_vowels; do \
-	    $(BIN)/lift-lsp generate examples/stubs.py --function $$f --url "$$LIFT_URL" --model "$$LIFT_MODEL" --diff || true; \
-	  done; \
-	else \
-	  echo "No model endpoint configured, so no code is generated. To generate, point lift-lsp at any"; \
-	  echo "OpenAI-compatible server (SGLang with --grammar-backend xgrammar, vLLM, or lift-lsp serve-model):"; \
-	  echo "    LIFT_URL=http://127.0.0.1:30000/v1 LIFT_MODEL=Qwen/Qwen2.5-Coder-7B-Instruct make demo"; \
-	  echo "(modal_backend/README.md deploys such a server on a GPU with one command.)"; \
-	fi
+	@echo "== lift-lsp generate   (forward mode: LIFT_URL's endpoint, else serve-model with $(DEMO_MODEL) on the CPU)"
+	@$(BIN)/python examples/demo_generate.py --model $(DEMO_MODEL)
 
 test: $(FULL) lint typecheck editors unit
 
@@ -51,9 +44,17 @@ typecheck: $(FULL)
 unit: $(FULL)
 	$(BIN)/python -m pytest -q -rs
 
-# The VS Code extension: strict compile and its unit tests (the Python tests also run its compiled settings mapping).
-editors:
+# The VS Code extension: strict compile and its unit tests (the Python tests also run its compiled settings mapping,
+# package it with vsce and drive it in code-server), and code-server for that end-to-end test.
+VSCODE_E2E := editor-clients/vscode/e2e/node_modules/.installed
+
+editors: $(VSCODE_E2E)
 	cd editor-clients/vscode && npm ci --no-audit --no-fund --loglevel=error && npm run --silent compile && npm test --silent
+
+vscode-e2e: $(VSCODE_E2E)
+
+$(VSCODE_E2E): editor-clients/vscode/e2e/package-lock.json
+	bash editor-clients/vscode/e2e/setup.sh
 
 schemas: $(CORE)
 	$(BIN)/python -m lift_lsp.generate.schemas

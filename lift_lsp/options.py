@@ -1,11 +1,13 @@
 """The server's settings: `initializationOptions` and `workspace/didChangeConfiguration`, validated by pydantic.
 
-Keys are camelCase on the wire (`generation.maxTokensIr`); snake_case is accepted too. A setting that does not
-validate is reported and its whole section falls back to the defaults; the rest still applies.
+Keys are camelCase on the wire (`generation.maxTokensIr`); snake_case is accepted too. An unknown or invalid key is
+reported by its name and dropped alone: every other setting keeps the user's value. Settings that only work together
+adapt where they can (`generation.bodySyntax = "subset"` sends the grammar as EBNF) and are reported where not.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any, Literal
 
@@ -100,7 +102,7 @@ class Options(_Section):
 
 
 def parse_options(raw: Any) -> tuple[Options, list[str]]:
-    """Validate settings; return the options in force and one message per rejected section or key."""
+    """Validate settings; return the options in force and one message per rejected key or conflict."""
     if raw is None:
         return Options(), []
     if not isinstance(raw, dict):
@@ -112,16 +114,74 @@ def parse_options(raw: Any) -> tuple[Options, list[str]]:
     for key, value in raw.items():
         name = by_alias.get(key)
         if name is None:
-            problems.append(f"unknown setting '{key}' ignored")
+            problems.append(f"unknown setting '{key}' ignored{_did_you_mean(key, [to_camel(n) for n in fields])}")
             continue
         section_type = fields[name].annotation
         assert isinstance(section_type, type) and issubclass(section_type, _Section)
+        sections[name] = _section(to_camel(name), section_type, value, problems)
+    options = Options(**sections)
+    return _reconcile(options, problems), problems
+
+
+def _section(prefix: str, section_type: type[_Section], value: Any, problems: list[str]) -> _Section:
+    """One section from the user's values, each unknown or invalid key reported and dropped alone."""
+    if value is None:
+        return section_type()
+    if not isinstance(value, dict):
+        problems.append(
+            f"settings '{prefix}' must be an object, got {type(value).__name__}; '{prefix}' uses its defaults"
+        )
+        return section_type()
+    fields = section_type.model_fields
+    by_key = {to_camel(name): name for name in fields} | {name: name for name in fields}
+    values = dict(value)
+    while True:
         try:
-            sections[name] = section_type.model_validate(value if value is not None else {})
+            return section_type.model_validate(values)
         except ValidationError as err:
-            details = "; ".join(f"{key}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
-            problems.append(f"invalid settings ({details}); '{key}' uses its defaults")
-    return Options(**sections), problems
+            rejected = {str(e["loc"][0]): e for e in err.errors() if e["loc"] and str(e["loc"][0]) in values}
+            if not rejected:  # not a per-key error: nothing can be kept
+                problems.append(f"invalid settings '{prefix}' ({err.errors()[0]['msg']}); '{prefix}' uses its defaults")
+                return section_type()
+            for key, error in rejected.items():
+                values.pop(key)
+                if error["type"] == "extra_forbidden":
+                    hint = _did_you_mean(key, [to_camel(n) for n in fields])
+                    problems.append(f"unknown setting '{prefix}.{key}' ignored{hint}")
+                else:
+                    default = json.dumps(fields[by_key[key]].default)
+                    problems.append(f"invalid setting '{prefix}.{key}': {error['msg']}; using its default {default}")
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _reconcile(options: Options, problems: list[str]) -> Options:
+    """Settings that only work together: the subset grammar is EBNF, so it needs a backend that takes EBNF."""
+    backend, generation = options.backend, options.generation
+    if generation.body_syntax != "subset" or backend.kind in ("none", "local") or backend.constraint_format == "ebnf":
+        return options
+    if "constraint_format" not in backend.model_fields_set:  # openai, modal: send the grammar as EBNF
+        return options.model_copy(update={"backend": backend.model_copy(update={"constraint_format": "ebnf"})})
+    problems.append(
+        'generation.bodySyntax "subset" needs backend.constraintFormat "ebnf" (it is "json_schema"); '
+        "generating without the subset grammar"
+    )
+    return options.model_copy(update={"generation": generation.model_copy(update={"body_syntax": "free"})})
+
+
+def missing_backend_message(backend: BackendOptions) -> str:
+    """Why no backend is in force, naming only what the user did not set."""
+    choices = "openai, modal or local"
+    if "kind" in backend.model_fields_set:
+        return f'backend.kind is "none", which turns generation off; set it to {choices}'
+    given = [f"backend.{name}" for name in ("url", "model") if name in backend.model_fields_set]
+    if given:
+        verb = "is" if len(given) == 1 else "are"
+        return f"no valid backend.kind is set ({' and '.join(given)} {verb}); set it to {choices}"
+    return f"no backend is configured: set backend.kind ({choices}), backend.url and backend.model"
 
 
 def settings_table() -> list[tuple[str, str, Any]]:

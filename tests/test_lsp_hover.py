@@ -45,7 +45,7 @@ async def test_hover_inside_body_and_outside_functions(client: LanguageClient) -
     inside = _line_of(text, "pre: lo <= hi")
     value = hover_text(await hover(client, uri, inside, 6))
     assert "def clamp(x: int, lo: int, hi: int) -> int" in value
-    assert "`lo <= hi`" in value and "`lo <= result <= hi`" in value
+    assert "- `lo <= hi`" in value and "- `lo <= __return__ <= hi`" in value  # contracts as the docstring wrote them
     assert await hover(client, uri, 0, 3) is None  # the module docstring is not a function
 
 
@@ -71,7 +71,9 @@ async def test_code_actions_on_stub(client: LanguageClient) -> None:
     generate = next(a for a in port_actions if a.title == "Generate from spec")
     assert generate.disabled is not None and "type-value" in generate.disabled.reason
     resolve = next(a for a in port_actions if a.title.startswith("Resolve hole: the type of parameter `value` = str"))
-    edit = resolve.edit.changes[uri][0]
+    (change,) = resolve.edit.document_changes
+    assert change.text_document.uri == uri and change.text_document.version == 1  # bound to the version
+    (edit,) = change.edits
     assert edit.new_text == ": str"
     assert (edit.range.start.line, edit.range.start.character) == (_line_of(text, "def parse_port"), 20)
 

@@ -2,9 +2,11 @@
 
 Neovim runs headless with `tests/nvim/e2e.lua`, which uses the plugin as a user would: open a stub file, hover (the IR),
 list the code actions, pick "Generate from spec" through `vim.lsp.buf.code_action()`, wait for Neovim to apply the
-server's edit, then `:write` a file with a wrong docstring example and wait for lift's diagnostic. The backend is the
-tests' tiny random-weight model behind `lift-lsp serve-model` (as in tests/test_forward_lsp.py), its body held to the
-Python subset grammar, so whatever it writes parses. The script writes what it saw as JSON; this test asserts on it.
+server's edit, then `:write` a file with a wrong docstring example and wait for lift's diagnostic, pick its quick fix
+"Update the example to the actual result" in `vim.lsp.buf.code_action()`, `:write` again and see the diagnostic go.
+The backend is the tests' tiny random-weight model behind `lift-lsp serve-model` (as in tests/test_forward_lsp.py), its
+body held to the Python subset grammar, so whatever it writes parses. The script writes what it saw as JSON; this test
+asserts on it.
 """
 
 from __future__ import annotations
@@ -61,6 +63,50 @@ def sq(x: int) -> int:
 '''
 
 
+DOC_TYPE_FILE = '''def repeat(text: str, times: int) -> str:
+    """Repeat a text.
+
+    Args:
+        text (str): what to repeat.
+        times (str): how many times.
+    """
+    return text * times
+'''
+
+HOLE_FILE = '''"""A module."""
+
+
+def parse_port(value) -> int:
+    """Parse a TCP port number from text.
+
+    >>> parse_port("8080")
+    8080
+    """
+    ...
+'''
+
+RENAME_FILE = '''def slugify(title: str, separator: str = "-") -> str:
+    """Lower-case words joined by a separator.
+
+    :param title: the text to turn into a slug
+    :param sep: the separator
+    """
+    return separator.join(title.lower().split())
+'''
+
+# (file name, its text, the diagnostic (code, part of its message), the quick fix's title, the fixed text)
+FIXES = [
+    ("square.py", WRONG_EXAMPLE_FILE, "LIFT001", "sq(3)", "Update the example to the actual result",
+     WRONG_EXAMPLE_FILE.replace("    6\n", "    9\n")),
+    ("doc_type.py", DOC_TYPE_FILE, "LIFT009", "`times`", "Document `times` as `int`",
+     DOC_TYPE_FILE.replace("times (str)", "times (int)")),
+    ("port.py", HOLE_FILE, "LIFT011", "type-value", "Resolve hole: the type of parameter `value` = Any",
+     HOLE_FILE.replace("\n\n\ndef parse_port(value)", "\nfrom typing import Any\n\n\ndef parse_port(value: Any)")),
+    ("slug.py", RENAME_FILE, "LIFT007", "`sep`", "Rename `sep` to `separator` in the docstring",
+     RENAME_FILE.replace(":param sep:", ":param separator:")),
+]  # fmt: skip
+
+
 def _settings(url: str, model: str) -> dict[str, Any]:
     # 4 candidates: a random model may read a local it never assigned, which pyflakes rejects.
     return {
@@ -96,13 +142,14 @@ def _run_nvim(env: dict[str, str], cwd: Path, xdg: Path) -> tuple[int, str]:
     return proc.returncode, output
 
 
-def test_neovim_hover_generate_and_diagnostics(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_neovim_hover_generate_diagnostics_and_quick_fix(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / ".git").mkdir(parents=True)  # the plugin's root marker: one client for the project
     stub = project / "stubs.py"
     stub.write_text(STUB_FILE)
+    for name, text, *_ in FIXES:
+        (project / name).write_text(text)
     check = project / "square.py"
-    check.write_text(WRONG_EXAMPLE_FILE)
     stub_line = STUB_FILE.split("\n").index("def combine(a: int, b: int) -> int:")
     result_path, buffer_out = tmp_path / "result.json", tmp_path / "buffer.py"
     env = {
@@ -113,7 +160,11 @@ def test_neovim_hover_generate_and_diagnostics(model_url: str, tiny_model_dir: P
         "LIFT_E2E_CHECK": str(check),
         "LIFT_E2E_BUFFER_OUT": str(buffer_out),
         "LIFT_E2E_RESULT": str(result_path),
-    }
+        "LIFT_E2E_FIXES": json.dumps(
+            [{"path": str(project / name), "code": code, "match": match, "title": title}
+             for name, _, code, match, title, _ in FIXES]
+        ),
+    }  # fmt: skip
     started = time.monotonic()
     code, output = _run_nvim(env, project, tmp_path / "xdg")
     elapsed = time.monotonic() - started
@@ -166,3 +217,11 @@ def test_neovim_hover_generate_and_diagnostics(model_url: str, tiny_model_dir: P
     (diagnostic,) = diagnostics
     assert diagnostic["source"] == "lift" and diagnostic["lnum"] == example_line, report
     assert diagnostic["severity"] == 1 and "sq(3)" in diagnostic["message"] and "9" in diagnostic["message"], report
+
+    # Each quick fix: offered by vim.lsp.buf.code_action() on its diagnostic's line, applied by Neovim, saved; the
+    # file is exactly the fixed text, and after the save that diagnostic is gone.
+    assert len(results["fixes"]) == len(FIXES), report
+    for (name, _, code, match, title, fixed), done in zip(FIXES, results["fixes"], strict=True):
+        assert title in done["offered"], report
+        assert done["text"] == fixed == (project / name).read_text(), report
+        assert not [d for d in done["remaining"] if d["code"] == code and match in d["message"]], report

@@ -21,6 +21,7 @@ from lift_lsp.check.sandbox import Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import Example
+from lift_lsp.spec.render import condition_text
 from lift_lsp.spec.reverse import FunctionIR, function_ir, placeholder_lines, read_spec
 from lift_lsp.spec.sites import SpecSite, find_sites
 
@@ -141,11 +142,28 @@ def _function_key(
 
 
 def _to_relative(finding: Finding, site: SpecSite) -> Finding:
-    return dataclasses.replace(finding, file="", line=finding.line - site.def_line)
+    return dataclasses.replace(
+        finding, file="", line=finding.line - site.def_line, data=_shifted(finding.data, -site.def_line)
+    )
 
 
 def _relocate(finding: Finding, file: str, site: SpecSite) -> Finding:
-    return dataclasses.replace(finding, file=file, function=site.qualname, line=finding.line + site.def_line)
+    return dataclasses.replace(
+        finding,
+        file=file,
+        function=site.qualname,
+        line=finding.line + site.def_line,
+        data=_shifted(finding.data, site.def_line),
+    )
+
+
+def _shifted(data: dict[str, object] | None, lines: int) -> dict[str, object] | None:
+    """`data` with its document range moved by `lines` (cached findings are kept relative to their function)."""
+    span = data.get("expected_range") if data else None
+    if data is None or not isinstance(span, list):
+        return data
+    start_line, start_col, end_line, end_col = span
+    return {**data, "expected_range": [start_line + lines, start_col, end_line + lines, end_col]}
 
 
 # ---------------------------------------------------------------- static checks: the spec against the signature
@@ -155,8 +173,10 @@ def static_findings(file: str, fir: FunctionIR) -> list[Finding]:
     site, doc, ir = fir.site, fir.doc, fir.ir
     out: list[Finding] = []
 
-    def add(code: str, severity: Severity, message: str, line: int | None = None) -> None:
-        out.append(Finding(file, site.qualname, line or site.def_line + 1, code, severity, message))
+    def add(
+        code: str, severity: Severity, message: str, line: int | None = None, data: dict[str, object] | None = None
+    ) -> None:
+        out.append(Finding(file, site.qualname, line or site.def_line + 1, code, severity, message, data))
 
     params = {p.name: p for p in site.params}
     for documented in doc.params:
@@ -166,6 +186,7 @@ def static_findings(file: str, fir: FunctionIR) -> list[Finding]:
                 Code.PARAM_DOCUMENTED_ABSENT,
                 "warning",
                 f"`{name}` is documented but is not a parameter of `{site.name}`",
+                data={"name": name},
             )
         else:
             annotation = params[name].annotation
@@ -174,17 +195,24 @@ def static_findings(file: str, fir: FunctionIR) -> list[Finding]:
                     Code.TYPE_CONTRADICTION,
                     "warning",
                     f"`{name}` is documented as `{documented.type}` but annotated `{annotation}`",
+                    data={"name": name, "documented": documented.type, "annotation": annotation},
                 )
     if doc.params:
         documented_names = {p.name.lstrip("*") for p in doc.params}
         for param in ir.signature.parameters:
             if param.name not in documented_names:
-                add(Code.PARAM_UNDOCUMENTED, "warning", f"parameter `{param.name}` is not documented")
+                add(
+                    Code.PARAM_UNDOCUMENTED,
+                    "warning",
+                    f"parameter `{param.name}` is not documented",
+                    data={"name": param.name},
+                )
     if doc.returns_type and site.return_annotation and contradicts(doc.returns_type, site.return_annotation):
         add(
             Code.TYPE_CONTRADICTION,
             "warning",
             f"the return is documented as `{doc.returns_type}` but annotated `{site.return_annotation}`",
+            data={"name": None, "documented": doc.returns_type, "annotation": site.return_annotation},
         )
     if not site.is_stub:
         for raised in doc.raises:
@@ -199,7 +227,12 @@ def static_findings(file: str, fir: FunctionIR) -> list[Finding]:
     else:
         for hole in ir.holes:
             options = f" (options: {', '.join(hole.options)})" if hole.options else ""
-            add(Code.HOLE_UNRESOLVED, "info", f"unresolved hole `{hole.id}`: {hole.description}{options}")
+            add(
+                Code.HOLE_UNRESOLVED,
+                "info",
+                f"unresolved hole `{hole.id}`: {hole.description}{options}",
+                data={"hole": hole.id},
+            )
     return out
 
 
@@ -344,6 +377,7 @@ def _dynamic_findings(
             total_timeout_s=min(sandbox.file_timeout_s, diagnostics.time_budget_s),
         )
         outcomes = run_calls(text, [call for _, call, _ in planned], limits, filename=file, sys_path=module_dirs(file))
+        lines = text.split("\n")
         if outcomes and all(o.status == "error" for o in outcomes) and len({o.message for o in outcomes}) == 1:
             site = planned[0][0]
             message = f"the examples could not run: the module failed to load: {outcomes[0].message}"
@@ -352,7 +386,7 @@ def _dynamic_findings(
             )
         else:
             for (site, call, example), outcome in zip(planned, outcomes, strict=True):
-                found[site.qualname] += example_findings(file, site, call, example, outcome)
+                found[site.qualname] += example_findings(file, site, call, example, outcome, lines)
     if diagnostics.smt:
         for _, site, doc in work:
             found[site.qualname] += smt_findings(file, site, doc)
@@ -377,12 +411,21 @@ def _call_text(call: Call) -> str:
     return call.expr if len(call.expr) <= 120 else call.expr[:117] + "..."
 
 
-def example_findings(file: str, site: SpecSite, call: Call, example: Example, outcome: CallOutcome) -> list[Finding]:
+def example_findings(
+    file: str,
+    site: SpecSite,
+    call: Call,
+    example: Example,
+    outcome: CallOutcome,
+    lines: Sequence[str] = (),
+) -> list[Finding]:
+    """The findings of one example's outcome; with the document's `lines`, a wrong result carries the range of the
+    expected text and the actual one (the data of "Update the example to the actual result")."""
     line = example.line or site.def_line + 1
     out: list[Finding] = []
 
-    def add(code: str, message: str, severity: Severity = "error") -> None:
-        out.append(Finding(file, site.qualname, line, code, severity, message))
+    def add(code: str, message: str, severity: Severity = "error", data: dict[str, object] | None = None) -> None:
+        out.append(Finding(file, site.qualname, line, code, severity, message, data))
 
     shown = _call_text(call)
     status = outcome.status
@@ -411,7 +454,11 @@ def example_findings(file: str, site: SpecSite, call: Call, example: Example, ou
         add(Code.EXAMPLE_MISSING_RAISE, f"`{shown}` returned {outcome.value_repr} but should raise {example.raises}")
         return out
     if example.result is not None and outcome.matches is False:
-        add(Code.EXAMPLE_WRONG_RESULT, f"`{shown}` returned {outcome.value_repr}, expected {example.result}")
+        add(
+            Code.EXAMPLE_WRONG_RESULT,
+            f"`{shown}` returned {outcome.value_repr}, expected {example.result}",
+            data=wrong_result_data(lines, site, example, outcome.value_repr),
+        )
     for expr, ok in zip(call.postconditions, outcome.post_results, strict=False):
         if ok is False:
             add(
@@ -435,15 +482,104 @@ def _is_subclass_name(raised: str | None, documented: str) -> bool:
     )
 
 
+_TRUNCATED = re.compile(r"\.\.\. \[\d+ more characters\]$")
+
+
+def wrong_result_data(
+    lines: Sequence[str], site: SpecSite, example: Example, actual_repr: str | None
+) -> dict[str, object] | None:
+    """Where the example's expected result is written (0-based lines, code-point columns, exactly the expected
+    text) and the text to write there instead; None when that cannot be said for sure."""
+    if not lines or example.line is None or example.result is None or actual_repr is None:
+        return None
+    if _TRUNCATED.search(actual_repr) or actual_repr.startswith("<repr() "):
+        return None
+    row = example.line - 1
+    if not 0 <= row < len(lines) or row == site.docstring_line:
+        return None
+    want = _want_range(lines, site, row, example.result)
+    if want is None:
+        span = _inline_range(lines[row], row, example)
+        return None if span is None else {"expected_range": span, "actual": actual_repr}
+    span, printed = want
+    actual = actual_repr
+    if printed:  # `print(x)`: the example compares `str(x)`, and the doctest shows the text itself
+        try:
+            actual = ast.literal_eval(actual_repr)
+        except (ValueError, SyntaxError):
+            return None
+    lines_out = [line.rstrip() or "<BLANKLINE>" for line in actual.split("\n")]  # doctest's blank-line marker
+    return {"expected_range": span, "actual": "\n".join(lines_out)}
+
+
+def _want_range(lines: Sequence[str], site: SpecSite, row: int, expected: str) -> tuple[list[int], bool] | None:
+    """The range of a doctest's want lines when they hold `expected`, and whether they are printed text."""
+    indent = _indent_of(lines[row])
+    if not lines[row].lstrip().startswith(">>>") or site.docstring_span is None:
+        return None
+    last = site.docstring_span.end_line
+    j = row + 1
+    while j <= last and _indent_of(lines[j]) == indent and lines[j].strip().split(" ")[0] == "...":
+        j += 1
+    want: list[tuple[int, int, int]] = []  # (row, start, end)
+    while j <= last:
+        body = _docstring_line(lines, site, j)
+        start = _indent_of(body)
+        if not body.strip() or body.lstrip().startswith(">>>") or start < indent:
+            break
+        want.append((j, start, len(body.rstrip())))
+        j += 1
+    if not want:
+        return None
+    written = "\n".join(_docstring_line(lines, site, r)[indent:].rstrip() for r, _, _ in want)
+    span = [want[0][0], want[0][1], want[-1][0], want[-1][2]]
+    if written.strip() == expected:
+        return span, False
+    if expected == repr(written):
+        return span, True
+    return None
+
+
+def _indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _docstring_line(lines: Sequence[str], site: SpecSite, row: int) -> str:
+    """A document line inside the docstring, without its closing quotes."""
+    text = lines[row].rstrip("\r")
+    span = site.docstring_span
+    if span is not None and row == span.end_line:
+        text = text[: span.end_col]
+        for quote in ('"""', "'''", '"', "'"):
+            if text.endswith(quote):
+                return text[: -len(quote)]
+    return text
+
+
+def _inline_range(line: str, row: int, example: Example) -> list[int] | None:
+    """The expected text on the example's own line (`f(x) == y`, `f(x) => y`), away from the call."""
+    assert example.result is not None
+    call_at = line.find(example.call)
+    if call_at < 0:
+        return None
+    starts = [k for k in range(len(line)) if line.startswith(example.result, k)]
+    outside = [k for k in starts if k >= call_at + len(example.call) or k + len(example.result) <= call_at]
+    if len(outside) != 1:
+        return None
+    return [row, outside[0], row, outside[0] + len(example.result)]
+
+
 def smt_findings(file: str, site: SpecSite, doc: DocSpec) -> list[Finding]:
     post = [c.expr for c in doc.postconditions if c.expr]
     if not post:
         return []
     from lift_lsp.check.smt import check_postconditions
 
+    written = {c.expr: condition_text(c) for c in doc.postconditions if c.expr}
     pre = [c.expr for c in doc.preconditions if c.expr]
     out: list[Finding] = []
     for verdict in check_postconditions(site.text, pre, post):
+        condition = written.get(verdict.condition, verdict.condition)
         if verdict.status == "counterexample":
             inputs = ", ".join(f"{k}={v}" for k, v in verdict.counterexample.items())
             result = f" returns {verdict.result}" if verdict.result is not None else ""
@@ -454,7 +590,14 @@ def smt_findings(file: str, site: SpecSite, doc: DocSpec) -> list[Finding]:
                     site.def_line + 1,
                     Code.SMT_COUNTEREXAMPLE,
                     "error",
-                    f"postcondition `{verdict.condition}` can fail: {site.name}({inputs}){result} (found by z3)",
+                    f"postcondition `{condition}` can fail: {site.name}({inputs}){result} (found by z3)",
+                    {
+                        "inputs": dict(verdict.counterexample),
+                        "call": f"{site.name}({inputs})",
+                        "result": verdict.result,
+                        "raised": None,
+                        "condition": condition,
+                    },
                 )
             )
         elif verdict.status == "proved":
@@ -465,7 +608,7 @@ def smt_findings(file: str, site: SpecSite, doc: DocSpec) -> list[Finding]:
                     site.def_line + 1,
                     Code.SMT_PROVED,
                     "info",
-                    f"postcondition `{verdict.condition}` holds for all inputs (proved by z3)",
+                    f"postcondition `{condition}` holds for all inputs (proved by z3)",
                 )
             )
     return out

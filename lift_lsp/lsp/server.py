@@ -21,10 +21,10 @@ from lift_lsp import __version__
 from lift_lsp.check.checks import CheckCache, Finding, check_text
 from lift_lsp.generate import forward
 from lift_lsp.generate.backends.base import Backend, BackendError
-from lift_lsp.lsp.actions import FIX_COMMAND, GENERATE_COMMAND, SHOW_IR_COMMAND, code_actions, fix_actions
+from lift_lsp.lsp.actions import FIX_COMMAND, GENERATE_COMMAND, SHOW_IR_COMMAND, ActionRequest, code_actions
 from lift_lsp.lsp.analysis import AnalysisCache, DocumentAnalysis
 from lift_lsp.lsp.documents import LspWorkspace, server_position
-from lift_lsp.options import Options, parse_options
+from lift_lsp.options import Options, missing_backend_message, parse_options
 from lift_lsp.spec.render import to_markdown
 
 log = logging.getLogger("lift_lsp")
@@ -43,6 +43,8 @@ class LiftServer(LanguageServer):
         self.analyses = AnalysisCache()
         self.pending_messages: list[str] = []
         self.check_cache = CheckCache()
+        self.checked_versions: dict[str, int | None] = {}
+        """The version of each document whose checks were published last (quick fixes read their data)."""
         self._backend: Backend | None = None
         self._backend_options: str | None = None
         self.generations: dict[str, asyncio.Task[Any]] = {}
@@ -125,6 +127,7 @@ async def publish_checks(ls: LiftServer, uri: str) -> None:
             uri=uri, version=version, diagnostics=[_diagnostic(f, current) for f in findings]
         )
     )
+    ls.checked_versions[uri] = current.version
 
 
 def _guarded(handler: Callable[P, R]) -> Callable[P, R | None]:
@@ -224,7 +227,7 @@ async def run_generation(ls: LiftServer, uri: str, function: str, fixing: bool =
     except BackendError as err:
         return fail(f"cannot generate: {err.message}")
     if backend is None:
-        return fail("cannot generate: no backend is configured (set `backend.kind` and `backend.url`)")
+        return fail(f"cannot generate: {missing_backend_message(ls.options.backend)}")
     start_version, text = doc.version, doc.source
     token = f"lift-{'fix' if fixing else 'generate'}-{uuid.uuid4()}"
     progress = ls.work_done_progress
@@ -340,6 +343,7 @@ def create_server() -> LiftServer:
         uri = params.text_document.uri
         stop_warm(ls, uri)
         ls.analyses.drop(uri)
+        ls.checked_versions.pop(uri, None)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -387,8 +391,17 @@ def create_server() -> LiftServer:
         position = _to_server(doc, params.range.start)
         if position is None:
             return None
-        actions = code_actions(analysis, *position, _client_converter(doc))
-        return actions + fix_actions(analysis, params.context.diagnostics) or None
+        edit_capabilities = ls.client_capabilities.workspace and ls.client_capabilities.workspace.workspace_edit
+        request = ActionRequest(
+            analysis,
+            *position,
+            _client_converter(doc),
+            diagnostics=params.context.diagnostics,
+            only=params.context.only,
+            diagnostics_current=ls.checked_versions.get(params.text_document.uri) == doc.version,
+            versioned_edits=bool(edit_capabilities and edit_capabilities.document_changes),
+        )
+        return code_actions(request) or None
 
     async def forward_command(ls: LiftServer, uri: str, function: str, fixing: bool) -> dict[str, Any]:
         try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from lift_lsp.spec.ir import IR, Example, Parameter, ParamKind, Source
+import ast
+import re
+
+from lift_lsp.spec.ir import IR, Condition, Example, Parameter, ParamKind, Source
 
 _SOURCE_WORDS = {
     Source.DOCSTRING: "docstring",
@@ -57,6 +60,32 @@ def example_text(example: Example) -> str:
     return f">>> {call}"
 
 
+_HEADER = re.compile(r"[A-Za-z][A-Za-z ]*:\s*")
+_RETURN_NAMES = ("__return__", "_")
+
+
+def condition_text(condition: Condition) -> str:
+    """A contract as the spec wrote it (`__return__ >= 0`, `post: _ > x`), not as normalized in `expr` (`result`)."""
+    if not condition.expr:
+        return condition.text
+    header = _HEADER.match(condition.text)
+    written = [condition.text[header.end() :]] if header else []
+    normal = _normalized(condition.expr)
+    return next((text for text in [*written, condition.text] if _normalized(text) == normal), condition.expr)
+
+
+def _normalized(expr: str) -> str | None:
+    """The expression's AST with `__return__` and `_` read as `result`, for comparing spellings of one contract."""
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in _RETURN_NAMES:
+            node.id = "result"
+    return ast.dump(tree)
+
+
 def _sources(ir: IR, prefix: str) -> str:
     found = [p for p in ir.provenance if p.part == prefix or p.part.startswith(prefix + ".")]
     words = sorted({_SOURCE_WORDS.get(Source(p.source), str(p.source)) for p in found})
@@ -64,44 +93,48 @@ def _sources(ir: IR, prefix: str) -> str:
 
 
 def to_markdown(ir: IR) -> str:
-    out: list[str] = ["```python", signature_line(ir), "```"]
+    """Blocks (paragraphs, lists, code fences) separated by one blank line; nothing blank inside a block, so lists
+    stay tight and fences hold exactly their lines."""
+    blocks: list[list[str]] = [["```python", signature_line(ir), "```"]]
     if ir.intent.summary:
-        out.append(f"**Intent**{_sources(ir, 'intent')}: {ir.intent.summary}")
+        blocks.append([f"**Intent**{_sources(ir, 'intent')}: {ir.intent.summary}"])
     if ir.intent.details:
-        out.append(ir.intent.details)
+        blocks.append([ir.intent.details])
     if ir.signature.parameters:
-        out.append("**Parameters**")
+        items = []
         for param in ir.signature.parameters:
             type_text = f": {param.type}" if param.type else ""
             desc = f" — {param.description}" if param.description else ""
-            out.append(f"- `{param.name}{type_text}`{desc}{_sources(ir, f'signature.parameters.{param.name}')}")
+            items.append(f"- `{param.name}{type_text}`{desc}{_sources(ir, f'signature.parameters.{param.name}')}")
+        blocks.append(["**Parameters**", *items])
     returns = ir.signature.returns
     if returns.type or returns.description:
         type_text = f"`{returns.type}`" if returns.type else ""
         desc = f" — {returns.description}" if returns.description else ""
-        out.append(f"**Returns** {type_text}{desc}{_sources(ir, 'signature.returns')}")
+        blocks.append([f"**Returns** {type_text}{desc}{_sources(ir, 'signature.returns')}"])
     if ir.signature.raises:
-        out.append("**Raises**")
-        out += [f"- `{r.exception}`" + (f" — {r.when}" if r.when else "") for r in ir.signature.raises]
+        items = [f"- `{r.exception}`" + (f" — {r.when}" if r.when else "") for r in ir.signature.raises]
+        blocks.append(["**Raises**", *items])
     for title, conditions, key in (
         ("Preconditions", ir.preconditions, "preconditions"),
         ("Postconditions", ir.postconditions, "postconditions"),
     ):
         if conditions:
-            out.append(f"**{title}**{_sources(ir, key)}")
-            out += [f"- `{c.expr}`" if c.expr else f"- {c.text}" for c in conditions]
+            items = [f"- `{condition_text(c)}`" if c.expr else f"- {condition_text(c)}" for c in conditions]
+            blocks.append([f"**{title}**{_sources(ir, key)}", *items])
     if ir.examples:
-        out.append(f"**Examples**{_sources(ir, 'examples')}")
-        out += ["```python", *(example_text(e) for e in ir.examples), "```"]
+        blocks.append([f"**Examples**{_sources(ir, 'examples')}"])
+        blocks.append(["```python", *(example_text(e) for e in ir.examples), "```"])
     if ir.effects:
         words = ", ".join(f"{e.kind}" + (f" ({e.description})" if e.description else "") for e in ir.effects)
-        out.append(f"**Effects**{_sources(ir, 'effects')}: {words}")
+        blocks.append([f"**Effects**{_sources(ir, 'effects')}: {words}"])
     if ir.holes:
-        out.append("**Holes** (resolve before generating)")
+        items = []
         for hole in ir.holes:
             options = f" — options: {', '.join(f'`{o}`' for o in hole.options)}" if hole.options else ""
-            out.append(f"- `{hole.id}` ({hole.kind}): {hole.description}{options}")
-    return "\n\n".join(out)
+            items.append(f"- `{hole.id}` ({hole.kind}): {hole.description}{options}")
+        blocks.append(["**Holes** (resolve before generating)", *items])
+    return "\n\n".join("\n".join(block) for block in blocks)
 
 
 def to_text(ir: IR, function: str, line: int) -> str:
@@ -115,8 +148,8 @@ def to_text(ir: IR, function: str, line: int) -> str:
     if ir.signature.returns.type or ir.signature.returns.description:
         out.append(f"  returns {ir.signature.returns.type or ''} {ir.signature.returns.description}".rstrip())
     out += [f"  raises {r.exception}" + (f" — {r.when}" if r.when else "") for r in ir.signature.raises]
-    out += [f"  pre: {c.expr or c.text}" for c in ir.preconditions]
-    out += [f"  post: {c.expr or c.text}" for c in ir.postconditions]
+    out += [f"  pre: {condition_text(c)}" for c in ir.preconditions]
+    out += [f"  post: {condition_text(c)}" for c in ir.postconditions]
     for example in ir.examples:
         outcome = f"raises {example.raises}" if example.raises else example.result
         out.append(f"  example: {example.call} -> {outcome}")

@@ -1,4 +1,5 @@
--- Neovim end to end: drives the lift plugin (editor-clients/nvim) against a real lift-lsp, as a user would.
+-- Neovim end to end: drives the lift plugin (editor-clients/nvim) against a real lift-lsp, as a user would: hover,
+-- "Generate from spec", a wrong example's diagnostic on :write, and its quick fix.
 -- Run by tests/test_nvim_e2e.py:  nvim --headless --clean --cmd "set rtp^=editor-clients/nvim" -S tests/nvim/e2e.lua
 -- Inputs (environment):
 --   LIFT_E2E_CMD       JSON list: the server command
@@ -7,6 +8,7 @@
 --   LIFT_E2E_STUB_LINE 0-based line of `def combine`
 --   LIFT_E2E_CHECK     a file whose docstring example is wrong (diagnostics on save)
 --   LIFT_E2E_BUFFER_OUT where the stub buffer's text is written after the generation
+--   LIFT_E2E_FIXES     JSON list of {path, code, match, title}: a diagnostic (code, a part of its message) to fix
 --   LIFT_E2E_RESULT    where the results (JSON) are written
 -- Neovim 0.7 APIs only. Whatever happens, the results are written and Neovim quits.
 
@@ -67,6 +69,25 @@ end
 
 local function buffer_text(bufnr)
   return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "\n") .. "\n"
+end
+
+--- lift's diagnostics of a buffer, as plain tables.
+local function lift_diagnostics(bufnr)
+  local out = {}
+  for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+    if d.source == "lift" then
+      table.insert(out, {
+        lnum = d.lnum,
+        col = d.col,
+        end_lnum = d.end_lnum,
+        severity = d.severity,
+        code = d.code,
+        source = d.source,
+        message = d.message,
+      })
+    end
+  end
+  return out
 end
 
 local function open(path)
@@ -175,28 +196,61 @@ local function main()
   step("opened check file")
   vim.cmd("write")
   step("written")
-  local function lift_diagnostics()
-    local out = {}
-    for _, d in ipairs(vim.diagnostic.get(check)) do
-      if d.source == "lift" then
-        table.insert(out, {
-          lnum = d.lnum,
-          col = d.col,
-          end_lnum = d.end_lnum,
-          severity = d.severity,
-          code = d.code,
-          source = d.source,
-          message = d.message,
-        })
-      end
-    end
-    return out
-  end
   vim.wait(60000, function()
-    return #lift_diagnostics() > 0
+    return #lift_diagnostics(check) > 0
   end, 50)
-  results.diagnostics = lift_diagnostics()
+  results.diagnostics = lift_diagnostics(check)
   step("diagnostics")
+
+  -- 6. Quick fixes (LIFT_E2E_FIXES, the first on the file above): on the diagnostic's line vim.lsp.buf.code_action()
+  -- offers the fix, picked in vim.ui.select; Neovim applies its edit; :write; that diagnostic is gone.
+  results.fixes = {}
+  for _, fix in ipairs(vim.json.decode(env.LIFT_E2E_FIXES)) do
+    local bufnr = open(fix.path)
+    local function target()
+      for _, d in ipairs(lift_diagnostics(bufnr)) do
+        if d.code == fix.code and d.message:find(fix.match, 1, true) then
+          return d
+        end
+      end
+      return nil
+    end
+    if target() == nil then
+      vim.cmd("write") -- onOpen is off: the save checks it
+    end
+    vim.wait(60000, function()
+      return target() ~= nil
+    end, 50)
+    local diagnostic = assert(target(), "no " .. fix.code .. " diagnostic in " .. fix.path)
+    vim.api.nvim_win_set_cursor(0, { diagnostic.lnum + 1, diagnostic.col })
+    local unfixed = buffer_text(bufnr)
+    local offered = {}
+    vim.ui.select = function(items, opts, on_choice)
+      vim.ui.select = select
+      local choice = nil
+      for _, item in ipairs(items) do
+        local title = opts.format_item(item)
+        table.insert(offered, title)
+        if title == fix.title and choice == nil then
+          choice = item
+        end
+      end
+      on_choice(choice)
+    end
+    vim.lsp.buf.code_action()
+    local changed = vim.wait(30000, function()
+      return buffer_text(bufnr) ~= unfixed
+    end, 50)
+    local done = { path = fix.path, offered = offered, text = buffer_text(bufnr) }
+    table.insert(results.fixes, done)
+    assert(changed, "the quick fix '" .. fix.title .. "' did not change " .. fix.path)
+    vim.cmd("write")
+    vim.wait(60000, function()
+      return target() == nil
+    end, 50)
+    done.remaining = lift_diagnostics(bufnr)
+    step("fixed " .. fix.code)
+  end
 end
 
 local ok, err = xpcall(main, debug.traceback)

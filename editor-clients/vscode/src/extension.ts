@@ -1,5 +1,7 @@
 // The VS Code client of lift-lsp: starts the server over stdio for Python files, passes the `lift.*` settings the
-// user has set as initializationOptions and on change (unset ones are left to the server's defaults), and gives the server's commands a palette entry and a result view.
+// user has set as initializationOptions and on change (unset ones are left to the server's defaults), and gives the
+// server's commands a palette entry and a result view. The server is found as `resolveServerCommand` says, first
+// beside the interpreter selected in the Python extension (its public API) when that extension is installed.
 //
 // The server registers `lift.generate` and `lift.showIr` (executeCommand); vscode-languageclient turns them into
 // VS Code commands. The middleware below fills in their arguments when they are run from the palette (from the
@@ -7,6 +9,8 @@
 // generation (with its cancel button) is shown by the client library.
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { PythonExtension } from '@vscode/python-extension';
 import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
@@ -42,12 +46,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const start = async (): Promise<void> => {
     const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
-    const command = resolveServerCommand(
-      vscode.workspace.getConfiguration(SECTION).get<string>('serverPath', ''),
-      folders,
-      (file) => fs.existsSync(file),
-    );
-    output.info(`starting ${command}`);
+    const { command, source } = resolveServerCommand({
+      serverPath: vscode.workspace.getConfiguration(SECTION).get<string>('serverPath', ''),
+      workspaceFolders: folders,
+      interpreter: await selectedInterpreter(),
+      home: os.homedir(),
+      searchPath: process.env.PATH ?? '',
+      exists: (file) => fs.existsSync(file),
+    });
+    output.info(`starting ${command} (${source})`);
     const serverOptions: ServerOptions = { command, args: [], transport: TransportKind.stdio, options: { cwd: folders[0] } };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ language: 'python' }],
@@ -60,7 +67,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await client.start();
     } catch (err) {
       void vscode.window.showErrorMessage(
-        `LIFT: could not start ${command} (${String(err)}). Set lift.serverPath or install lift-lsp into .venv.`,
+        `LIFT: could not start ${command} (${String(err)}). Install lift-lsp (see the README: pipx or uv tool),` +
+          ' select an interpreter that has it, or set lift.serverPath.',
       );
     }
   };
@@ -92,7 +100,43 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     { dispose: () => void stop() },
   );
+  const python = await pythonApi();
+  if (python !== undefined) {
+    context.subscriptions.push(
+      python.environments.onDidChangeActiveEnvironmentPath(async () => {
+        await stop();
+        await start();
+      }),
+    );
+  }
   await start();
+}
+
+/** The Python extension's API, when that extension is installed and enabled. */
+async function pythonApi(): Promise<PythonExtension | undefined> {
+  if (vscode.extensions.getExtension('ms-python.python') === undefined) {
+    return undefined;
+  }
+  try {
+    return await PythonExtension.api();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The executable of the interpreter selected in the Python extension for the workspace. */
+async function selectedInterpreter(): Promise<string | undefined> {
+  const python = await pythonApi();
+  if (python === undefined) {
+    return undefined;
+  }
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  try {
+    const active = python.environments.getActiveEnvironmentPath(folder);
+    return (await python.environments.resolveEnvironment(active))?.executable.uri?.fsPath;
+  } catch {
+    return undefined; // an environment it cannot resolve: look elsewhere
+  }
 }
 
 export async function deactivate(): Promise<void> {

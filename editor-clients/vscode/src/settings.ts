@@ -78,35 +78,73 @@ export function packageDefaults(properties: Record<string, unknown>): (key: stri
   };
 }
 
+/** Where to look for lift-lsp. */
+export interface ServerSearch {
+  /** `lift.serverPath` (empty: search). */
+  serverPath: string;
+  workspaceFolders: readonly string[];
+  /** The interpreter selected in the Python extension (its executable), when that extension is present. */
+  interpreter?: string;
+  home: string;
+  /** `PATH`. */
+  searchPath: string;
+  exists: (file: string) => boolean;
+  platform?: string;
+}
+
+/** The executable to start and where it was found (for the log and the error message). */
+export interface ServerCommand {
+  command: string;
+  source: string;
+}
+
 /**
- * Which executable to start: `lift.serverPath` when set (`${workspaceFolder}` is expanded; a relative path is taken
- * from the first workspace folder; a bare name is looked up on PATH), else the first workspace folder's `.venv`
- * that has `lift-lsp`, else `lift-lsp` on PATH.
+ * Which lift-lsp to start:
+ * 1. `lift.serverPath` when set (`~`, `${userHome}` and `${workspaceFolder}` are expanded; a relative path is taken
+ *    from the first workspace folder; a bare name is looked up on PATH);
+ * 2. beside the interpreter selected in the Python extension (the environment it is installed in);
+ * 3. the first workspace folder's `.venv` that has it;
+ * 4. on PATH, then in `~/.local/bin` (where `pipx install` and `uv tool install` put it).
  */
-export function resolveServerCommand(
-  serverPath: string,
-  workspaceFolders: readonly string[],
-  exists: (file: string) => boolean,
-  platform: string = process.platform,
-): string {
-  let configured = serverPath.trim();
+export function resolveServerCommand(search: ServerSearch): ServerCommand {
+  const { workspaceFolders, home, exists } = search;
+  const platform = search.platform ?? process.platform;
+  const paths = platform === 'win32' ? path.win32 : path.posix;
+  const executable = platform === 'win32' ? 'lift-lsp.exe' : 'lift-lsp';
+  const configured = search.serverPath.trim();
   if (configured) {
-    if (workspaceFolders.length === 0) {
-      return configured;
+    let expanded = configured.replace(/^~(?=$|[\\/])/, home).split('${userHome}').join(home);
+    if (workspaceFolders.length > 0) {
+      expanded = expanded.split('${workspaceFolder}').join(workspaceFolders[0]);
     }
-    configured = configured.split('${workspaceFolder}').join(workspaceFolders[0]);
-    const bareName = !configured.includes('/') && !configured.includes('\\');
-    if (path.isAbsolute(configured) || bareName) {
-      return configured;
+    const bareName = !expanded.includes('/') && !expanded.includes('\\');
+    if (paths.isAbsolute(expanded) || bareName || workspaceFolders.length === 0) {
+      return { command: expanded, source: 'lift.serverPath' };
     }
-    return path.join(workspaceFolders[0], configured);
+    return { command: paths.join(workspaceFolders[0], expanded), source: 'lift.serverPath' };
   }
-  const venvBin = platform === 'win32' ? path.join('.venv', 'Scripts', 'lift-lsp.exe') : path.join('.venv', 'bin', 'lift-lsp');
+  if (search.interpreter) {
+    const beside = paths.join(paths.dirname(search.interpreter), executable);
+    if (exists(beside)) {
+      return { command: beside, source: "the Python extension's selected interpreter" };
+    }
+  }
+  const venvBin = platform === 'win32' ? paths.join('.venv', 'Scripts', executable) : paths.join('.venv', 'bin', executable);
   for (const folder of workspaceFolders) {
-    const candidate = path.join(folder, venvBin);
+    const candidate = paths.join(folder, venvBin);
     if (exists(candidate)) {
-      return candidate;
+      return { command: candidate, source: "the workspace's .venv" };
     }
   }
-  return 'lift-lsp';
+  const delimiter = platform === 'win32' ? ';' : ':';
+  for (const dir of search.searchPath.split(delimiter).filter((d) => d !== '')) {
+    if (exists(paths.join(dir, executable))) {
+      return { command: paths.join(dir, executable), source: 'PATH' };
+    }
+  }
+  const toolBin = paths.join(home, '.local', 'bin', executable);
+  if (exists(toolBin)) {
+    return { command: toolBin, source: '~/.local/bin (pipx, uv tool)' };
+  }
+  return { command: 'lift-lsp', source: 'not found: PATH' };
 }

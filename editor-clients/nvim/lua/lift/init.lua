@@ -1,7 +1,7 @@
 -- lift-lsp client for Neovim 0.7+ (no nvim-lspconfig needed).
 --
 --   require("lift").setup({
---     cmd = nil,          -- list, or function(root_dir) -> list; default: <root>/.venv/bin/lift-lsp, else lift-lsp
+--     cmd = nil,          -- list, or function(root_dir) -> list; default: $VIRTUAL_ENV's, <root>/.venv's, PATH's, ~/.local/bin's lift-lsp
 --     settings = {},      -- server settings, nested ({backend = {kind = "modal"}}) or dotted ({["backend.kind"] = "modal"})
 --     keymaps = true,     -- true: <leader>lg generate, <leader>li show IR, K hover (if K is free); false; or a table
 --     root_markers = { ".git", "pyproject.toml" },
@@ -133,9 +133,15 @@ local function server_cmd(root)
   if cmd then
     return cmd
   end
-  local venv = root .. "/.venv/bin/lift-lsp"
-  if vim.fn.executable(venv) == 1 then
-    return { venv }
+  -- The activated virtual environment, the project's .venv, PATH, then where pipx and `uv tool` install it.
+  local candidates = { root .. "/.venv/bin/lift-lsp", "lift-lsp", vim.fn.expand("~/.local/bin/lift-lsp") }
+  if vim.env.VIRTUAL_ENV and vim.env.VIRTUAL_ENV ~= "" then
+    table.insert(candidates, 1, vim.env.VIRTUAL_ENV .. "/bin/lift-lsp")
+  end
+  for _, candidate in ipairs(candidates) do
+    if vim.fn.executable(candidate) == 1 then
+      return { candidate }
+    end
   end
   return { "lift-lsp" }
 end
@@ -308,7 +314,8 @@ local function start(root)
   local cmd = server_cmd(root)
   if vim.fn.executable(cmd[1]) ~= 1 then
     notify(
-      "cannot start '" .. cmd[1] .. "': install lift-lsp into " .. root .. "/.venv or set cmd in setup()",
+      "cannot start '" .. cmd[1] .. "': install lift-lsp (`pipx install` or `uv tool install`, see the README),"
+        .. " or into " .. root .. "/.venv, or set cmd in setup()",
       vim.log.levels.WARN
     )
     return nil

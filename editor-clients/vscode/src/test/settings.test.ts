@@ -10,6 +10,7 @@ import {
   explicitValue,
   packageDefaults,
   resolveServerCommand,
+  type ServerSearch,
   serverSettingKeys,
   toInitializationOptions,
 } from '../settings';
@@ -79,16 +80,38 @@ test('a key without a section is refused', () => {
   assert.throws(() => toInitializationOptions(['backend.'], () => 'x'), /section\.name/);
 });
 
-test('server command: setting, then workspace .venv, then PATH', () => {
+test('server command: setting, then the Python extension\'s interpreter, then .venv, PATH, ~/.local/bin', () => {
   const venv = path.join('/ws', '.venv', 'bin', 'lift-lsp');
-  const has = (files: string[]) => (file: string) => files.includes(file);
-  assert.equal(resolveServerCommand('/opt/lift/bin/lift-lsp', ['/ws'], has([venv]), 'linux'), '/opt/lift/bin/lift-lsp');
-  assert.equal(resolveServerCommand('tools/lift-lsp', ['/ws'], has([]), 'linux'), path.join('/ws', 'tools', 'lift-lsp'));
-  assert.equal(resolveServerCommand('${workspaceFolder}/env/bin/lift-lsp', ['/ws'], has([]), 'linux'), '/ws/env/bin/lift-lsp');
-  assert.equal(resolveServerCommand('my-lift-lsp', ['/ws'], has([]), 'linux'), 'my-lift-lsp');
-  assert.equal(resolveServerCommand('', ['/a', '/ws'], has([venv]), 'linux'), venv);
-  assert.equal(resolveServerCommand('  ', ['/ws'], has([]), 'linux'), 'lift-lsp');
-  assert.equal(resolveServerCommand('', [], has([]), 'linux'), 'lift-lsp');
-  const winVenv = path.join('/ws', '.venv', 'Scripts', 'lift-lsp.exe');
-  assert.equal(resolveServerCommand('', ['/ws'], has([winVenv]), 'win32'), winVenv);
+  const search = (files: string[], more: Partial<ServerSearch> = {}): ServerSearch => ({
+    serverPath: '',
+    workspaceFolders: ['/ws'],
+    home: '/home/u',
+    searchPath: '/usr/local/bin:/usr/bin',
+    exists: (file: string) => files.includes(file),
+    platform: 'linux',
+    ...more,
+  });
+  const command = (files: string[], more: Partial<ServerSearch> = {}) => resolveServerCommand(search(files, more)).command;
+  assert.equal(command([venv], { serverPath: '/opt/lift/bin/lift-lsp' }), '/opt/lift/bin/lift-lsp');
+  assert.equal(command([], { serverPath: 'tools/lift-lsp' }), '/ws/tools/lift-lsp');
+  assert.equal(command([], { serverPath: '${workspaceFolder}/env/bin/lift-lsp' }), '/ws/env/bin/lift-lsp');
+  assert.equal(command([], { serverPath: '~/.local/bin/lift-lsp' }), '/home/u/.local/bin/lift-lsp'); // not /ws/~/...
+  assert.equal(command([], { serverPath: '${userHome}/bin/lift-lsp' }), '/home/u/bin/lift-lsp');
+  assert.equal(command([], { serverPath: '~' }), '/home/u');
+  assert.equal(command([], { serverPath: '~user/lift-lsp' }), '/ws/~user/lift-lsp'); // only the user's own `~`
+  assert.equal(command([], { serverPath: 'my-lift-lsp' }), 'my-lift-lsp');
+  // The interpreter selected in the Python extension wins over .venv when lift-lsp is installed beside it.
+  const selected = '/home/u/envs/proj/bin/python3';
+  assert.equal(command([venv, '/home/u/envs/proj/bin/lift-lsp'], { interpreter: selected }), '/home/u/envs/proj/bin/lift-lsp');
+  assert.deepEqual(resolveServerCommand(search([venv], { interpreter: selected })), {
+    command: venv,
+    source: "the workspace's .venv",
+  }); // selected, but lift-lsp is not installed there
+  assert.equal(command([venv], { workspaceFolders: ['/a', '/ws'] }), venv);
+  assert.equal(command(['/usr/bin/lift-lsp', '/home/u/.local/bin/lift-lsp']), '/usr/bin/lift-lsp');
+  assert.equal(command(['/home/u/.local/bin/lift-lsp']), '/home/u/.local/bin/lift-lsp');
+  assert.deepEqual(resolveServerCommand(search([])), { command: 'lift-lsp', source: 'not found: PATH' });
+  assert.equal(command([], { serverPath: '  ', workspaceFolders: [] }), 'lift-lsp');
+  const winVenv = path.win32.join('C:\\ws', '.venv', 'Scripts', 'lift-lsp.exe');
+  assert.equal(command([winVenv], { workspaceFolders: ['C:\\ws'], platform: 'win32', searchPath: '' }), winVenv);
 });
