@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from lift_lsp.check.checks import Finding, calls_for, example_findings, module_dirs
-from lift_lsp.check.sandbox import SandboxLimits, check_source_compiles, run_calls
+from lift_lsp.check.checks import function_example_findings
+from lift_lsp.check.sandbox import check_source_compiles
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest
 from lift_lsp.generate.constraints import code_constraint_for, pinned_ir_constraint
 from lift_lsp.generate.prompts import code_messages, ir_messages, repair_messages
@@ -154,19 +154,7 @@ def validate(text: str, site: SpecSite, doc: DocSpec, sandbox: SandboxOptions, f
     error = check_source_compiles(text, file)
     if error is not None:
         return [error]
-    calls = calls_for(site, doc)
-    if not calls:
-        return []
-    outcomes = run_calls(
-        text,
-        [call for call, _ in calls],
-        SandboxLimits.from_options(sandbox),
-        filename=file,
-        sys_path=module_dirs(file),
-    )
-    findings: list[Finding] = []
-    for (call, example), outcome in zip(calls, outcomes, strict=True):
-        findings += example_findings(file, site, call, example, outcome)
+    findings = function_example_findings(text, file, site, doc, sandbox)
     return [f"line {f.line}: {f.message}" for f in findings if f.severity in ("error", "warning")]
 
 
