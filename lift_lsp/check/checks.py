@@ -420,29 +420,29 @@ def _runnable(site: SpecSite, example: Example) -> bool:
 
 
 def calls_for(site: SpecSite, doc: DocSpec) -> list[tuple[Call, Example]]:
-    """The calls that check the function's prose examples (`f(x) ➞ y`, ...) by value; its doctests run as doctest
-    sessions instead (`has_doctest`)."""
+    """The calls that check the function's prose examples (`f(x) ➞ y`, ...) by value, and its contracts on the
+    inputs of every example; its doctests themselves run as doctest sessions (`has_doctest`)."""
     pre = tuple(c.expr for c in doc.preconditions if c.expr)
     post = tuple(c.expr for c in doc.postconditions if c.expr)
     calls: list[tuple[Call, Example]] = []
     for index, example in enumerate(doc.examples):
-        if not _runnable(site, example) or _from_doctest(site, example):
+        if not _runnable(site, example):
             continue
         direct = _is_direct_call(example, site.name) and "<locals>" not in site.qualname
-        calls.append(
-            (
-                Call(
-                    id=f"{site.qualname}#{index}",
-                    expr=example.call,
-                    args=dict(example.args) if direct else {},
-                    expected=example.result,
-                    expected_exception=example.raises,
-                    preconditions=pre if direct and example.args else (),
-                    postconditions=post if direct and example.args else (),
-                ),
-                example,
-            )
+        contracts = direct and bool(example.args)
+        doctest = _from_doctest(site, example)
+        if doctest and not (contracts and (pre or post)):
+            continue
+        call = Call(
+            id=f"{site.qualname}#{index}",
+            expr=example.call,
+            args=dict(example.args) if direct else {},
+            expected=None if doctest else example.result,
+            expected_exception=None if doctest else example.raises,
+            preconditions=pre if contracts else (),
+            postconditions=post if contracts else (),
         )
+        calls.append((call, example))
     return calls
 
 
@@ -568,11 +568,12 @@ def _run_examples(
     by_qualname = {site.qualname: site for site in find_sites(text)}
     for (site, call, example), outcome in zip(planned, outcomes, strict=True):
         if example is not None and site is not None:
+            counted = not _from_doctest(site, example)
             found = [
                 dataclasses.replace(f, message=f.message + suffix)
                 for f in example_findings(file, site, call, example, outcome)
             ]
-            ran.add(site.qualname, found, _prose_status(call, outcome, found, python))
+            ran.add(site.qualname, found, _prose_status(call, outcome, found, python) if counted else None)
             continue
         if outcome.status != "ok" and not outcome.doctests:
             ran.add(site.qualname if site else "<module>", [], ExampleStatus(reasons=[outcome.message], python=python))
@@ -617,15 +618,15 @@ def example_findings(file: str, site: SpecSite, call: Call, example: Example, ou
 
     shown = _call_text(call)
     status = outcome.status
+    if _from_doctest(site, example):  # the doctest session checks the example itself: here only its contracts
+        return _contract_findings(file, site, call, outcome, line)
     if status in ("timeout", "memory", "crashed"):
         add(Code.EXAMPLE_LIMIT, f"`{shown}` {outcome.message or status}")
         return out
     if status == "error":
         add(Code.MODULE_FAILED, f"`{shown}` could not run: {outcome.message}", "warning")
         return out
-    for expr, ok in zip(call.preconditions, outcome.pre_results, strict=False):
-        if ok is False:
-            add(Code.PRECONDITION_FALSE, f"precondition `{expr}` is false for the example `{shown}`")
+    out += _contract_findings(file, site, call, outcome, line, post=False)
     if status == "raised":
         if _undefined_name(call, outcome) is not None:
             return out
@@ -643,11 +644,22 @@ def example_findings(file: str, site: SpecSite, call: Call, example: Example, ou
         return out
     if example.result is not None and outcome.matches is False:
         add(Code.EXAMPLE_WRONG_RESULT, f"`{shown}` returned {outcome.value_repr}, expected {example.result}")
+    return out + _contract_findings(file, site, call, outcome, line, pre=False)
+
+
+def _contract_findings(
+    file: str, site: SpecSite, call: Call, outcome: CallOutcome, line: int, pre: bool = True, post: bool = True
+) -> list[Finding]:
+    shown = _call_text(call)
+    out: list[Finding] = []
+    for expr, ok in zip(call.preconditions, outcome.pre_results, strict=False):
+        if pre and ok is False:
+            message = f"precondition `{expr}` is false for the example `{shown}`"
+            out.append(Finding(file, site.qualname, line, Code.PRECONDITION_FALSE, "error", message))
     for expr, ok in zip(call.postconditions, outcome.post_results, strict=False):
-        if ok is False:
-            add(
-                Code.POSTCONDITION_FALSE, f"postcondition `{expr}` is false for `{shown}` (result {outcome.value_repr})"
-            )
+        if post and ok is False and outcome.status == "ok":
+            message = f"postcondition `{expr}` is false for `{shown}` (result {outcome.value_repr})"
+            out.append(Finding(file, site.qualname, line, Code.POSTCONDITION_FALSE, "error", message))
     return out
 
 

@@ -537,11 +537,12 @@ def _skipped(example: doctest.Example, flags: int) -> bool:
 class _Recorder(doctest.DocTestRunner):
     """doctest's own runner; each example's start and result are sent to the parent as they happen."""
 
-    def __init__(self, emit: Callable[[dict[str, Any]], None], optionflags: int, filename: str, limit: int) -> None:
+    def __init__(self, emit: Callable[[dict[str, Any]], None], optionflags: int, worker: Worker) -> None:
         super().__init__(checker=doctest.OutputChecker(), verbose=False, optionflags=optionflags)
         self.emit = emit
-        self.filename = filename
-        self.limit = limit
+        self.filename = worker.filename
+        self.limit = worker.max_output
+        self.memory_message = worker.memory_message
         self.index: dict[int, int] = {}
 
     def start_test(self, name: str, test: doctest.DocTest) -> None:
@@ -570,13 +571,14 @@ class _Recorder(doctest.DocTestRunner):
         self, out: Any, test: doctest.DocTest, example: doctest.Example, exc_info: Any
     ) -> None:
         exc = exc_info[1]
+        memory = isinstance(exc, MemoryError)
         self.emit(
             {
                 "event": "done",
                 "index": self.index[id(example)],
-                "status": "memory" if isinstance(exc, MemoryError) else "raised",
+                "status": "memory" if memory else "raised",
                 "exception": type(exc).__name__,
-                "message": _clean(_safe_str(exc), self.limit),
+                "message": self.memory_message if memory else _clean(_safe_str(exc), self.limit),
                 "line": _error_line(exc, self.filename),
                 "traceback": _format_traceback(exc),
             }
@@ -661,7 +663,7 @@ class Worker:
         if not names and "only" in selector:
             return {"status": "error", "message": "doctest finds no examples in this docstring when it runs"}
         tag = call["id"]
-        runner = _Recorder(lambda m: self.emit({**m, "id": tag}), self.optionflags, self.filename, self.max_output)
+        runner = _Recorder(lambda m: self.emit({**m, "id": tag}), self.optionflags, self)
         for name in names:
             runner.start_test(name, tests[name])
             runner.run(tests[name], out=lambda text: None, clear_globs=True)
