@@ -14,7 +14,7 @@ import hashlib
 import re
 import textwrap
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -721,11 +721,3 @@ def smt_findings(file: str, site: SpecSite, doc: DocSpec) -> list[Finding]:
                 )
             )
     return out
-
-
-def check_files(paths: Iterable[str], cache: CheckCache | None = None) -> list[Finding]:
-    findings: list[Finding] = []
-    for path in paths:
-        text = Path(path).read_bytes().decode("utf-8", errors="replace")
-        findings += check_text(text, path, cache=cache)
-    return findings

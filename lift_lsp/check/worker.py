@@ -612,13 +612,15 @@ class Worker:
         if failure is None:
             return {"event": "ready"}
         line = _error_line(failure, self.filename)
+        where = f" (line {line})" if line else ""
         status = "memory" if isinstance(failure, MemoryError) else "error"
         detail = self.memory_message if status == "memory" else _safe_str(failure)
+        message = f"importing `{self.module_name}` failed: {type(failure).__name__}: {detail}{where}"
         return {
             "event": "load_error",
             "status": status,
             "exception": type(failure).__name__,
-            "message": _clean(f"importing `{self.module_name}` failed: {type(failure).__name__}: {detail}", 4000),
+            "message": _clean(message, 4000),
             "line": line,
             "traceback": _format_traceback(failure),
             "output": _clean(cap.sink.text()),
