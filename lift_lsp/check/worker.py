@@ -663,7 +663,7 @@ class Worker:
         else:
             names = [n for n in sorted(tests) if n not in set(selector["except"])]
         if not names and "only" in selector:
-            return {"status": "error", "message": "doctest finds no examples in this docstring when it runs"}
+            return {"status": "error", "message": "doctest does not find this docstring in the imported module"}
         tag = call["id"]
         runner = _Recorder(lambda m: self.emit({**m, "id": tag}), self.optionflags, self)
         for name in names:
