@@ -624,7 +624,8 @@ def example_findings(file: str, site: SpecSite, call: Call, example: Example, ou
         add(Code.EXAMPLE_LIMIT, f"`{shown}` {outcome.message or status}")
         return out
     if status == "error":
-        add(Code.MODULE_FAILED, f"`{shown}` could not run: {outcome.message}", "warning")
+        if _undefined_name(call, outcome) is None:
+            add(Code.MODULE_FAILED, f"`{shown}` could not run: {outcome.message}", "warning")
         return out
     out += _contract_findings(file, site, call, outcome, line, post=False)
     if status == "raised":
@@ -666,8 +667,10 @@ def _contract_findings(
 def _undefined_name(call: Call, outcome: CallOutcome) -> str | None:
     """The name an example uses without defining it (`f(lst) => 3`): a NameError raised in the example's own
     expression, for a name that expression uses. A NameError inside the function's code is a failure instead."""
-    found = re.fullmatch(r"name '(\w+)' is not defined.*", outcome.message, re.DOTALL)
-    if outcome.status != "raised" or outcome.exception != "NameError" or found is None or outcome.line is not None:
+    found = re.search(r"name '(\w+)' is not defined", outcome.message)
+    if outcome.status not in ("raised", "error") or outcome.exception != "NameError" or found is None:
+        return None
+    if outcome.line is not None:  # raised in the module's code
         return None
     frames = re.findall(r'^  File "(.*?)", line', outcome.traceback, re.MULTILINE)
     if not frames or not frames[-1].startswith(("<call ", "<arg ")):
