@@ -181,7 +181,7 @@ def check_document(
     if to_run or (rest and cached_rest is None):
         claimed = sorted({site.qualname for site in sites if has_doctest(site)})
         run_rest = rest and cached_rest is None
-        ran = _dynamic_findings(text, file, to_run, claimed, run_rest, diagnostics, sandbox, report)
+        ran = _dynamic_findings(text, file, sites, to_run, claimed, run_rest, diagnostics, sandbox, report)
         for key, site, _ in to_run:
             found, status = ran.functions.pop(site.qualname, ([], None))
             report.findings += found
@@ -479,6 +479,7 @@ def _from_doctest(site: SpecSite, example: Example) -> bool:
 def _dynamic_findings(
     text: str,
     file: str,
+    sites: Sequence[SpecSite],
     work: Sequence[tuple[str, SpecSite, DocSpec]],
     claimed: Sequence[str],
     rest: bool,
@@ -493,7 +494,8 @@ def _dynamic_findings(
     if rest and diagnostics.examples:
         planned.append((None, Call(id="#rest", doctest_except=tuple(claimed)), None))
     if planned and _compiles(text):
-        _run_examples(text, file, planned, diagnostics, sandbox, report.interpreter or find_interpreter(file), ran)
+        interpreter = report.interpreter or find_interpreter(file)
+        _run_examples(text, file, sites, planned, diagnostics, sandbox, interpreter, ran)
     if diagnostics.smt:
         for _, site, doc in work:
             ran.add(site.qualname, smt_findings(file, site, doc))
@@ -519,13 +521,14 @@ def function_example_findings(
     planned = _plan([(site, doc)])
     if planned and _compiles(text):
         diagnostics = DiagnosticsOptions(time_budget_s=sandbox.file_timeout_s)
-        _run_examples(text, file, planned, diagnostics, sandbox, interpreter or find_interpreter(file), ran)
+        _run_examples(text, file, [site], planned, diagnostics, sandbox, interpreter or find_interpreter(file), ran)
     return [f for found, _ in ran.functions.values() for f in found]
 
 
 def _run_examples(
     text: str,
     file: str,
+    sites: Sequence[SpecSite],
     planned: Sequence[tuple[SpecSite | None, Call, Example | None]],
     diagnostics: DiagnosticsOptions,
     sandbox: SandboxOptions,
@@ -565,7 +568,7 @@ def _run_examples(
             ran.add(site.qualname if site else "<module>", [], ExampleStatus(reasons=[why], python=python))
         return
     lines = text.split("\n")
-    by_qualname = {site.qualname: site for site in find_sites(text)}
+    by_qualname = {site.qualname: site for site in sites}
     for (site, call, example), outcome in zip(planned, outcomes, strict=True):
         if example is not None and site is not None:
             counted = not _from_doctest(site, example)

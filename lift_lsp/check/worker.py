@@ -510,6 +510,9 @@ def import_buffer(name: str, filename: str, source: str, is_package: bool) -> ty
     if is_package:
         spec.submodule_search_locations = [os.path.dirname(filename)]
     module = importlib.util.module_from_spec(spec)
+    for key, loaded in list(sys.modules.items()):  # submodules its parent imported already: bound as import binds them
+        if is_package and key.startswith(name + ".") and "." not in key[len(name) + 1 :]:
+            setattr(module, key[len(name) + 1 :], loaded)
     sys.modules[name] = module
     if parent:
         setattr(sys.modules[parent], child, module)

@@ -40,6 +40,8 @@ def check_paths(
     `open_texts` has it. Results in the order of the files; `progress` is told after each file."""
     files = python_files(paths)
     cache = cache if cache is not None else CheckCache()
+    if len(files) > 1 and jobs > 1:  # the files are the parallel work: one sandbox process each imports less
+        sandbox = (sandbox or SandboxOptions()).model_copy(update={"workers": 1})
 
     def one(file: str) -> Checked:
         text = (open_texts or {}).get(file)
