@@ -13,12 +13,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import LanguageClient
 
 from lift_lsp.check.checks import Code, check_document, function_example_findings
 from lift_lsp.check.project import find_interpreter, module_target
+from lift_lsp.lsp.server import CHECK_WORKSPACE_COMMAND
 from lift_lsp.options import SandboxOptions
 from lift_lsp.spec.reverse import read_spec
 from lift_lsp.spec.sites import find_sites
+from tests.lsp_util import SERVER, hover, open_doc, start
 
 FILES = {
     "pyproject.toml": """
@@ -262,3 +267,30 @@ def test_the_worker_runs_on_python_3_9(tmp_path: Path) -> None:
     assert pypy.python.version == (3, 9)
     report = check_document(path.read_text(), str(path), interpreter=pypy)
     assert [f.message for f in report.findings] == ["`f(1)`: expected 3, got 2"]
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def client(lsp_client: LanguageClient, project: Path):  # type: ignore[no-untyped-def]
+    await start(lsp_client, options={"diagnostics": {"onOpen": False}}, root=project)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_workspace_check_with_progress_and_the_status_on_hover(client: LanguageClient, project: Path) -> None:
+    core = project / "src/pkg/core.py"
+    buffer = core.read_text().replace("    >>> double(3)\n    7\n", "    >>> double(3)\n    6\n")
+    uri = open_doc(client, core, buffer)
+    totals = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=CHECK_WORKSPACE_COMMAND, arguments=[])
+    )
+    assert totals["files"] == 4 and totals["errors"] == 2  # uses_missing and Counter.add; double fixed in the buffer
+    (reports,) = client.progress_reports.values()
+    assert isinstance(reports[0], types.WorkDoneProgressBegin) and isinstance(reports[-1], types.WorkDoneProgressEnd)
+    broken = (project / "src/pkg/broken.py").as_uri()
+    (failed_import,) = client.diagnostics[broken]
+    assert failed_import.code == Code.MODULE_FAILED and failed_import.range.start.line == 2
+    assert {d.message.split("`")[1] for d in client.diagnostics[uri]} == {"uses_missing(1)", "Counter().add(4).total"}
+    line = buffer.split("\n").index("def double(x):")
+    found = await hover(client, uri, line, 5)
+    assert found is not None and isinstance(found.contents, types.MarkupContent)
+    assert "2 examples ran: 2 passed, 0 failed; Python: " in found.contents.value.replace("\\", "")

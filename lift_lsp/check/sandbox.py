@@ -1,9 +1,10 @@
 """Run user (and generated) Python code in separate worker processes, never in this one.
 
-`run_calls(source, calls)` loads the module source in each of `limits.workers` fresh processes and evaluates the
-calls there (examples, pre/postconditions), one outcome per call. Each worker runs `worker.py` in its own
-process group and temporary directory (deleted afterwards), with a minimal environment (no secrets of ours), stdin on
-/dev/null and resource limits (address space, CPU, file size, core dumps; processes too, except for root, which
+`run_calls(source, calls)` imports the module source (under its dotted name, from its package root, by the project's
+Python) in each of `limits.workers` fresh processes and runs the calls there (doctest sessions with the standard
+library's doctest, prose examples by value, pre/postconditions), one outcome per call. Each worker runs `worker.py` in
+its own process group and temporary directory (deleted afterwards), with a minimal environment (no secrets of ours),
+stdin on /dev/null and resource limits (address space, CPU, file size, core dumps; processes too, except for root, which
 ignores that limit). This process enforces the time limits: a call past its deadline has its worker's whole process
 group killed, and a fresh worker takes the remaining calls.
 

@@ -1,11 +1,15 @@
-"""Sandbox worker: loads one module's source, then evaluates calls on it, one JSON line per outcome.
+"""Sandbox worker: imports one module's source, then runs calls on it, one JSON line per event.
 
-Started by `lift_lsp.check.sandbox` as `python -s -P -u worker.py CMD_FD RESULT_FD LOG_PATH` in its own process
-group, with a minimal environment, stdin on /dev/null and fds 1/2 on LOG_PATH. Standard library only: the language
-server never imports this module. Protocol, one JSON object per line:
+Started by `lift_lsp.check.sandbox` as `python -s [-P] -u worker.py CMD_FD RESULT_FD LOG_PATH` in its own process
+group, with a minimal environment, stdin on /dev/null and fds 1/2 on LOG_PATH, by the project's Python: it is a
+standard-library-only script that any Python 3.9+ runs (no newer syntax or APIs). The language server never imports
+this module. Protocol, one JSON object per line:
 
-- parent -> worker (CMD_FD): `init` {source, filename, module_name, sys_path, limits}, then one call object per line;
-- worker -> parent (RESULT_FD): {"event": "ready"} or {"event": "load_error", ...}, then {"event": "outcome", ...}.
+- parent -> worker (CMD_FD): `init` {source, filename, module_name, is_package, sys_path, doctest_flags, limits},
+  then one call per line: {id, expr, args, ...} (a value call) or {id, doctest: {"only": NAME} | {"except": [...]}};
+- worker -> parent (RESULT_FD): {"event": "ready"} or {"event": "load_error", ...}; then for each call, for a
+  doctest call its sessions' events ({"event": "test" | "start" | "done", "id", ...}, one "start" before and one
+  "done" after each example), and last {"event": "outcome", "id", ...}.
 """
 
 from __future__ import annotations

@@ -188,6 +188,7 @@ async def check_workspace(ls: LiftServer) -> dict[str, Any]:
             continue
         uri = Path(item.file).absolute().as_uri()
         doc = ls.open_document(uri) or TextDocument(uri, source=open_texts.get(item.file) or _read(item.file))
+        ls.example_statuses[uri] = item.report.statuses
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[_diagnostic(f, doc) for f in item.report.findings])
         )
