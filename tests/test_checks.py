@@ -259,3 +259,33 @@ async def test_save_shows_then_clears_the_diagnostic(client: LanguageClient, tmp
     client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
     await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     assert list(client.diagnostics[uri]) == []
+
+
+def test_a_cached_wrong_example_moves_with_its_function_quick_fix_range_too() -> None:
+    source = textwrap.dedent(
+        '''
+        def first(x):
+            return x
+
+
+        def sq(x):
+            """Square.
+
+            >>> sq(3)
+            6
+            """
+            return x * x
+        '''
+    )
+    cache = CheckCache()
+    (before,) = check_text(source, "m.py", cache=cache)
+    runs = cache.runs
+    (after,) = check_text(source.replace("    return x\n", "    x = x\n    return x\n", 1), "m.py", cache=cache)
+    assert cache.runs == runs + 1  # only `first` ran again
+    assert after.line == before.line + 1 and before.data is not None and after.data is not None
+    assert after.data["expected_range"] == [
+        before.data["expected_range"][0] + 1,
+        4,
+        before.data["expected_range"][2] + 1,
+        5,
+    ]

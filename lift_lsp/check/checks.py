@@ -259,11 +259,20 @@ def _function_key(
 
 
 def _to_relative(finding: Finding, site: SpecSite) -> Finding:
-    return dataclasses.replace(finding, file="", line=finding.line - site.def_line)
+    return _moved(dataclasses.replace(finding, file=""), -site.def_line)
 
 
 def _relocate(finding: Finding, file: str, site: SpecSite) -> Finding:
-    return dataclasses.replace(finding, file=file, function=site.qualname, line=finding.line + site.def_line)
+    return _moved(dataclasses.replace(finding, file=file, function=site.qualname), site.def_line)
+
+
+def _moved(finding: Finding, lines: int) -> Finding:
+    """The finding `lines` lines further down (its quick-fix range too)."""
+    data = finding.data
+    where = data.get("expected_range") if data is not None else None
+    if data is not None and isinstance(where, list) and len(where) == 4:
+        data = {**data, "expected_range": [where[0] + lines, where[1], where[2] + lines, where[3]]}
+    return dataclasses.replace(finding, line=finding.line + lines, data=data)
 
 
 # ---------------------------------------------------------------- static checks: the spec against the signature
