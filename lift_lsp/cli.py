@@ -74,7 +74,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int, file: str) -> None:
         if tty:
-            line = f"[{done}/{total}] {file}"[:100]
+            line = f"[{done}/{total}] {file if len(file) <= 90 else '...' + file[-87:]}"
             print(f"\r\x1b[K{line}", end="" if done < total else "\r\x1b[K", file=sys.stderr, flush=True)
 
     jobs = args.jobs or os.cpu_count() or 2
