@@ -15,7 +15,6 @@ this module. Protocol, one JSON object per line:
 from __future__ import annotations
 
 import contextlib
-import doctest
 import faulthandler
 import importlib
 import importlib.machinery
@@ -33,7 +32,10 @@ import time
 import traceback
 import types
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import doctest
 
 _MIB = 1024 * 1024
 _THIS_FILE = os.path.abspath(__file__)
@@ -529,6 +531,8 @@ def import_buffer(name: str, filename: str, source: str, is_package: bool) -> ty
 
 def doctest_flags(names: Iterable[str]) -> int:
     """The option flags named (`ELLIPSIS`, ...); names this doctest does not know are left out."""
+    import doctest
+
     flags = 0
     for name in names:
         flags |= doctest.OPTIONFLAGS_BY_NAME.get(name, 0)
@@ -536,23 +540,31 @@ def doctest_flags(names: Iterable[str]) -> int:
 
 
 def _skipped(example: doctest.Example, flags: int) -> bool:
+    import doctest
+
     for flag, on in example.options.items():
         flags = flags | flag if on else flags & ~flag
     return bool(flags & doctest.SKIP)
 
 
-class _Recorder(doctest.DocTestRunner):
-    """doctest's own runner; each example's start and result are sent to the parent as they happen."""
+class _Recorder:
+    """doctest's own runner (imported only when doctests run: it is slow to import); each example's start and result
+    are sent to the parent as they happen."""
 
-    def __init__(self, emit: Callable[[dict[str, Any]], None], optionflags: int, worker: Worker) -> None:
-        super().__init__(checker=doctest.OutputChecker(), verbose=False, optionflags=optionflags)
+    def __init__(self, emit: Callable[[dict[str, Any]], None], flag_names: list[str], worker: Worker) -> None:
+        import doctest
+
+        self.optionflags = doctest_flags(flag_names)
+        self.runner = doctest.DocTestRunner(doctest.OutputChecker(), verbose=False, optionflags=self.optionflags)
+        for name in ("report_start", "report_success", "report_failure", "report_unexpected_exception"):
+            setattr(self.runner, name, getattr(self, name))  # the runner calls its own report_* after each example
         self.emit = emit
         self.filename = worker.filename
         self.limit = worker.max_output
         self.memory_message = worker.memory_message
         self.index: dict[int, int] = {}
 
-    def start_test(self, name: str, test: doctest.DocTest) -> None:
+    def run(self, name: str, test: doctest.DocTest) -> None:
         self.index = {id(example): i for i, example in enumerate(test.examples)}
         self.emit(
             {
@@ -563,6 +575,7 @@ class _Recorder(doctest.DocTestRunner):
                 "skipped": [i for i, e in enumerate(test.examples) if _skipped(e, self.optionflags)],
             }
         )
+        self.runner.run(test, out=lambda text: None, clear_globs=True)
 
     def report_start(self, out: Any, test: doctest.DocTest, example: doctest.Example) -> None:
         self.emit({"event": "start", "index": self.index[id(example)]})
@@ -603,7 +616,7 @@ class Worker:
         self.limits: dict[str, Any] = init["limits"]
         self.max_output = int(self.limits["max_output_bytes"])
         self.memory_message = f"exceeded {self.limits['memory_mb']} MiB"
-        self.optionflags = doctest_flags(init.get("doctest_flags") or [])
+        self.doctest_flags: list[str] = init.get("doctest_flags") or []
         self.log = log
         self.emit = emit
         self.module = types.ModuleType(self.module_name)
@@ -654,6 +667,8 @@ class Worker:
         """Every docstring with examples that doctest finds in the module, by name relative to the module ("" for
         the module's own docstring)."""
         if self.tests is None:
+            import doctest
+
             prefix = self.module.__name__ + "."
             self.tests = {
                 ("" if t.name == self.module.__name__ else t.name[len(prefix) :]): t
@@ -672,10 +687,9 @@ class Worker:
         if not names and "only" in selector:
             return {"status": "error", "message": "doctest does not find this docstring in the imported module"}
         tag = call["id"]
-        runner = _Recorder(lambda m: self.emit({**m, "id": tag}), self.optionflags, self)
+        recorder = _Recorder(lambda m: self.emit({**m, "id": tag}), self.doctest_flags, self)
         for name in names:
-            runner.start_test(name, tests[name])
-            runner.run(tests[name], out=lambda text: None, clear_globs=True)
+            recorder.run(name, tests[name])
         return {"status": "ok"}
 
     def _evaluate(self, call: dict[str, Any]) -> dict[str, Any]:
