@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -157,7 +157,7 @@ def find_interpreter(file: str, setting: str = "", workspace_roots: Sequence[str
 class DoctestConfig:
     flags: tuple[str, ...] = ()
     """doctest option flags named by the project's `doctest_optionflags`."""
-    ignored: tuple[str, ...] = field(default=())
+    ignored: tuple[str, ...] = ()
     """Flags named there that only pytest knows (NUMBER, ALLOW_UNICODE, ALLOW_BYTES): examples run without them."""
     source: str = ""
     """The configuration file they came from."""
