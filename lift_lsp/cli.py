@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lift_lsp import __version__
+
+if TYPE_CHECKING:
+    from lift_lsp.check.checks import FileCheck
 
 
 def _read(path: str) -> str:
@@ -60,22 +65,73 @@ def cmd_ir(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from lift_lsp.check.checks import CheckCache, check_text
+    import os
 
-    cache = CheckCache()
-    texts, status = _readable(args.files)
-    findings = [finding for file, text in texts for finding in check_text(text, file, cache=cache)]
+    from lift_lsp.check.checks import ExampleStatus
+    from lift_lsp.check.workspace import check_paths
+
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int, file: str) -> None:
+        if tty:
+            line = f"[{done}/{total}] {file if len(file) <= 90 else '...' + file[-87:]}"
+            print(f"\r\x1b[K{line}", end="" if done < total else "\r\x1b[K", file=sys.stderr, flush=True)
+
+    jobs = args.jobs or os.cpu_count() or 2
+    checked = check_paths(args.files, python=args.python or "", jobs=jobs, progress=progress)
+    status = 0
+    for item in checked:
+        if item.report is None:
+            print(f"lift-lsp: cannot check {item.file}: {item.error}", file=sys.stderr)
+            status = 2
+    reports = [(item.file, item.report) for item in checked if item.report is not None]
+    findings = [f for _, report in reports for f in report.findings]
+    if args.report:
+        _write_report(args.report, reports)
     if args.json:
         json.dump([f.as_json() for f in findings], sys.stdout, indent=2, ensure_ascii=False)
         print()
     else:
         for f in findings:
             print(f"{f.file}:{f.line}: {f.severity} {f.code} [{f.function}] {f.message}")
+        total = ExampleStatus()
+        for _, report in reports:
+            for example_status in report.statuses.values():
+                total.add(example_status)
+        stopped = sum(1 for _, r in reports for st in r.statuses.values() if st.reasons and not st.ran)
         errors = sum(f.severity == "error" for f in findings)
-        print(f"{len(findings)} finding(s), {errors} error(s) in {len(args.files)} file(s)")
+        print(f"{len(findings)} finding(s), {errors} error(s) in {len(checked)} file(s)")
+        print(
+            f"examples: {total.ran} ran, {total.passed} passed, {total.failed} failed, {total.not_run} not run; "
+            f"{stopped} docstring(s) whose examples could not run"
+        )
+        for python in sorted({_python_line(r) for _, r in reports if r.interpreter is not None}):
+            print(f"Python: {python}")
     if any(f.severity == "error" for f in findings):
         status = max(status, 1)
     return status
+
+
+def _python_line(report: FileCheck) -> str:
+    interpreter = report.interpreter
+    assert interpreter is not None
+    return f"{interpreter.python.path} ({interpreter.found}{'; ' + interpreter.note if interpreter.note else ''})"
+
+
+def _write_report(path: str, reports: list[tuple[str, FileCheck]]) -> None:
+    """Every finding, and per function how many examples ran, passed and failed, and why any could not run."""
+    out = [
+        {
+            "file": file,
+            "python": report.interpreter.python.path if report.interpreter else None,
+            "findings": [f.as_json() | {"data": f.data} for f in report.findings],
+            "functions": [
+                {"function": name, **dataclasses.asdict(status)} for name, status in sorted(report.statuses.items())
+            ],
+        }
+        for file, report in reports
+    ]
+    Path(path).write_text(json.dumps(out, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -223,11 +279,20 @@ def build_parser() -> argparse.ArgumentParser:
     ir.set_defaults(run=cmd_ir)
 
     check = sub.add_parser("check", help="check each function against its own spec (the on-save diagnostics)")
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="PATH", help="Python files, or folders to check every file under")
     check.add_argument(
         "--json",
         action="store_true",
         help='print a JSON list of {"file", "function", "line", "code", "severity", "message"}',
+    )
+    check.add_argument(
+        "--python",
+        metavar="PATH",
+        help="the project's Python that runs the examples (default: VIRTUAL_ENV, else the project's .venv or venv)",
+    )
+    check.add_argument("--jobs", type=int, help="files checked at once (default: the number of CPUs)")
+    check.add_argument(
+        "--report", metavar="FILE", help="write a JSON report: the findings and each function's example counts"
     )
     check.set_defaults(run=cmd_check)
 

@@ -88,6 +88,12 @@ class SandboxOptions(_Section):
     """Sandbox processes running examples in parallel."""
 
 
+class PythonOptions(_Section):
+    interpreter: str = ""
+    """Path of the project's Python, which runs the examples (any Python 3.9+); empty: the virtual environment
+    holding the file, else `VIRTUAL_ENV`, else a `.venv` or `venv` in the workspace root, else lift-lsp's own."""
+
+
 class HoverOptions(_Section):
     enabled: bool = True
     """Show the IR on hover."""
@@ -98,6 +104,7 @@ class Options(_Section):
     generation: GenerationOptions = GenerationOptions()
     diagnostics: DiagnosticsOptions = DiagnosticsOptions()
     sandbox: SandboxOptions = SandboxOptions()
+    python: PythonOptions = PythonOptions()
     hover: HoverOptions = HoverOptions()
 
 

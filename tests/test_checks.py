@@ -40,10 +40,11 @@ def test_wrong_result_names_call_expected_and_actual_at_the_example_line() -> No
     )
     (finding,) = found[Code.EXAMPLE_WRONG_RESULT]
     assert finding.severity == "error" and finding.line == 5
-    assert finding.message == "`add(1, 2)` returned 3, expected 4"
+    assert finding.message == "`add(1, 2)`: expected 4, got 3"
+    assert finding.data == {"expected_range": [5, 4, 5, 5], "actual": "3"}
 
 
-def test_results_compare_by_value_and_assertion_examples() -> None:
+def test_doctests_compare_text_as_doctest_does_and_prose_examples_compare_by_value() -> None:
     found = _codes(
         '''
         def half(x: int) -> float:
@@ -51,11 +52,16 @@ def test_results_compare_by_value_and_assertion_examples() -> None:
 
             >>> half(2)
             1
+            >>> half(5) # doctest: +ELLIPSIS
+            2.5...
             """
             return x / 2
         '''
     )
-    assert found == {}  # 1.0 == 1 by value even though the reprs differ; `half(4) == 2` holds
+    # doctest compares the text: 1.0 is not 1; the prose `half(4) == 2` holds by value; ELLIPSIS as directed
+    (finding,) = [f for codes in found.values() for f in codes]
+    assert finding.code == Code.EXAMPLE_WRONG_RESULT and finding.line == 5
+    assert finding.message == "`half(2)`: expected 1, got 1.0"
 
 
 def test_raises_documented_and_undocumented() -> None:
@@ -183,7 +189,7 @@ def test_looping_memory_and_recursion_are_contained_and_the_rest_is_checked() ->
     assert "exceeded 512 MiB" in by_function["hog"].message
     assert "RecursionError" in by_function["down"].message
     assert "EOFError" in by_function["ask"].message
-    assert by_function["fine"].message == "`fine(1)` returned 2, expected 3"
+    assert by_function["fine"].message == "`fine(1)`: expected 3, got 2"
     assert elapsed < 20
 
 
@@ -253,3 +259,33 @@ async def test_save_shows_then_clears_the_diagnostic(client: LanguageClient, tmp
     client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
     await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     assert list(client.diagnostics[uri]) == []
+
+
+def test_a_cached_wrong_example_moves_with_its_function_quick_fix_range_too() -> None:
+    source = textwrap.dedent(
+        '''
+        def first(x):
+            return x
+
+
+        def sq(x):
+            """Square.
+
+            >>> sq(3)
+            6
+            """
+            return x * x
+        '''
+    )
+    cache = CheckCache()
+    (before,) = check_text(source, "m.py", cache=cache)
+    runs = cache.runs
+    (after,) = check_text(source.replace("    return x\n", "    x = x\n    return x\n", 1), "m.py", cache=cache)
+    assert cache.runs == runs + 1  # only `first` ran again
+    assert after.line == before.line + 1 and before.data is not None and after.data is not None
+    assert after.data["expected_range"] == [
+        before.data["expected_range"][0] + 1,
+        4,
+        before.data["expected_range"][2] + 1,
+        5,
+    ]

@@ -71,7 +71,7 @@ async def test_failing_candidate_is_repaired_with_the_error_fed_back() -> None:
     outcome, backend = await _run([_ir_json(), _code("return n + 2"), _code("return 2 * n")])
     assert outcome.ok and outcome.attempts == 2
     repair_prompt = backend.requests[2].messages[-1]["content"]
-    assert "`double(2)` returned 4" not in repair_prompt and "`double(-3)` returned -1, expected -6" in repair_prompt
+    assert "`double(2)`" not in repair_prompt and "`double(-3)`: expected -6, got -1" in repair_prompt
     assert "return 2 * n" in outcome.new_text
 
 

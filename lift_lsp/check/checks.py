@@ -1,7 +1,9 @@
 """On-save diagnostics: where a function's code disagrees with its own spec.
 
-Examples and contracts run in the sandbox (never in this process); z3 decides what it can. Results are cached by
-the text of the function (and of the module functions it uses), so a re-save runs only what changed.
+Examples and contracts run in the sandbox (never in this process), in the project's Python, with the module
+imported under its own dotted name: doctests as doctest sessions (`doctests.py`), prose examples (`f(x) ➞ y`) by
+value. z3 decides what it can. Results are cached by the text of the function (and of the module functions it uses)
+and of the module around the functions, so a re-save runs only what changed.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import hashlib
 import re
 import textwrap
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lift_lsp.check.project import DoctestConfig, Interpreter, doctest_config, find_interpreter, module_target
 from lift_lsp.check.sandbox import Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec.docstrings import DocSpec
@@ -72,6 +75,49 @@ class Finding:
 
 
 @dataclass
+class ExampleStatus:
+    """What happened to one function's (or docstring's) examples when they last ran."""
+
+    ran: int = 0
+    passed: int = 0
+    failed: int = 0
+    not_run: int = 0
+    reasons: list[str] = field(default_factory=list)
+    """Why examples did not run or were stopped (the module failed to import, a time limit, ...)."""
+    python: str = ""
+    """The interpreter that ran them, with a note when it is not the project's."""
+
+    def add(self, other: ExampleStatus) -> None:
+        self.ran += other.ran
+        self.passed += other.passed
+        self.failed += other.failed
+        self.not_run += other.not_run
+        self.reasons += [r for r in other.reasons if r not in self.reasons]
+
+    def summary(self) -> str:
+        """One line for the hover: `3 examples ran: 2 passed, 1 failed`, or why they could not run."""
+        why = "; ".join(self.reasons)
+        if not self.ran:
+            text = f"examples could not run: {why}" if why else "no example ran"
+        else:
+            text = f"{self.ran} example{'s' if self.ran != 1 else ''} ran: {self.passed} passed, {self.failed} failed"
+            if self.not_run:
+                text += f", {self.not_run} not run"
+            if why:
+                text += f" ({why})"
+        return f"{text}; Python: {self.python}" if self.python else text
+
+
+@dataclass
+class FileCheck:
+    """One document's findings, and per function (by qualified name; `<module>` and classes too) its examples."""
+
+    findings: list[Finding]
+    statuses: dict[str, ExampleStatus] = field(default_factory=dict)
+    interpreter: Interpreter | None = None
+
+
+@dataclass
 class CheckCache:
     """Findings by function key; shared across saves (and files) in one server or CLI run."""
 
@@ -79,6 +125,8 @@ class CheckCache:
     lock: threading.Lock = field(default_factory=threading.Lock)
     runs: int = 0
     """How many functions were actually run in the sandbox (for tests and benchmarks)."""
+    statuses: dict[str, dict[str, ExampleStatus]] = field(default_factory=dict)
+    """The example statuses that go with `entries`, by the same key."""
 
 
 def check_text(
@@ -87,42 +135,112 @@ def check_text(
     diagnostics: DiagnosticsOptions | None = None,
     sandbox: SandboxOptions | None = None,
     cache: CheckCache | None = None,
+    interpreter: Interpreter | None = None,
 ) -> list[Finding]:
     """Every finding for one document, in line order."""
+    return check_document(text, file, diagnostics, sandbox, cache, interpreter).findings
+
+
+def check_document(
+    text: str,
+    file: str,
+    diagnostics: DiagnosticsOptions | None = None,
+    sandbox: SandboxOptions | None = None,
+    cache: CheckCache | None = None,
+    interpreter: Interpreter | None = None,
+) -> FileCheck:
+    """Every finding for one document (`text`, the editor's copy of `file`), in line order, and what happened to
+    each function's examples. They run in `interpreter` (default: the project's, found from `file`)."""
     diagnostics = diagnostics or DiagnosticsOptions()
     sandbox = sandbox or SandboxOptions()
     sites = find_sites(text)
     by_name = {s.name: s for s in sites if s.class_name is None and "<locals>" not in s.qualname}
-    findings: list[Finding] = []
+    report = FileCheck([])
+    dynamic = diagnostics.examples or diagnostics.smt
+    if dynamic:
+        report.interpreter = interpreter or find_interpreter(file)
+    context = _module_context(text, file, sites, report.interpreter) if dynamic else ""
     to_run: list[tuple[str, SpecSite, DocSpec]] = []
     for site in sites:
         doc = read_spec(site)
-        findings += static_findings(file, function_ir(site, None, doc))
-        if site.is_stub or not (diagnostics.examples or diagnostics.smt):
+        report.findings += static_findings(file, function_ir(site, None, doc))
+        if site.is_stub or not dynamic:
             continue
-        key = _function_key(site, by_name, diagnostics, sandbox)
-        cached = None
-        if cache is not None:
-            with cache.lock:
-                cached = cache.entries.get(key)
+        key = _function_key(site, by_name, diagnostics, sandbox, context)
+        cached = _cached(cache, key)
         if cached is not None:
-            findings += [_relocate(f, file, site) for f in cached]
+            report.findings += [_relocate(f, file, site) for f in cached[0]]
+            report.statuses.update(cached[1])
         else:
             to_run.append((key, site, doc))
-    if to_run:
-        dynamic = _dynamic_findings(text, file, to_run, diagnostics, sandbox)
+    rest_key = hashlib.sha256(f"{context}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
+    rest = diagnostics.examples and ">>>" in _outside_functions(text, sites)
+    cached_rest = _cached(cache, rest_key) if rest else None
+    if cached_rest is not None:
+        report.findings += cached_rest[0]
+        report.statuses.update(cached_rest[1])
+    if to_run or (rest and cached_rest is None):
+        claimed = sorted({site.qualname for site in sites if has_doctest(site)})
+        run_rest = rest and cached_rest is None
+        ran = _dynamic_findings(text, file, sites, to_run, claimed, run_rest, diagnostics, sandbox, report)
         for key, site, _ in to_run:
-            found = dynamic.get(site.qualname, [])
-            findings += found
-            if cache is not None:
-                with cache.lock:
-                    cache.entries[key] = [_to_relative(f, site) for f in found]
-                    cache.runs += 1
-    return sorted(findings, key=lambda f: (f.line, f.code))
+            found, status = ran.functions.pop(site.qualname, ([], None))
+            report.findings += found
+            statuses = {site.qualname: status} if status is not None else {}
+            report.statuses.update(statuses)
+            _store(cache if ran.loaded else None, key, [_to_relative(f, site) for f in found], statuses)
+        others = ran.functions  # the module's docstring, the classes', ...: cached with the whole text
+        for function, (found, status) in others.items():
+            report.findings += found
+            if status is not None:
+                report.statuses[function] = status
+        if run_rest:
+            statuses = {name: status for name, (_, status) in others.items() if status is not None}
+            found = [f for fs, _ in others.values() for f in fs]
+            _store(cache if ran.loaded else None, rest_key, found, statuses)
+    report.findings.sort(key=lambda f: (f.line, f.code))
+    return report
+
+
+def _store(cache: CheckCache | None, key: str, findings: list[Finding], statuses: dict[str, ExampleStatus]) -> None:
+    if cache is not None:
+        with cache.lock:
+            cache.entries[key] = findings
+            cache.statuses[key] = statuses
+            cache.runs += 1
+
+
+def _cached(cache: CheckCache | None, key: str) -> tuple[list[Finding], dict[str, ExampleStatus]] | None:
+    if cache is None:
+        return None
+    with cache.lock:
+        found = cache.entries.get(key)
+        return None if found is None else (found, cache.statuses.get(key, {}))
+
+
+def _outside_functions(text: str, sites: Sequence[SpecSite]) -> str:
+    """The module's text outside every function: imports, constants, class bodies, the module docstring."""
+    covered: set[int] = set()
+    for site in sites:
+        covered.update(range(site.span.start_line, site.span.end_line + 1))
+    return "\n".join(line for index, line in enumerate(text.split("\n")) if index not in covered)
+
+
+def _module_context(text: str, file: str, sites: Sequence[SpecSite], interpreter: Interpreter | None) -> str:
+    """What every function's examples depend on besides the functions: the module around them, its name and package,
+    the interpreter, the doctest flags."""
+    target = module_target(file)
+    flags = doctest_config(str(Path(file).absolute().parent)) if target.root else None
+    python = interpreter.python.path if interpreter else ""
+    return "\x00".join([_outside_functions(text, sites), repr(target), python, repr(flags)])
 
 
 def _function_key(
-    site: SpecSite, by_name: dict[str, SpecSite], diagnostics: DiagnosticsOptions, sandbox: SandboxOptions
+    site: SpecSite,
+    by_name: dict[str, SpecSite],
+    diagnostics: DiagnosticsOptions,
+    sandbox: SandboxOptions,
+    context: str = "",
 ) -> str:
     """The function's text, plus the text of the module functions it uses (transitively): a change to a helper
     re-runs its callers' examples."""
@@ -137,33 +255,25 @@ def _function_key(
         texts.append(current.text)
         words = set(re.findall(r"[A-Za-z_]\w*", current.text))
         pending += [by_name[w] for w in words if w in by_name and by_name[w].qualname not in seen]
-    payload = "\x00".join([*sorted(texts), diagnostics.model_dump_json(), sandbox.model_dump_json()])
+    payload = "\x00".join([*sorted(texts), diagnostics.model_dump_json(), sandbox.model_dump_json(), context])
     return hashlib.sha256(payload.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 def _to_relative(finding: Finding, site: SpecSite) -> Finding:
-    return dataclasses.replace(
-        finding, file="", line=finding.line - site.def_line, data=_shifted(finding.data, -site.def_line)
-    )
+    return _moved(dataclasses.replace(finding, file=""), -site.def_line)
 
 
 def _relocate(finding: Finding, file: str, site: SpecSite) -> Finding:
-    return dataclasses.replace(
-        finding,
-        file=file,
-        function=site.qualname,
-        line=finding.line + site.def_line,
-        data=_shifted(finding.data, site.def_line),
-    )
+    return _moved(dataclasses.replace(finding, file=file, function=site.qualname), site.def_line)
 
 
-def _shifted(data: dict[str, object] | None, lines: int) -> dict[str, object] | None:
-    """`data` with its document range moved by `lines` (cached findings are kept relative to their function)."""
-    span = data.get("expected_range") if data else None
-    if data is None or not isinstance(span, list):
-        return data
-    start_line, start_col, end_line, end_col = span
-    return {**data, "expected_range": [start_line + lines, start_col, end_line + lines, end_col]}
+def _moved(finding: Finding, lines: int) -> Finding:
+    """The finding `lines` lines further down (its quick-fix range too)."""
+    data = finding.data
+    where = data.get("expected_range") if data is not None else None
+    if data is not None and isinstance(where, list) and len(where) == 4:
+        data = {**data, "expected_range": [where[0] + lines, where[1], where[2] + lines, where[3]]}
+    return dataclasses.replace(finding, line=finding.line + lines, data=data)
 
 
 # ---------------------------------------------------------------- static checks: the spec against the signature
@@ -335,6 +445,8 @@ def _runnable(site: SpecSite, example: Example) -> bool:
 
 
 def calls_for(site: SpecSite, doc: DocSpec) -> list[tuple[Call, Example]]:
+    """The calls that check the function's prose examples (`f(x) ➞ y`, ...) by value, and its contracts on the
+    inputs of every example; its doctests themselves run as doctest sessions (`has_doctest`)."""
     pre = tuple(c.expr for c in doc.preconditions if c.expr)
     post = tuple(c.expr for c in doc.postconditions if c.expr)
     calls: list[tuple[Call, Example]] = []
@@ -342,61 +454,175 @@ def calls_for(site: SpecSite, doc: DocSpec) -> list[tuple[Call, Example]]:
         if not _runnable(site, example):
             continue
         direct = _is_direct_call(example, site.name) and "<locals>" not in site.qualname
-        calls.append(
-            (
-                Call(
-                    id=f"{site.qualname}#{index}",
-                    expr=example.call,
-                    args=dict(example.args) if direct else {},
-                    expected=example.result,
-                    expected_exception=example.raises,
-                    preconditions=pre if direct and example.args else (),
-                    postconditions=post if direct and example.args else (),
-                ),
-                example,
-            )
+        contracts = direct and bool(example.args)
+        doctest = _from_doctest(site, example)
+        if doctest and not (contracts and (pre or post)):
+            continue
+        call = Call(
+            id=f"{site.qualname}#{index}",
+            expr=example.call,
+            args=dict(example.args) if direct else {},
+            expected=None if doctest else example.result,
+            expected_exception=None if doctest else example.raises,
+            preconditions=pre if contracts else (),
+            postconditions=post if contracts else (),
         )
+        calls.append((call, example))
     return calls
+
+
+@dataclass
+class _Ran:
+    functions: dict[str, tuple[list[Finding], ExampleStatus | None]]
+    """By function (qualified name; `<module>`, classes and other docstrings doctest found too)."""
+    loaded: bool = True
+    """The module imported (when it did not, nothing is cached: the cause may lie outside the file)."""
+
+    def add(self, function: str, findings: Sequence[Finding], status: ExampleStatus | None = None) -> None:
+        found, current = self.functions.get(function, ([], None))
+        if status is not None:
+            if current is None:
+                current = ExampleStatus(python=status.python)
+            current.add(status)
+        self.functions[function] = ([*found, *findings], current)
+
+
+def has_doctest(site: SpecSite) -> bool:
+    """The function's docstring has `>>>` examples that doctest can find (it does not look into functions)."""
+    return site.docstring is not None and ">>>" in site.docstring and "<locals>" not in site.qualname
+
+
+def _from_doctest(site: SpecSite, example: Example) -> bool:
+    """The example is a `>>>` line of the docstring (run by doctest, not by value)."""
+    if site.docstring is None or site.docstring_line is None or example.line is None:
+        return False
+    lines = site.docstring.split("\n")
+    index = example.line - 1 - site.docstring_line
+    return 0 <= index < len(lines) and lines[index].lstrip().startswith(">>>")
 
 
 def _dynamic_findings(
     text: str,
     file: str,
+    sites: Sequence[SpecSite],
     work: Sequence[tuple[str, SpecSite, DocSpec]],
+    claimed: Sequence[str],
+    rest: bool,
     diagnostics: DiagnosticsOptions,
     sandbox: SandboxOptions,
-) -> dict[str, list[Finding]]:
-    found: dict[str, list[Finding]] = {site.qualname: [] for _, site, _ in work}
-    planned: list[tuple[SpecSite, Call, Example]] = []
-    if diagnostics.examples:
-        for _, site, doc in work:
-            planned += [(site, call, example) for call, example in calls_for(site, doc)]
+    report: FileCheck,
+) -> _Ran:
+    """Run the examples of the functions in `work` (doctest sessions and prose examples), and with `rest` every other
+    doctest of the module except those of `claimed`; then z3 on their contracts."""
+    ran = _Ran({site.qualname: ([], None) for _, site, _ in work})
+    planned = _plan([(site, doc) for _, site, doc in work]) if diagnostics.examples else []
+    if rest and diagnostics.examples:
+        planned.append((None, Call(id="#rest", doctest_except=tuple(claimed)), None))
     if planned and _compiles(text):
-        limits = dataclasses.replace(
-            SandboxLimits.from_options(sandbox),
-            total_timeout_s=min(sandbox.file_timeout_s, diagnostics.time_budget_s),
-        )
-        outcomes = run_calls(text, [call for _, call, _ in planned], limits, filename=file, sys_path=module_dirs(file))
-        lines = text.split("\n")
-        if outcomes and all(o.status == "error" for o in outcomes) and len({o.message for o in outcomes}) == 1:
-            site = planned[0][0]
-            message = f"the examples could not run: the module failed to load: {outcomes[0].message}"
-            found[site.qualname].append(
-                Finding(file, site.qualname, site.def_line + 1, Code.MODULE_FAILED, "warning", message)
-            )
-        else:
-            for (site, call, example), outcome in zip(planned, outcomes, strict=True):
-                found[site.qualname] += example_findings(file, site, call, example, outcome, lines)
+        interpreter = report.interpreter or find_interpreter(file)
+        _run_examples(text, file, sites, planned, diagnostics, sandbox, interpreter, ran)
     if diagnostics.smt:
         for _, site, doc in work:
-            found[site.qualname] += smt_findings(file, site, doc)
-    return found
+            ran.add(site.qualname, smt_findings(file, site, doc))
+    return ran
 
 
-def module_dirs(file: str) -> tuple[str, ...]:
-    """The folder of a file on disk, so that its examples can import the modules beside it."""
-    folder = Path(file).resolve().parent if file and not file.startswith("<") else None
-    return (str(folder),) if folder is not None and folder.is_dir() else ()
+def _plan(functions: Sequence[tuple[SpecSite, DocSpec]]) -> list[tuple[SpecSite | None, Call, Example | None]]:
+    """One doctest session per docstring with `>>>` examples, and one call per prose example."""
+    planned: list[tuple[SpecSite | None, Call, Example | None]] = []
+    for site, doc in functions:
+        if has_doctest(site) and not any(call.doctest == site.qualname for _, call, _ in planned):
+            planned.append((site, Call(id=f"{site.qualname}#doctest", doctest=site.qualname), None))
+        planned += [(site, call, example) for call, example in calls_for(site, doc)]
+    return planned
+
+
+def function_example_findings(
+    text: str, file: str, site: SpecSite, doc: DocSpec, sandbox: SandboxOptions, interpreter: Interpreter | None = None
+) -> list[Finding]:
+    """The findings of one function's examples (its doctest session and its prose examples), run in the sandbox on
+    the document `text`: what forward mode validates a candidate with."""
+    ran = _Ran({})
+    planned = _plan([(site, doc)])
+    if planned and _compiles(text):
+        diagnostics = DiagnosticsOptions(time_budget_s=sandbox.file_timeout_s)
+        _run_examples(text, file, [site], planned, diagnostics, sandbox, interpreter or find_interpreter(file), ran)
+    return [f for found, _ in ran.functions.values() for f in found]
+
+
+def _run_examples(
+    text: str,
+    file: str,
+    sites: Sequence[SpecSite],
+    planned: Sequence[tuple[SpecSite | None, Call, Example | None]],
+    diagnostics: DiagnosticsOptions,
+    sandbox: SandboxOptions,
+    interpreter: Interpreter,
+    ran: _Ran,
+) -> None:
+    """Run the planned calls in the sandbox, the module imported as what it is; their findings and counts into `ran`."""
+    from lift_lsp.check.doctests import run_findings
+
+    python = interpreter.python.path + ("" if interpreter.is_project else f" (not the project's: {interpreter.note})")
+    suffix = "" if interpreter.is_project else f" [run by {interpreter.python.path}, not the project's Python]"
+    target = module_target(file)
+    config = doctest_config(str(Path(file).absolute().parent)) if target.root else DoctestConfig()
+    ignored = [f"ran without pytest's own doctest flags {', '.join(config.ignored)}"] if config.ignored else []
+    limits = dataclasses.replace(
+        SandboxLimits.from_options(sandbox), total_timeout_s=min(sandbox.file_timeout_s, diagnostics.time_budget_s)
+    )
+    outcomes = run_calls(
+        text,
+        [call for _, call, _ in planned],
+        limits,
+        filename=file,
+        sys_path=[target.root] if target.root else [],
+        module_name=target.name,
+        is_package=target.is_package,
+        python=interpreter.python,
+        doctest_flags=config.flags,
+    )
+    failure = next((o for o in outcomes if not o.loaded), None)
+    if failure is not None:
+        ran.loaded = False
+        why = f"{failure.message} (Python: {python})"
+        line = failure.line or 1
+        message = f"the examples could not run: {why}"
+        ran.add("<module>", [Finding(file, "<module>", line, Code.MODULE_FAILED, "warning", message)])
+        for site, _, _ in planned:
+            ran.add(site.qualname if site else "<module>", [], ExampleStatus(reasons=[why], python=python))
+        return
+    lines = text.split("\n")
+    by_qualname = {site.qualname: site for site in sites}
+    for (site, call, example), outcome in zip(planned, outcomes, strict=True):
+        if example is not None and site is not None:
+            counted = not _from_doctest(site, example)
+            found = [
+                dataclasses.replace(f, message=f.message + suffix)
+                for f in example_findings(file, site, call, example, outcome, lines)
+            ]
+            ran.add(site.qualname, found, _prose_status(call, outcome, found, python) if counted else None)
+            continue
+        if outcome.status != "ok" and not outcome.doctests:
+            ran.add(site.qualname if site else "<module>", [], ExampleStatus(reasons=[outcome.message], python=python))
+        for run in outcome.doctests:
+            function = site.qualname if site else (run.name or "<module>")
+            found, status = run_findings(file, lines, run, function, site or by_qualname.get(run.name), suffix)
+            status.python = python
+            status.reasons += ignored
+            ran.add(function, found, status)
+
+
+def _prose_status(call: Call, outcome: CallOutcome, found: Sequence[Finding], python: str) -> ExampleStatus:
+    """The counts of one prose example (checked by value)."""
+    name = _undefined_name(call, outcome)
+    if name is not None:
+        reason = f"`{_call_text(call)}` uses `{name}`, which the example does not define"
+        return ExampleStatus(not_run=1, reasons=[reason], python=python)
+    if outcome.status == "error":
+        return ExampleStatus(not_run=1, reasons=[outcome.message], python=python)
+    failed = any(f.severity == "error" for f in found)
+    return ExampleStatus(ran=1, passed=int(not failed), failed=int(failed), python=python)
 
 
 def _compiles(text: str) -> bool:
@@ -429,17 +655,18 @@ def example_findings(
 
     shown = _call_text(call)
     status = outcome.status
+    if _from_doctest(site, example):  # the doctest session checks the example itself: here only its contracts
+        return _contract_findings(file, site, call, outcome, line)
     if status in ("timeout", "memory", "crashed"):
         add(Code.EXAMPLE_LIMIT, f"`{shown}` {outcome.message or status}")
         return out
     if status == "error":
-        add(Code.MODULE_FAILED, f"`{shown}` could not run: {outcome.message}", "warning")
+        if _undefined_name(call, outcome) is None:
+            add(Code.MODULE_FAILED, f"`{shown}` could not run: {outcome.message}", "warning")
         return out
-    for expr, ok in zip(call.preconditions, outcome.pre_results, strict=False):
-        if ok is False:
-            add(Code.PRECONDITION_FALSE, f"precondition `{expr}` is false for the example `{shown}`")
+    out += _contract_findings(file, site, call, outcome, line, post=False)
     if status == "raised":
-        if outcome.exception == "NameError" and _needs_setup(outcome.message, site):
+        if _undefined_name(call, outcome) is not None:
             return out
         if example.raises:
             if outcome.exception != example.raises and not _is_subclass_name(outcome.exception, example.raises):
@@ -459,17 +686,39 @@ def example_findings(
             f"`{shown}` returned {outcome.value_repr}, expected {example.result}",
             data=wrong_result_data(lines, site, example, outcome.value_repr),
         )
+    return out + _contract_findings(file, site, call, outcome, line, pre=False)
+
+
+def _contract_findings(
+    file: str, site: SpecSite, call: Call, outcome: CallOutcome, line: int, pre: bool = True, post: bool = True
+) -> list[Finding]:
+    shown = _call_text(call)
+    out: list[Finding] = []
+    for expr, ok in zip(call.preconditions, outcome.pre_results, strict=False):
+        if pre and ok is False:
+            message = f"precondition `{expr}` is false for the example `{shown}`"
+            out.append(Finding(file, site.qualname, line, Code.PRECONDITION_FALSE, "error", message))
     for expr, ok in zip(call.postconditions, outcome.post_results, strict=False):
-        if ok is False:
-            add(
-                Code.POSTCONDITION_FALSE, f"postcondition `{expr}` is false for `{shown}` (result {outcome.value_repr})"
-            )
+        if post and ok is False and outcome.status == "ok":
+            message = f"postcondition `{expr}` is false for `{shown}` (result {outcome.value_repr})"
+            out.append(Finding(file, site.qualname, line, Code.POSTCONDITION_FALSE, "error", message))
     return out
 
 
-def _needs_setup(message: str, site: SpecSite) -> bool:
-    """A doctest line that uses a name bound by an earlier doctest statement cannot run alone."""
-    return site.name not in message
+def _undefined_name(call: Call, outcome: CallOutcome) -> str | None:
+    """The name an example uses without defining it (`f(lst) => 3`): a NameError raised in the example's own
+    expression, for a name that expression uses. A NameError inside the function's code is a failure instead."""
+    found = re.search(r"name '(\w+)' is not defined", outcome.message)
+    if outcome.status not in ("raised", "error") or outcome.exception != "NameError" or found is None:
+        return None
+    if outcome.line is not None:  # raised in the module's code
+        return None
+    frames = re.findall(r'^  File "(.*?)", line', outcome.traceback, re.MULTILINE)
+    if not frames or not frames[-1].startswith(("<call ", "<arg ")):
+        return None
+    name = found.group(1)
+    sources = [call.expr, *call.args.values()]
+    return name if any(re.search(rf"(?<![\w.]){name}\b", source) for source in sources) else None
 
 
 def _is_subclass_name(raised: str | None, documented: str) -> bool:
@@ -612,11 +861,3 @@ def smt_findings(file: str, site: SpecSite, doc: DocSpec) -> list[Finding]:
                 )
             )
     return out
-
-
-def check_files(paths: Iterable[str], cache: CheckCache | None = None) -> list[Finding]:
-    findings: list[Finding] = []
-    for path in paths:
-        text = Path(path).read_bytes().decode("utf-8", errors="replace")
-        findings += check_text(text, path, cache=cache)
-    return findings

@@ -1,9 +1,10 @@
 """Run user (and generated) Python code in separate worker processes, never in this one.
 
-`run_calls(source, calls)` loads the module source in each of `limits.workers` fresh processes and evaluates the
-calls there (examples, pre/postconditions), one outcome per call. Each worker runs `worker.py` in its own
-process group and temporary directory (deleted afterwards), with a minimal environment (no secrets of ours), stdin on
-/dev/null and resource limits (address space, CPU, file size, core dumps; processes too, except for root, which
+`run_calls(source, calls)` imports the module source (under its dotted name, from its package root, by the project's
+Python) in each of `limits.workers` fresh processes and runs the calls there (doctest sessions with the standard
+library's doctest, prose examples by value, pre/postconditions), one outcome per call. Each worker runs `worker.py` in
+its own process group and temporary directory (deleted afterwards), with a minimal environment (no secrets of ours),
+stdin on /dev/null and resource limits (address space, CPU, file size, core dumps; processes too, except for root, which
 ignores that limit). This process enforces the time limits: a call past its deadline has its worker's whole process
 group killed, and a fresh worker takes the remaining calls.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -84,9 +86,56 @@ class SandboxLimits:
 
 
 @dataclass(frozen=True)
+class Python:
+    """The interpreter that runs the worker: the project's (any Python 3.9+: the worker is standard library only)."""
+
+    path: str = sys.executable
+    version: tuple[int, int] = (sys.version_info.major, sys.version_info.minor)
+
+    def argv(self) -> list[str]:
+        """The interpreter and its options: no user site-packages, unbuffered, no script folder on sys.path."""
+        return [self.path, "-s", *(["-P"] if self.version >= (3, 11) else []), "-u"]
+
+
+ExampleStatus = Literal["passed", "failed", "raised", "memory", "timeout", "crashed", "not run"]
+
+
+@dataclass(frozen=True)
+class DoctestExample:
+    """One `>>>` example of a doctest session, as doctest parsed it, and what happened when it ran."""
+
+    line: int
+    """0-based line within the docstring (doctest's `Example.lineno`)."""
+    indent: int
+    source: str
+    want: str
+    status: ExampleStatus = "not run"
+    got: str = ""
+    """The output doctest got (failed), ending with the traceback when one was raised."""
+    exception: str | None = None
+    message: str = ""
+    error_line: int | None = None
+    """Line of the module source where the exception was raised (raised), when it was raised there."""
+    traceback: str = ""
+
+
+@dataclass(frozen=True)
+class DoctestRun:
+    """One docstring's doctest session."""
+
+    name: str
+    """The documented object's name relative to the module (`Class.method`); "" for the module's own docstring."""
+    line: int | None
+    """0-based line of the docstring in the file, as doctest found it."""
+    examples: tuple[DoctestExample, ...]
+    skipped: frozenset[int] = frozenset()
+    """Indexes of the examples that a SKIP flag or directive leaves out (doctest does not run them)."""
+
+
+@dataclass(frozen=True)
 class Call:
     id: str
-    expr: str
+    expr: str = ""
     """Python expression evaluated in the module's namespace (with `args` bound)."""
     args: dict[str, str] = field(default_factory=dict)
     """Names bound first, in order; values are Python expression source (may use module names and earlier args)."""
@@ -98,6 +147,10 @@ class Call:
     """Boolean expressions over the args, evaluated before the call."""
     postconditions: tuple[str, ...] = ()
     """Boolean expressions over the args and `result` (also `__return__`, and `_` unless an arg), after the call."""
+    doctest: str | None = None
+    """Instead of `expr`: run the doctest session of this docstring (a name as in `DoctestRun.name`)..."""
+    doctest_except: tuple[str, ...] | None = None
+    """... or of every docstring with examples that doctest finds in the module, except these."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +176,11 @@ class CallOutcome:
     """Line of the module source where the exception was raised (raised, error), when it was raised there."""
     traceback: str = ""
     """Formatted traceback (raised, error), the sandbox's own frames left out; bounded."""
+    loaded: bool = True
+    """False when the module failed to load (or its worker to start): nothing ran."""
+    doctests: tuple[DoctestRun, ...] = ()
+    """The doctest sessions a doctest call ran (or started: after a timeout or crash, the example that was running
+    has that status and the rest are "not run")."""
 
 
 def check_source_compiles(source: str, filename: str = "<lift>") -> str | None:
@@ -196,7 +254,7 @@ class _Died(Exception):
 class _Proc:
     """One worker process and its pipes."""
 
-    def __init__(self, root: str, serial: int, limits: SandboxLimits) -> None:
+    def __init__(self, root: str, serial: int, limits: SandboxLimits, python: Python) -> None:
         self.dir = os.path.join(root, f"w{serial}")
         os.mkdir(self.dir)
         self.log_path = os.path.join(root, f"w{serial}.log")
@@ -205,7 +263,7 @@ class _Proc:
         try:
             with open(self.log_path, "wb") as log:
                 self.popen = subprocess.Popen(
-                    [sys.executable, "-s", "-P", "-u", _WORKER_SCRIPT, str(cmd_r), str(res_w), self.log_path],
+                    [*python.argv(), _WORKER_SCRIPT, str(cmd_r), str(res_w), self.log_path],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -320,7 +378,10 @@ class _Run:
     source: str
     filename: str
     module_name: str
+    is_package: bool
     sys_path: list[str]
+    python: Python
+    doctest_flags: list[str]
     calls: list[Call]
     limits: SandboxLimits
     root: str
@@ -392,6 +453,9 @@ def _outcome_from(call: Call, message: dict[str, Any], elapsed: float) -> CallOu
 
 
 def _call_message(call: Call, limits: SandboxLimits) -> dict[str, Any]:
+    if call.doctest is not None or call.doctest_except is not None:
+        selector = {"only": call.doctest} if call.doctest is not None else {"except": list(call.doctest_except or ())}
+        return {"id": call.id, "doctest": selector, "max_output_bytes": limits.max_output_bytes}
     return {
         "id": call.id,
         "expr": call.expr,
@@ -409,14 +473,16 @@ def _start_worker(run: _Run) -> tuple[_Proc | None, dict[str, Any] | None]:
     limits = run.limits
     load_deadline = min(time.monotonic() + limits.load_timeout_s, run.deadline)
     try:
-        proc = _Proc(run.root, run.next_serial(), limits)
+        proc = _Proc(run.root, run.next_serial(), limits, run.python)
     except OSError as exc:
         return None, {"status": "error", "message": f"could not start a sandbox worker: {exc}"}
     init = {
         "source": run.source,
         "filename": run.filename,
         "module_name": run.module_name,
+        "is_package": run.is_package,
         "sys_path": run.sys_path,
+        "doctest_flags": run.doctest_flags,
         "limits": run.worker_limits(),
     }
     try:
@@ -474,33 +540,116 @@ def _drive(run: _Run) -> None:
             proc.kill()
 
 
+class _Sessions:
+    """The doctest sessions of one call, built from the worker's events (checked field by field: they come from a
+    process running user code)."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, int | None, list[DoctestExample], frozenset[int]]] = []
+        self.running: int | None = None
+
+    def add(self, event: dict[str, Any]) -> bool:
+        """Take one event; False when it is not a doctest event."""
+        kind = event.get("event")
+        if kind == "test":
+            examples = [
+                DoctestExample(line=e[0], indent=e[1], source=e[2], want=e[3])
+                for e in event.get("examples", [])
+                if isinstance(e, list) and len(e) == 4 and _ints(e[:2]) and all(isinstance(x, str) for x in e[2:])
+            ]
+            skipped = frozenset(i for i in event.get("skipped", []) if isinstance(i, int))
+            line = event.get("lineno")
+            self.runs.append((str(event.get("name", "")), line if _ints([line]) else None, examples, skipped))
+            self.running = None
+        elif kind == "start":
+            index = event.get("index")
+            valid = isinstance(index, int) and self.runs and 0 <= index < len(self.runs[-1][2])
+            self.running = index if valid else None
+        elif kind == "done":
+            self._set(event.get("index"), event)
+            self.running = None
+        else:
+            return False
+        return True
+
+    def _set(self, index: object, event: dict[str, Any]) -> None:
+        if not self.runs or not isinstance(index, int) or not 0 <= index < len(self.runs[-1][2]):
+            return
+        examples = self.runs[-1][2]
+        status = event.get("status")
+        line = event.get("line")
+
+        def text(key: str) -> str:
+            value = event.get(key)
+            return value if isinstance(value, str) else ""
+
+        examples[index] = dataclasses.replace(
+            examples[index],
+            status=status if status in ("passed", "failed", "raised", "memory") else "crashed",
+            got=text("got"),
+            exception=text("exception") or None,
+            message=text("message"),
+            error_line=line if _ints([line]) else None,
+            traceback=text("traceback"),
+        )
+
+    def result(self, stopped: ExampleStatus | None = None, message: str = "") -> tuple[DoctestRun, ...]:
+        """The sessions; with `stopped`, the example that was running gets that status and message."""
+        if stopped is not None and self.running is not None:
+            examples = self.runs[-1][2]
+            examples[self.running] = dataclasses.replace(examples[self.running], status=stopped, message=message)
+        return tuple(DoctestRun(name, line, tuple(ex), skipped) for name, line, ex, skipped in self.runs)
+
+
+def _ints(values: Sequence[object]) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
 def _run_one(run: _Run, proc: _Proc, call: Call) -> tuple[CallOutcome, bool]:
-    """Run one call on a loaded worker; the bool says whether the worker can take more calls."""
+    """Run one call on a loaded worker; the bool says whether the worker can take more calls. Each doctest example
+    gets its own time limit: the deadline moves on at every example the worker starts."""
     limits = run.limits
     start = time.monotonic()
     call_deadline = min(start + limits.call_timeout_s, run.deadline)
     log_start = proc.log_size()
+    sessions = _Sessions()
     try:
         proc.send(_call_message(call, limits), call_deadline)
         while True:
             reply = proc.receive(call_deadline)
-            if reply.get("event") == "outcome" and reply.get("id") == call.id:
+            if reply.get("id") != call.id:
+                continue
+            if reply.get("event") == "outcome":
                 break
+            if sessions.add(reply):
+                call_deadline = min(time.monotonic() + limits.call_timeout_s, run.deadline)
     except _Timeout:
         proc.kill()
         elapsed = time.monotonic() - start
-        if start + limits.call_timeout_s > run.deadline:
+        if call_deadline >= run.deadline:
             message = f"stopped: file time limit of {_fmt_s(limits.total_timeout_s)} s reached"
         else:
             message = f"timed out after {_fmt_s(limits.call_timeout_s)} s"
         output = proc.log_text(log_start, limits.max_output_bytes)
-        return CallOutcome(call.id, "timeout", message=message, output=output, elapsed_s=elapsed), False
+        doctests = sessions.result("timeout", message)
+        outcome = CallOutcome(call.id, "timeout", message=message, output=output, elapsed_s=elapsed, doctests=doctests)
+        return outcome, False
     except _Died:
         code = proc.wait_dead()
         output = proc.log_text(log_start, limits.max_output_bytes)
         status, message = classify_death(code, output, limits.memory_mb)
-        return CallOutcome(call.id, status, message=message, output=output, elapsed_s=time.monotonic() - start), False
-    outcome = _outcome_from(call, reply, time.monotonic() - start)
+        return (
+            CallOutcome(
+                call.id,
+                status,
+                message=message,
+                output=output,
+                elapsed_s=time.monotonic() - start,
+                doctests=sessions.result("memory" if status == "memory" else "crashed", message),
+            ),
+            False,
+        )
+    outcome = dataclasses.replace(_outcome_from(call, reply, time.monotonic() - start), doctests=sessions.result())
     return outcome, outcome.status not in ("memory", "crashed", "timeout")
 
 
@@ -515,6 +664,7 @@ def _failed_load(call: Call, failure: dict[str, Any]) -> CallOutcome:
         output=str(failure.get("output", "")),
         line=line if isinstance(line, int) and not isinstance(line, bool) else None,
         traceback=str(failure.get("traceback", "")),
+        loaded=False,
     )
 
 
@@ -526,25 +676,35 @@ def run_calls(
     *,
     sys_path: Sequence[str] = (),
     module_name: str = "__lift__",
+    is_package: bool = False,
+    python: Python | None = None,
+    doctest_flags: Sequence[str] = (),
 ) -> list[CallOutcome]:
     """Load `module_source` in sandbox workers and evaluate `calls` there; one outcome per call, in order.
 
     Never raises for bad user code. `filename` names the code in tracebacks (and is its `__file__` unless it starts
-    with "<"); `sys_path` entries are put first on the workers' sys.path (e.g. the project root, for its imports);
-    the module is registered in the workers' sys.modules as `module_name`.
+    with "<"); `sys_path` entries are put first on the workers' sys.path (the package root, for its imports). The
+    source is imported as the module `module_name` (a dotted name: its parent packages are imported from `sys_path`
+    first, so relative imports work), a package's `__init__` when `is_package`; by `python` (default: this
+    interpreter). Doctest calls run with the option flags named in `doctest_flags`.
     """
     call_list = list(calls)
     if not call_list:
         return []
     compile_error = check_source_compiles(module_source, filename)
     if compile_error is not None:
-        return [CallOutcome(c.id, "error", exception="SyntaxError", message=compile_error) for c in call_list]
+        return [
+            CallOutcome(c.id, "error", exception="SyntaxError", message=compile_error, loaded=False) for c in call_list
+        ]
     root = tempfile.mkdtemp(prefix="lift-sandbox-")
     run = _Run(
         source=module_source,
         filename=filename,
         module_name=module_name,
+        is_package=is_package,
         sys_path=[os.fspath(p) for p in sys_path],
+        python=python or Python(),
+        doctest_flags=list(doctest_flags),
         calls=call_list,
         limits=limits,
         root=root,

@@ -1,17 +1,24 @@
-"""Sandbox worker: loads one module's source, then evaluates calls on it, one JSON line per outcome.
+"""Sandbox worker: imports one module's source, then runs calls on it, one JSON line per event.
 
-Started by `lift_lsp.check.sandbox` as `python -s -P -u worker.py CMD_FD RESULT_FD LOG_PATH` in its own process
-group, with a minimal environment, stdin on /dev/null and fds 1/2 on LOG_PATH. Standard library only: the language
-server never imports this module. Protocol, one JSON object per line:
+Started by `lift_lsp.check.sandbox` as `python -s [-P] -u worker.py CMD_FD RESULT_FD LOG_PATH` in its own process
+group, with a minimal environment, stdin on /dev/null and fds 1/2 on LOG_PATH, by the project's Python: it is a
+standard-library-only script that any Python 3.9+ runs (no newer syntax or APIs). The language server never imports
+this module. Protocol, one JSON object per line:
 
-- parent -> worker (CMD_FD): `init` {source, filename, module_name, sys_path, limits}, then one call object per line;
-- worker -> parent (RESULT_FD): {"event": "ready"} or {"event": "load_error", ...}, then {"event": "outcome", ...}.
+- parent -> worker (CMD_FD): `init` {source, filename, module_name, is_package, sys_path, doctest_flags, limits},
+  then one call per line: {id, expr, args, ...} (a value call) or {id, doctest: {"only": NAME} | {"except": [...]}};
+- worker -> parent (RESULT_FD): {"event": "ready"} or {"event": "load_error", ...}; then for each call, for a
+  doctest call its sessions' events ({"event": "test" | "start" | "done", "id", ...}, one "start" before and one
+  "done" after each example), and last {"event": "outcome", "id", ...}.
 """
 
 from __future__ import annotations
 
 import contextlib
 import faulthandler
+import importlib
+import importlib.machinery
+import importlib.util
 import io
 import json
 import linecache
@@ -24,8 +31,11 @@ import sys
 import time
 import traceback
 import types
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import doctest
 
 _MIB = 1024 * 1024
 _THIS_FILE = os.path.abspath(__file__)
@@ -445,13 +455,13 @@ def _close(a: object, b: object, depth: int = 0) -> bool:
         if isinstance(a, float) or isinstance(b, float):
             return a == b or math.isclose(a, b, rel_tol=1e-9)
         return a == b
-    if isinstance(a, complex) and isinstance(b, complex | int | float):
+    if isinstance(a, complex) and isinstance(b, (complex, int, float)):
         return math.isclose(a.real, complex(b).real, rel_tol=1e-9) and math.isclose(
             a.imag, complex(b).imag, rel_tol=1e-9
         )
     if type(a) in (list, tuple) and type(a) is type(b):
-        assert isinstance(a, list | tuple) and isinstance(b, list | tuple)
-        return len(a) == len(b) and all(_close(x, y, depth + 1) for x, y in zip(a, b, strict=True))
+        assert isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
+        return len(a) == len(b) and all(_close(x, y, depth + 1) for x, y in zip(a, b))
     if type(a) is dict and type(b) is dict:
         return a.keys() == b.keys() and all(_close(a[k], b[k], depth + 1) for k in a)
     return False
@@ -476,25 +486,147 @@ def values_match(value: object, value_repr: str | None, expected: object) -> boo
 # ---------------------------------------------------------------------------------------------------------- running
 
 
+# ---------------------------------------------------------------------------------------------------------- loading
+
+
+class _BufferLoader(importlib.machinery.SourceFileLoader):
+    """Loads a module from the editor's text instead of the file on disk (no bytecode cache is read or written)."""
+
+    def __init__(self, fullname: str, path: str, source: str) -> None:
+        super().__init__(fullname, path)
+        self.source = source
+
+    def get_source(self, fullname: str) -> str:
+        return self.source
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        return _compile(self.source, self.path, "exec")
+
+
+def import_buffer(name: str, filename: str, source: str, is_package: bool) -> types.ModuleType:
+    """Import `source` as the module `name` (its parent packages imported normally first), so that relative imports
+    and package-level code work as they do for the file on disk. Raises what the import raises."""
+    parent, _, child = name.rpartition(".")
+    if parent:
+        importlib.import_module(parent)
+    loader = _BufferLoader(name, filename, source)
+    spec = importlib.util.spec_from_loader(name, loader, origin=filename, is_package=is_package)
+    assert spec is not None
+    spec.has_location = not filename.startswith("<")
+    if is_package:
+        spec.submodule_search_locations = [os.path.dirname(filename)]
+    module = importlib.util.module_from_spec(spec)
+    for key, loaded in list(sys.modules.items()):  # submodules its parent imported already: bound as import binds them
+        if is_package and key.startswith(name + ".") and "." not in key[len(name) + 1 :]:
+            setattr(module, key[len(name) + 1 :], loaded)
+    sys.modules[name] = module
+    if parent:
+        setattr(sys.modules[parent], child, module)
+    loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------------------------------------------------- doctests
+
+
+def doctest_flags(names: Iterable[str]) -> int:
+    """The option flags named (`ELLIPSIS`, ...); names this doctest does not know are left out."""
+    import doctest
+
+    flags = 0
+    for name in names:
+        flags |= doctest.OPTIONFLAGS_BY_NAME.get(name, 0)
+    return flags
+
+
+def _skipped(example: doctest.Example, flags: int) -> bool:
+    import doctest
+
+    for flag, on in example.options.items():
+        flags = flags | flag if on else flags & ~flag
+    return bool(flags & doctest.SKIP)
+
+
+class _Recorder:
+    """doctest's own runner (imported only when doctests run: it is slow to import); each example's start and result
+    are sent to the parent as they happen."""
+
+    def __init__(self, emit: Callable[[dict[str, Any]], None], flag_names: list[str], worker: Worker) -> None:
+        import doctest
+
+        self.optionflags = doctest_flags(flag_names)
+        self.runner = doctest.DocTestRunner(doctest.OutputChecker(), verbose=False, optionflags=self.optionflags)
+        for name in ("report_start", "report_success", "report_failure", "report_unexpected_exception"):
+            setattr(self.runner, name, getattr(self, name))  # the runner calls its own report_* after each example
+        self.emit = emit
+        self.filename = worker.filename
+        self.limit = worker.max_output
+        self.memory_message = worker.memory_message
+        self.index: dict[int, int] = {}
+
+    def run(self, name: str, test: doctest.DocTest) -> None:
+        self.index = {id(example): i for i, example in enumerate(test.examples)}
+        self.emit(
+            {
+                "event": "test",
+                "name": name,
+                "lineno": test.lineno,
+                "examples": [[e.lineno, e.indent, e.source, e.want] for e in test.examples],
+                "skipped": [i for i, e in enumerate(test.examples) if _skipped(e, self.optionflags)],
+            }
+        )
+        self.runner.run(test, out=lambda text: None, clear_globs=True)
+
+    def report_start(self, out: Any, test: doctest.DocTest, example: doctest.Example) -> None:
+        self.emit({"event": "start", "index": self.index[id(example)]})
+
+    def report_success(self, out: Any, test: doctest.DocTest, example: doctest.Example, got: str) -> None:
+        self.emit({"event": "done", "index": self.index[id(example)], "status": "passed"})
+
+    def report_failure(self, out: Any, test: doctest.DocTest, example: doctest.Example, got: str) -> None:
+        index = self.index[id(example)]
+        self.emit({"event": "done", "index": index, "status": "failed", "got": _clean(got, self.limit)})
+
+    def report_unexpected_exception(
+        self, out: Any, test: doctest.DocTest, example: doctest.Example, exc_info: Any
+    ) -> None:
+        exc = exc_info[1]
+        memory = isinstance(exc, MemoryError)
+        self.emit(
+            {
+                "event": "done",
+                "index": self.index[id(example)],
+                "status": "memory" if memory else "raised",
+                "exception": type(exc).__name__,
+                "message": self.memory_message if memory else _clean(_safe_str(exc), self.limit),
+                "line": _error_line(exc, self.filename),
+                "traceback": _format_traceback(exc),
+            }
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------- running
+
+
 class Worker:
-    def __init__(self, init: dict[str, Any], log: _LogTail) -> None:
+    def __init__(self, init: dict[str, Any], log: _LogTail, emit: Callable[[dict[str, Any]], None]) -> None:
         self.filename: str = init["filename"]
         self.module_name: str = init["module_name"]
+        self.is_package = bool(init.get("is_package"))
         self.limits: dict[str, Any] = init["limits"]
         self.max_output = int(self.limits["max_output_bytes"])
         self.memory_message = f"exceeded {self.limits['memory_mb']} MiB"
+        self.doctest_flags: list[str] = init.get("doctest_flags") or []
         self.log = log
+        self.emit = emit
         self.module = types.ModuleType(self.module_name)
+        self.tests: dict[str, doctest.DocTest] | None = None
 
     def load(self, source: str) -> dict[str, Any]:
-        mod = self.module
-        if not self.filename.startswith("<"):
-            mod.__file__ = self.filename
-        sys.modules[self.module_name] = mod
         with _Captured(self.max_output, self.log) as cap:
             failure: BaseException | None = None
             try:
-                exec(_compile(source, self.filename, "exec"), mod.__dict__)
+                self.module = import_buffer(self.module_name, self.filename, source, self.is_package)
             except BaseException as exc:
                 failure = exc
         if failure is None:
@@ -503,11 +635,12 @@ class Worker:
         where = f" (line {line})" if line else ""
         status = "memory" if isinstance(failure, MemoryError) else "error"
         detail = self.memory_message if status == "memory" else _safe_str(failure)
+        message = f"importing `{self.module_name}` failed: {type(failure).__name__}: {detail}{where}"
         return {
             "event": "load_error",
             "status": status,
             "exception": type(failure).__name__,
-            "message": _clean(f"module failed to load: {type(failure).__name__}: {detail}{where}", 4000),
+            "message": _clean(message, 4000),
             "line": line,
             "traceback": _format_traceback(failure),
             "output": _clean(cap.sink.text()),
@@ -518,7 +651,7 @@ class Worker:
         out: dict[str, Any] = {"event": "outcome", "id": call["id"]}
         with _Captured(int(call.get("max_output_bytes", self.max_output)), self.log) as cap:
             try:
-                out.update(self._evaluate(call))
+                out.update(self._doctests(call) if "doctest" in call else self._evaluate(call))
             except MemoryError:
                 out.update(status="memory", exception="MemoryError", message=self.memory_message)
             except BaseException as exc:  # a bug of ours, or user code breaking the worker's own steps
@@ -529,6 +662,35 @@ class Worker:
             if isinstance(out.get(key), str):
                 out[key] = _clean(out[key], max(self.max_output, 200))
         return out
+
+    def _found_tests(self) -> dict[str, doctest.DocTest]:
+        """Every docstring with examples that doctest finds in the module, by name relative to the module ("" for
+        the module's own docstring)."""
+        if self.tests is None:
+            import doctest
+
+            prefix = self.module.__name__ + "."
+            self.tests = {
+                ("" if t.name == self.module.__name__ else t.name[len(prefix) :]): t
+                for t in doctest.DocTestFinder().find(self.module, self.module.__name__)
+            }
+        return self.tests
+
+    def _doctests(self, call: dict[str, Any]) -> dict[str, Any]:
+        """Run doctest sessions: {"only": NAME} runs that docstring's, {"except": [NAMES]} every other one."""
+        selector = call["doctest"]
+        tests = self._found_tests()
+        if "only" in selector:
+            names = [selector["only"]] if selector["only"] in tests else []
+        else:
+            names = [n for n in sorted(tests) if n not in set(selector["except"])]
+        if not names and "only" in selector:
+            return {"status": "error", "message": "doctest does not find this docstring in the imported module"}
+        tag = call["id"]
+        recorder = _Recorder(lambda m: self.emit({**m, "id": tag}), self.doctest_flags, self)
+        for name in names:
+            recorder.run(name, tests[name])
+        return {"status": "ok"}
 
     def _evaluate(self, call: dict[str, Any]) -> dict[str, Any]:
         ns: dict[str, Any] = dict(self.module.__dict__)
@@ -620,6 +782,12 @@ def _lines(fd: int) -> Iterable[bytes]:
         yield from stream
 
 
+def set_path(roots: list[str]) -> None:
+    """The project's roots first on sys.path; this script's own folder off it (Pythons before 3.11 have no `-P`)."""
+    here = os.path.dirname(_THIS_FILE)
+    sys.path[:] = [p for p in roots if isinstance(p, str)] + [p for p in sys.path if os.path.abspath(p or ".") != here]
+
+
 def main(argv: list[str]) -> int:
     cmd_fd, res_fd, log_path = int(argv[1]), int(argv[2]), argv[3]
     for fd in (cmd_fd, res_fd):
@@ -633,8 +801,8 @@ def main(argv: list[str]) -> int:
     faulthandler.enable(file=sys.__stderr__ or sys.stderr)
     sys.setrecursionlimit(int(init["limits"]["recursion_limit"]))
     sys.argv = [init["filename"]]
-    sys.path[:0] = [p for p in init.get("sys_path", []) if isinstance(p, str)]
-    worker = Worker(init, _LogTail(log_path))
+    set_path(init.get("sys_path", []))
+    worker = Worker(init, _LogTail(log_path), lambda message: _send(res_fd, message))
     isolate_network()
     install_guard(os.getcwd())
     loaded = worker.load(init["source"])

@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from lift_lsp.check.checks import calls_for, example_findings, module_dirs, smt_findings
-from lift_lsp.check.sandbox import SandboxLimits, check_source_compiles, run_calls
+from lift_lsp.check.checks import function_example_findings, smt_findings
+from lift_lsp.check.sandbox import check_source_compiles
 from lift_lsp.check.static import static_errors
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest
 from lift_lsp.generate.constraints import code_constraint_for, pinned_ir_constraint
@@ -171,17 +171,7 @@ def validate(text: str, site: SpecSite, doc: DocSpec, sandbox: SandboxOptions, f
     if static:
         return [f"line {e.line}: {e.message}" for e in static]
     findings = smt_findings(file, site, doc)
-    calls = calls_for(site, doc)
-    if calls:
-        outcomes = run_calls(
-            text,
-            [call for call, _ in calls],
-            SandboxLimits.from_options(sandbox),
-            filename=file,
-            sys_path=module_dirs(file),
-        )
-        for (call, example), outcome in zip(calls, outcomes, strict=True):
-            findings += example_findings(file, site, call, example, outcome)
+    findings += function_example_findings(text, file, site, doc, sandbox)
     return [f"line {f.line}: {f.message}" for f in findings if f.severity in ("error", "warning")]
 
 
@@ -296,7 +286,7 @@ async def fix(
     if site.is_stub:
         return Outcome(False, f"`{site.qualname}` has no code yet: generate it from its spec", failure="refused")
     spec = function_ir(site, context)
-    if not calls_for(site, spec.doc) and not any(c.expr for c in spec.doc.postconditions):
+    if not spec.doc.examples and not any(c.expr for c in spec.doc.postconditions):
         return Outcome(
             False, f"`{site.qualname}` has no examples or contracts to check a fix against", failure="refused"
         )

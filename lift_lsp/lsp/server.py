@@ -9,6 +9,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import unquote
 
@@ -18,7 +19,9 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from lift_lsp import __version__
-from lift_lsp.check.checks import CheckCache, Finding, check_text
+from lift_lsp.check.checks import CheckCache, ExampleStatus, FileCheck, Finding, check_document
+from lift_lsp.check.project import find_interpreter
+from lift_lsp.check.workspace import check_paths
 from lift_lsp.generate import forward
 from lift_lsp.generate.backends.base import Backend, BackendError
 from lift_lsp.lsp.actions import FIX_COMMAND, GENERATE_COMMAND, SHOW_IR_COMMAND, ActionRequest, code_actions
@@ -29,6 +32,7 @@ from lift_lsp.spec.render import to_markdown
 
 log = logging.getLogger("lift_lsp")
 DOCUMENT_TEXT_COMMAND = "lift.documentText"
+CHECK_WORKSPACE_COMMAND = "lift.checkWorkspace"
 """A hidden test hook: returns the server's copy of an open document (see `document_text`)."""
 R = TypeVar("R")
 P = ParamSpec("P")
@@ -45,6 +49,8 @@ class LiftServer(LanguageServer):
         self.check_cache = CheckCache()
         self.checked_versions: dict[str, int | None] = {}
         """The version of each document whose checks were published last (quick fixes read their data)."""
+        self.example_statuses: dict[str, dict[str, ExampleStatus]] = {}
+        """Each open document's example statuses from its last check, by URI and function (shown on hover)."""
         self._backend: Backend | None = None
         self._backend_options: str | None = None
         self.generations: dict[str, asyncio.Task[Any]] = {}
@@ -81,6 +87,17 @@ class LiftServer(LanguageServer):
         for problem in problems:
             self.show(f"lift-lsp: {problem}", types.MessageType.Warning)
 
+    def workspace_roots(self) -> list[str]:
+        folders = [to_fs_path(f.uri) for f in self.workspace.folders.values()]
+        roots = [f for f in folders if f] or ([self.workspace.root_path] if self.workspace.root_path else [])
+        return [r for r in roots if r]
+
+    def check(self, text: str, path: str) -> FileCheck:
+        """One document's checks, in the project's Python (runs in a worker thread)."""
+        interpreter = find_interpreter(path, self.options.python.interpreter, self.workspace_roots())
+        options = self.options
+        return check_document(text, path, options.diagnostics, options.sandbox, self.check_cache, interpreter)
+
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
@@ -115,19 +132,84 @@ async def publish_checks(ls: LiftServer, uri: str) -> None:
         return
     text, version = doc.source, doc.version
     path = to_fs_path(uri) if uri.startswith("file:") else uri
-    options = ls.options
-    findings = await asyncio.to_thread(
-        check_text, text, path or uri, options.diagnostics, options.sandbox, ls.check_cache
-    )
+    report = await asyncio.to_thread(ls.check, text, path or uri)
     current = ls.open_document(uri)
     if current is None or (current.version != version and current.source != text):
         return  # closed, or the document moved on: the next save publishes fresh results
+    ls.example_statuses[uri] = report.statuses
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(
-            uri=uri, version=version, diagnostics=[_diagnostic(f, current) for f in findings]
+            uri=uri, version=version, diagnostics=[_diagnostic(f, current) for f in report.findings]
         )
     )
     ls.checked_versions[uri] = current.version
+
+
+async def check_workspace(ls: LiftServer) -> dict[str, Any]:
+    """`lift.checkWorkspace`: check every Python file of the workspace folders (open documents as the editor has
+    them), publish each file's diagnostics, report `$/progress`, and answer the totals."""
+    roots = ls.workspace_roots()
+    if not roots:
+        ls.show("lift-lsp: no workspace folder to check", types.MessageType.Warning)
+        return {"files": 0, "findings": 0, "errors": 0}
+    open_texts = {to_fs_path(uri) or uri: doc.source for uri, doc in ls.workspace.text_documents.items()}
+    token = f"lift-check-{uuid.uuid4()}"
+    progress = ls.work_done_progress
+    try:
+        await asyncio.wait_for(progress.create_async(token), timeout=5)
+        progress.begin(token, types.WorkDoneProgressBegin(title="Checking the workspace", percentage=0))
+        has_progress = True
+    except Exception:  # the client does not do progress: carry on without it
+        has_progress = False
+    loop = asyncio.get_running_loop()
+
+    def report(done: int, total: int, file: str) -> None:
+        if has_progress:
+            message = types.WorkDoneProgressReport(message=f"{done}/{total} {file}", percentage=done * 100 // total)
+            loop.call_soon_threadsafe(progress.report, token, message)
+
+    options = ls.options
+    try:
+        checked = await asyncio.to_thread(
+            check_paths,
+            roots,
+            python=options.python.interpreter,
+            workspace_roots=roots,
+            diagnostics=options.diagnostics,
+            sandbox=options.sandbox,
+            cache=ls.check_cache,
+            open_texts=open_texts,
+            jobs=options.sandbox.workers,
+            progress=report,
+        )
+    finally:
+        if has_progress:
+            progress.end(token, types.WorkDoneProgressEnd())
+    findings = errors = 0
+    for item in checked:
+        if item.report is None:
+            continue
+        uri = Path(item.file).absolute().as_uri()
+        doc = ls.open_document(uri) or TextDocument(uri, source=open_texts.get(item.file) or _read(item.file))
+        ls.example_statuses[uri] = item.report.statuses
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[_diagnostic(f, doc) for f in item.report.findings])
+        )
+        findings += len(item.report.findings)
+        errors += sum(f.severity == "error" for f in item.report.findings)
+    return {"files": len(checked), "findings": findings, "errors": errors}
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _escape(text: str) -> str:
+    """Plain text inside Markdown emphasis."""
+    return "".join(f"\\{c}" if c in "\\`*_[]<>#|" else c for c in text)
 
 
 def _guarded(handler: Callable[P, R]) -> Callable[P, R | None]:
@@ -344,6 +426,7 @@ def create_server() -> LiftServer:
         stop_warm(ls, uri)
         ls.analyses.drop(uri)
         ls.checked_versions.pop(uri, None)
+        ls.example_statuses.pop(uri, None)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -368,8 +451,12 @@ def create_server() -> LiftServer:
         fir = analysis.function_ir(site)
         to_client = _client_converter(doc)
         span = site.name_span
+        markdown = to_markdown(fir.ir)
+        status = ls.example_statuses.get(params.text_document.uri, {}).get(site.qualname)
+        if status is not None:
+            markdown += f"\n\n---\n*{_escape(status.summary())}*"
         return types.Hover(
-            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=to_markdown(fir.ir)),
+            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=markdown),
             range=types.Range(
                 start=to_client(span.start_line, span.start_col), end=to_client(span.end_line, span.end_col)
             ),
@@ -447,6 +534,15 @@ def create_server() -> LiftServer:
             }
             for fir in (analysis.function_ir(site) for site in sites)
         ]
+
+    @server.command(CHECK_WORKSPACE_COMMAND)
+    async def check_workspace_command(ls: LiftServer, *args: Any) -> dict[str, Any]:
+        try:
+            return await check_workspace(ls)
+        except Exception as err:
+            log.exception("lift-lsp: checking the workspace failed")
+            ls.show(f"lift-lsp: checking the workspace failed: {err}", types.MessageType.Error)
+            return {"files": 0, "findings": 0, "errors": 0, "message": str(err)}
 
     @server.command(DOCUMENT_TEXT_COMMAND)
     def document_text(ls: LiftServer, uri: str) -> dict[str, Any] | None:

@@ -1,0 +1,66 @@
+"""Checking a whole project: every Python file under the folders given, several files at once, with progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from lift_lsp.check.checks import CheckCache, FileCheck, check_document
+from lift_lsp.check.project import find_interpreter, python_files
+from lift_lsp.options import DiagnosticsOptions, SandboxOptions
+
+Progress = Callable[[int, int, str], None]
+"""(files done, files in all, the file just done)."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    file: str
+    report: FileCheck | None
+    error: str = ""
+    """Why the file could not be read (then `report` is None)."""
+
+
+def check_paths(
+    paths: Sequence[str],
+    *,
+    python: str = "",
+    workspace_roots: Sequence[str] = (),
+    diagnostics: DiagnosticsOptions | None = None,
+    sandbox: SandboxOptions | None = None,
+    cache: CheckCache | None = None,
+    open_texts: Mapping[str, str] | None = None,
+    jobs: int = 2,
+    progress: Progress | None = None,
+) -> list[Checked]:
+    """Check every Python file named or under the folders named (`project.python_files`), `jobs` files at a time,
+    each in the project's Python (`python`: the setting or `--python`), the editor's unsaved text where
+    `open_texts` has it. Results in the order of the files; `progress` is told after each file."""
+    files = python_files(paths)
+    cache = cache if cache is not None else CheckCache()
+    if len(files) > 1 and jobs > 1:  # the files are the parallel work: one sandbox process each imports less
+        sandbox = (sandbox or SandboxOptions()).model_copy(update={"workers": 1})
+
+    def one(file: str) -> Checked:
+        text = (open_texts or {}).get(file)
+        if text is None:
+            try:
+                text = Path(file).read_bytes().decode("utf-8", errors="replace")
+            except OSError as err:
+                return Checked(file, None, err.strerror or str(err))
+        try:
+            interpreter = find_interpreter(file, python, workspace_roots)
+            return Checked(file, check_document(text, file, diagnostics, sandbox, cache, interpreter))
+        except Exception as err:  # a bug of ours: say so for this file, check the others
+            return Checked(file, None, f"checking failed: {type(err).__name__}: {err}")
+
+    results: dict[str, Checked] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(one, file): file for file in files}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if progress is not None:
+                progress(len(results), len(files), futures[future])
+    return [results[file] for file in files]
