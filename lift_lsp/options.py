@@ -54,8 +54,9 @@ class GenerationOptions(_Section):
     seed: int | None = None
     """Sampling seed, for reproducible generations; none: the endpoint's choice."""
     body_syntax: Literal["free", "subset"] = "free"
-    """`subset`: the grammar holds the body to a Python subset that always parses (statements, `if`/`for`, arithmetic,
-    builtins; no imports or helpers). Needs a backend that takes EBNF (local, serve-model, SGLang)."""
+    """`subset`: the grammar holds the body to a Python subset that always parses and reads only names it bound
+    (the parameters, the accumulator `result`, the loop variables `item` and `value`; statements, `if`/`for`,
+    arithmetic, builtins; no imports or helpers). Needs a backend that takes EBNF (local, serve-model, SGLang)."""
     cache: bool = True
     """Answer a repeated request (same backend, model, grammar, messages, parameters) from the disk cache."""
     cache_dir: str = ""

@@ -86,8 +86,7 @@ async def _generate(client: LanguageClient, uri: str, function: str) -> Any:
 
 
 async def test_generate_replaces_only_the_stub_body(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
-    # A random model may read a local name it never assigned: pyflakes rejects that, so it gets a few candidates.
-    client = await _client(_settings(model_url, str(tiny_model_dir), candidates=4))
+    client = await _client(_settings(model_url, str(tiny_model_dir)))
     try:
         path = tmp_path / "stubs.py"
         path.write_text(STUB_FILE)
@@ -118,7 +117,7 @@ async def test_generate_replaces_only_the_stub_body(model_url: str, tiny_model_d
 async def test_document_edited_during_generation_is_not_overwritten(
     model_url: str, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    client = await _client(_settings(model_url, str(tiny_model_dir), candidates=4))
+    client = await _client(_settings(model_url, str(tiny_model_dir)))
     try:
         path = tmp_path / "stubs.py"
         path.write_text(STUB_FILE)

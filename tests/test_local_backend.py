@@ -136,3 +136,30 @@ def test_padded_embedding_rows_are_never_sampled(backend: LocalBackend, tiny_mod
     assert backend._vocab_size > tokenizer_size  # the fixture pads the embedding
     assert sum(len(seq) for seq in tokens) > 300
     assert max(max(seq) for seq in tokens) < tokenizer_size
+
+
+async def test_subset_bodies_parse_and_read_only_names_they_bound(backend: LocalBackend) -> None:
+    """`bodySyntax: subset` holds even a random model to bodies that parse and pass pyflakes' certain checks
+    (no undefined name): the accumulator is bound first, loop variables are read only inside their loops."""
+    import textwrap
+
+    from lift_lsp.check.static import static_errors
+    from lift_lsp.generate.constraints import code_constraint_for
+    from lift_lsp.spec.sites import find_sites
+
+    stub = 'def combine(a: int, b: int) -> int:\n    """Combine two numbers."""\n    ...\n'
+    constraint = code_constraint_for(find_sites(stub)[0], "subset")
+    bodies: list[str] = []
+    for seed in (11, 12, 13):
+        request = GenerationRequest(MESSAGES, constraint, n=12, max_tokens=600, temperature=1.0, seed=seed)
+        result = await backend.generate(request)
+        bodies += [
+            CodeCandidate.model_validate_json(t).body
+            for t, r in zip(result.texts, result.finish_reasons, strict=True)
+            if r == "stop"
+        ]
+    assert len(bodies) >= 18  # most finish within the token limit
+    for body in bodies:
+        module = "def combine(a: int, b: int) -> int:\n" + textwrap.indent(body, "    ") + "\n"
+        compile(module, "<body>", "exec")
+        assert static_errors(module) == [], module

@@ -108,11 +108,10 @@ FIXES = [
 
 
 def _settings(url: str, model: str) -> dict[str, Any]:
-    # 4 candidates: a random model may read a local it never assigned, which pyflakes rejects.
     return {
         "backend": {"kind": "openai", "url": url, "model": model, "constraintFormat": "ebnf", "timeoutS": 200,
                     "maxRetries": 0, "connectTimeoutS": 2},
-        "generation": {"bodySyntax": "subset", "candidates": 4, "repairs": 0, "maxTokensIr": 8000,
+        "generation": {"bodySyntax": "subset", "candidates": 2, "repairs": 0, "maxTokensIr": 8000,
                        "maxTokensCode": 2000, "temperature": 1.0, "seed": 7, "cache": False},
         "diagnostics": {"onOpen": False, "onSave": True, "smt": False},
     }  # fmt: skip

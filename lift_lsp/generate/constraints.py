@@ -3,9 +3,10 @@
 - The IR step pins what the stub already states: its signature, no holes, no provenance, and the documented
   examples and conditions when the spec has them. The model writes only what is missing (intent, effects, ...), and
   cannot contradict the `def` line.
-- The code step can constrain the body to a subset of Python that always parses (`generation.bodySyntax: subset`):
-  simple statements, `if`/`else` and `for` two levels deep, arithmetic, comparisons, calls to common builtins, over the
-  function's parameters and a few local names. The default (`free`) leaves the body to the model and checks it after.
+- The code step can constrain the body to a subset of Python that always parses and never reads a name it has not
+  bound (`generation.bodySyntax: subset`): simple statements, `if`/`else` and `for` two levels deep, arithmetic,
+  comparisons, calls to common builtins, over the function's parameters, one accumulator (`result`) and the loop
+  variables (`item`, `value`). The default (`free`) leaves the body to the model and checks it after.
 
 Pinned and subset grammars travel as EBNF (the local backend, serve-model's `ebnf` field, SGLang); a backend that
 sends the JSON schema instead gets the unpinned schema, and the pipeline still puts the stub's facts back.
@@ -33,7 +34,6 @@ _DEFAULT_RULES = {
     "holes": "IR_holes",
     "provenance": "IR_provenance",
 }
-LOCAL_NAMES = ("result", "value", "item", "index", "total", "count")
 BUILTINS = ("len", "sum", "min", "max", "abs", "sorted", "range", "list", "int", "str", "bool", "reversed")
 
 
@@ -74,27 +74,70 @@ def _alternatives(words: list[str]) -> str:
     return " | ".join(f'"{word}"' for word in dict.fromkeys(words))
 
 
-def subset_body_rules(names: list[str]) -> list[str]:
-    """EBNF rules of `py_body`: a Python subset as the content of a JSON string (newlines written `\\n`)."""
-    variables = [n for n in names if n.isidentifier()] + list(LOCAL_NAMES)
+def _expression_rules(scope: str, names: list[str]) -> list[str]:
+    """`py_expr_{scope}`: an expression that reads only `names` (and literals, and calls to BUILTINS)."""
+    read = f"py_name_{scope}"
+    e0 = f'py_e0_{scope} ::= py_int | "True" | "False" | "None"'
+    e1 = (
+        f'py_e1_{scope} ::= py_e0_{scope} | "[" (py_e0_{scope} (", " py_e0_{scope}){{0,3}})? "]" '
+        f'| "(" py_e0_{scope} py_op py_e0_{scope} ")" | "-" py_e0_{scope}'
+    )
+    rules = [
+        f'py_expr_{scope} ::= "not "? py_e2_{scope} (" if " py_e2_{scope} " else " py_e2_{scope})?',
+        f"py_e2_{scope} ::= py_e1_{scope} (py_op py_e1_{scope})?",
+    ]
+    if names:
+        e0 += f' | {read} | py_func "(" {read} ")"'
+        e1 += f' | py_func "(" (py_e0_{scope} (", " py_e0_{scope}){{0,2}})? ")"'
+        rules.append(f"{read} ::= {_alternatives(names)}")
+    return [*rules, e1, e0]
+
+
+def _block_rules(
+    scope: str, indent: int, names: list[str], inner: tuple[str, str, str] | None, most: int = 3
+) -> list[str]:
+    """`py_block_{scope}`: one to `most` statements at `indent` that read only `names`. With `inner` = (the `if`
+    block's scope, a loop variable, the `for` block's scope): also `if`/`else` and `for` one level deeper, the loop
+    variable read only inside its loop."""
+    newline = '"\\\\n' + " " * indent
+    statements = [
+        f'"return " py_expr_{scope}',
+        f'"result = " py_expr_{scope}',
+        f'"result += " py_expr_{scope}',
+        '"pass"',
+    ]
+    if inner is not None:
+        if_block, variable, for_block = inner
+        statements += [
+            f'"if " py_expr_{scope} ":" py_block_{if_block} ({newline}else:" py_block_{if_block})?',
+            f'"for {variable} in " py_expr_{scope} ":" py_block_{for_block}',
+        ]
     return [
-        'py_body ::= py_s0 ("\\\\n" py_s0){0,5}',
-        "py_s0 ::= py_simple | py_if0 | py_for0",
-        'py_if0 ::= "if " py_expr ":" py_block1 ("\\\\nelse:" py_block1)?',
-        'py_for0 ::= "for " py_var " in " py_expr ":" py_block1',
-        'py_block1 ::= ("\\\\n    " py_s1){1,3}',
-        'py_s1 ::= py_simple | "if " py_expr ":" py_block2 | "for " py_var " in " py_expr ":" py_block2',
-        'py_block2 ::= ("\\\\n        " py_simple){1,3}',
-        'py_simple ::= "return " py_expr | py_var " = " py_expr | py_var " += " py_expr | "pass"',
-        'py_expr ::= py_e2 (" if " py_e2 " else " py_e2)?',
-        "py_e2 ::= py_e1 (py_op py_e1)?",
-        'py_e1 ::= py_e0 | py_func "(" (py_e0 (", " py_e0){0,2})? ")" | "[" (py_e0 (", " py_e0){0,3})? "]" '
-        '| "(" py_e0 py_op py_e0 ")" | "not " py_e0 | "-" py_e0',
-        'py_e0 ::= py_var | py_int | "True" | "False" | "None" | py_func "(" py_var ")"',
+        f'py_block_{scope} ::= ({newline}" py_s_{scope}){{1,{most}}}',
+        f"py_s_{scope} ::= {' | '.join(statements)}",
+        *_expression_rules(scope, names),
+    ]
+
+
+def subset_body_rules(names: list[str]) -> list[str]:
+    """EBNF rules of `py_body`: a Python subset as the content of a JSON string (newlines written `\\\\n`) that
+    always parses and never reads a name it has not bound: `return EXPR` over the parameters, or `result = EXPR`
+    first and then statements over the parameters and `result`, with `if`/`else` and `for` two levels deep whose loop
+    variables (`item`, inside it `value`) are read only inside their loop."""
+    params = [n for n in names if n.isidentifier()]
+    top, in_loop = [*params, "result"], [*params, "result", "item"]
+    return [
+        'py_body ::= "return " py_expr_p | "result = " py_expr_p py_block_top',
+        *_expression_rules("p", params),
+        *_block_rules("top", 0, top, ("if1", "item", "for1"), most=5),
+        *_block_rules("if1", 4, top, ("if2", "item", "for2")),
+        *_block_rules("for1", 4, in_loop, ("for2", "value", "for22")),
+        *_block_rules("if2", 8, top, None),
+        *_block_rules("for2", 8, in_loop, None),
+        *_block_rules("for22", 8, [*in_loop, "value"], None),
         'py_op ::= " + " | " - " | " * " | " // " | " % " | " < " | " <= " | " > " | " >= " | " == " | " != " '
         '| " and " | " or " | " in "',
         'py_int ::= "0" | [1-9] [0-9]{0,3}',
-        f"py_var ::= {_alternatives(variables)}",
         f"py_func ::= {_alternatives(list(BUILTINS))}",
     ]
 
