@@ -72,9 +72,9 @@ def test_google_returns_without_a_type_and_inline_sections() -> None:
     assert [r.exception for r in doc.raises] == ["KeyError"]
 
 
-def test_google_yields_and_bare_type() -> None:
+def test_google_yields_without_a_colon_is_a_description_as_its_parsers_read_it() -> None:
     doc = parse("Walk.\n\n    Yields:\n        list[int] | None\n    ")
-    assert (doc.style, doc.returns_type, doc.returns_description) == ("google", "list[int] | None", "")
+    assert (doc.style, doc.returns_type, doc.returns_description) == ("google", None, "list[int] | None")
 
 
 def test_raises_entries_in_prose() -> None:
@@ -119,10 +119,10 @@ def test_numpy_sections() -> None:
     assert doc.style == "numpy"
     assert doc.summary == "Scale a value."
     assert doc.details == ""
-    assert [(p.name, p.type, p.description) for p in doc.params] == [
-        ("x", "int", "The value to scale."),
-        ("y", "float", "Factors."),
-        ("z", "float", "Factors."),
+    assert [(p.name, p.type, p.annotation, p.description) for p in doc.params] == [
+        ("x", "int", "int", "The value to scale."),
+        ("y", "float, optional", "float", "Factors."),
+        ("z", "float, optional", "float", "Factors."),
     ]
     assert (doc.returns_type, doc.returns_description) == ("float", "The scaled value.")
     assert [(r.exception, r.when) for r in doc.raises] == [("ValueError", "If x is negative.")]

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from lift_lsp.spec.docstrings import DocSpec, ParamShape, parse_docstring
 from lift_lsp.spec.ir import (
     IR,
+    MAX_PARAMETERS,
+    MAX_RAISES,
     Condition,
     Effect,
     EffectKind,
@@ -83,15 +85,19 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
 
     documented = {p.name: p for p in doc.params}
     parameters: list[Parameter] = []
+    parameters_left_out = 0
     for index, param in enumerate(site.params):
         if index == 0 and site.class_name and param.name in ("self", "cls") and "staticmethod" not in site.decorators:
+            continue
+        if len(parameters) == MAX_PARAMETERS:
+            parameters_left_out += 1
             continue
         described = documented.get(param.name)
         type_text = param.annotation
         if type_text is not None:
             note(f"signature.parameters.{param.name}.type", Source.ANNOTATION)
-        elif described is not None and described.type:
-            type_text = described.type
+        elif described is not None and described.annotation:
+            type_text = described.annotation
             note(f"signature.parameters.{param.name}.type", spec_source)
         elif ctx is not None and param.name in ctx.names:
             type_text = ctx.names[param.name]
@@ -99,8 +105,9 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
         parameters.append(
             Parameter(
                 name=_clip(param.name, 64),
-                type=_clip_opt(type_text, 120),
-                description=_clip(described.description if described else "", 400),
+                type=_clip_opt(type_text, 200),
+                documented_type=_clip_opt(described.type if described else None, 200),
+                description=_clip(described.description if described else "", 1200),
                 default=_clip_opt(param.default, 300),
                 kind=param.kind,
             )
@@ -109,13 +116,13 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
     return_type = site.return_annotation
     if return_type is not None:
         note("signature.returns.type", Source.ANNOTATION)
-    elif doc.returns_type:
-        return_type = doc.returns_type
+    elif doc.returns_annotation:
+        return_type = doc.returns_annotation
         note("signature.returns.type", spec_source)
     elif ctx is not None and ctx.inferred_return:
         return_type = ctx.inferred_return
         note("signature.returns.type", Source.JEDI, "inferred from the body")
-    raises = [Raise(exception=_clip(r.exception, 64), when=_clip(r.when, 400)) for r in doc.raises][:8]
+    raises = [Raise(exception=_clip(r.exception, 64), when=_clip(r.when, 400)) for r in doc.raises]
     if raises:
         note("signature.raises", spec_source)
 
@@ -140,9 +147,15 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
         intent=intent,
         signature=Signature(
             name=_clip(site.name, 64),
-            parameters=parameters[:16],
-            returns=Returns(type=_clip_opt(return_type, 120), description=_clip(doc.returns_description, 400)),
-            raises=raises,
+            parameters=parameters,
+            parameters_left_out=parameters_left_out,
+            returns=Returns(
+                type=_clip_opt(return_type, 200),
+                documented_type=_clip_opt(doc.returns_type, 200),
+                description=_clip(doc.returns_description, 1200),
+            ),
+            raises=raises[:MAX_RAISES],
+            raises_left_out=max(len(raises) - MAX_RAISES, 0),
             is_async=site.is_async,
         ),
         preconditions=pre,
@@ -150,7 +163,7 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
         examples=examples,
         effects=effects,
         holes=holes[:6],
-        provenance=prov[:24],
+        provenance=prov,
     )
     return FunctionIR(site=site, ir=ir, doc=doc)
 
@@ -262,7 +275,8 @@ def _holes(site: SpecSite, doc: DocSpec, parameters: list[Parameter], return_typ
         if not doc.summary and not doc.examples:
             holes.append(Hole(id="intent", kind=HoleKind.INTENT, description="the spec does not say what to do"))
         for param in parameters:
-            if param.type is None and param.kind not in (ParamKind.VAR_POSITIONAL, ParamKind.VAR_KEYWORD):
+            untyped = param.type is None and param.documented_type is None
+            if untyped and param.kind not in (ParamKind.VAR_POSITIONAL, ParamKind.VAR_KEYWORD):
                 options = _options(e.args[param.name] for e in doc.examples if param.name in e.args)
                 holes.append(
                     Hole(
@@ -273,7 +287,7 @@ def _holes(site: SpecSite, doc: DocSpec, parameters: list[Parameter], return_typ
                         default=_clip(options[0], 160),
                     )
                 )
-        if return_type is None and not site.name.startswith("__"):
+        if return_type is None and doc.returns_type is None and not site.name.startswith("__"):
             options = _options(e.result for e in doc.examples if e.result is not None)
             holes.append(
                 Hole(
