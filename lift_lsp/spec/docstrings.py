@@ -191,23 +191,29 @@ class _Parser:
         match = _HEADER.match(s)
         name = " ".join(match["name"].lower().split()) if match else s.lower().rstrip(": ")
         kind = _SECTIONS.get(name) if match or name in _EXAMPLE_WORDS else None
-        if kind is None:
-            return self._prose_line(i, keep=True)
         inline = (match["rest"] or "").strip() if match else ""
+        sections = ("params", "returns", "raises")
+        if kind is None or (kind in sections and not inline and not s[:1].isupper()):  # `except:` in code is no title
+            return self._prose_line(i, keep=True)
         end = self._body_end(i + 1, indent, same_indent=not inline)
-        if kind in ("params", "returns", "raises"):
+        if kind in sections:
             self.styles.add("google")
-            body = [line[indent:] for line in self.lines[i + 1 : end]]
+            body = [inline] * bool(inline) + [line[indent:] for line in self.lines[i + 1 : end]]
             if inline or not any(line[:1].isspace() for line in body):  # the body under the title, as the parser wants
-                body = [f"    {line}" if line.strip() else line for line in [inline, *body] if line or inline]
+                body = [f"    {line}" if line.strip() else line for line in body]
             self._read(read_google(_section_kind(kind, name), body))
             return end
         return max(end, self._section(kind, i, inline or None, end, numpy=False))
 
     def _numpy_title(self, i: int) -> str | None:
-        if i + 1 >= len(self.lines) or not _UNDERLINE.fullmatch(self.lines[i + 1].strip()):
+        """The title of a NumPy section starting at line `i`: a line over an underline (any adornment character;
+        text after an underline as long as the title is ignored, as numpydoc does)."""
+        if i + 1 >= len(self.lines):
             return None
-        title = self.lines[i].strip()
+        title, under = self.lines[i].strip(), self.lines[i + 1].strip()
+        run = _UNDERLINE.match(under)
+        if run is None or not (run.end() == len(under) or run.end() >= len(title)):
+            return None
         usable = title and not title.startswith(">>>") and len(title) <= 40 and not _UNDERLINE.fullmatch(title)
         return title if usable else None
 
@@ -277,8 +283,15 @@ class _Parser:
         return or raise, skipped otherwise. The index of the next line to read."""
         indent = _indent(self.lines[i])
         end = i + 1
-        while end < len(self.lines) and self.lines[end].strip() and _indent(self.lines[end]) > indent:
+        while end < len(self.lines) and self.lines[end].strip() and not self._is_field(end):  # its paragraph
             end += 1
+        while end < len(self.lines):  # and the blocks indented under it
+            after = next((k for k in range(end, len(self.lines)) if self.lines[k].strip()), len(self.lines))
+            if after == len(self.lines) or _indent(self.lines[after]) <= indent:
+                break
+            end = after + 1
+            while end < len(self.lines) and self.lines[end].strip() and not self._is_field(end):
+                end += 1
         name = _FIELD_NAMES.get(match["field"].lower())
         if name is None:
             return end
@@ -288,6 +301,10 @@ class _Parser:
         self.fields[style] += [f"{match['mark']}{name}{arg}:{match['rest']}", *self.lines[i + 1 : end]]
         self.styles.add(style)
         return end
+
+    def _is_field(self, i: int) -> bool:
+        s = self.lines[i].strip()
+        return s.startswith((":", "@")) and _FIELD.match(s) is not None
 
     def _read(self, read: Sections) -> None:
         """Add what a style's parser read: a parameter documented twice keeps what it had and gains what it lacked."""

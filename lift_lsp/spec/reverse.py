@@ -63,12 +63,37 @@ def read_spec(site: SpecSite) -> DocSpec:
     spec = site.spec_text
     if spec is None:
         return DocSpec()
-    doc = parse_docstring(spec, site.name, [ParamShape(p.name, p.kind, p.default is not None) for p in site.params])
+    shapes = [ParamShape(p.name, p.kind, p.default is not None) for p in site.params]
+    value = _docstring_value(site)
+    doc = parse_docstring(value if value and _lines(value) == _lines(spec) else spec, site.name, shapes)
+    if value and _lines(value) != _lines(spec):  # the sections as Python has them; examples where the source has them
+        read = parse_docstring(value, site.name, shapes)
+        doc.params, doc.returns_type, doc.returns_description = read.params, read.returns_type, read.returns_description
+        doc.raises, doc.style = read.raises, read.style
     offset = (site.spec_line or 0) + 1
     for example in doc.examples:
         if example.line is not None:
             example.line += offset
     return doc
+
+
+def _docstring_value(site: SpecSite) -> str | None:
+    """The docstring as Python has it, where it has escapes (`\\`, a backslash ending a line) that make it differ
+    from its source text; else None."""
+    if site.docstring is None or "\\" not in site.docstring:
+        return None
+    try:
+        indent = site.span.start_col  # the definition at its column, inside a class when indented
+        tree = ast.parse("class _:\n" * bool(indent) + " " * indent + site.text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    node = next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None)
+    value = ast.get_docstring(node, clean=False) if node is not None else None
+    return value if value != site.docstring else None
+
+
+def _lines(text: str) -> int:
+    return len(re.split(r"\r\n|\r|\n", text))
 
 
 def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | None = None) -> FunctionIR:

@@ -109,6 +109,10 @@ def read_fields(style: Literal["rest", "epydoc"], lines: Sequence[str]) -> Secti
 
 
 _GOOGLE = GoogleParser()
+_EXCEPTION_NAME = re.compile(r"(Error|Exception|Warning|Exit|Interrupt|Iteration)$")
+_CAMEL_CASE = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+")
+"""A class name such as `DuplicateResource` (not a capitalised word such as `If`)."""
+_RAISED = re.compile(r"(?::\w+:`~?(?P<role>[\w.]+)`|(?P<name>[A-Za-z_][\w.]*\b))(?![\w.(])[\s:,-]*(?P<rest>.*)$")
 
 
 def _from_docstring(doc: Docstring) -> Sections:
@@ -119,8 +123,20 @@ def _from_docstring(doc: Docstring) -> Sections:
         returns = doc.many_returns[0]
         out.returns_type = _words(returns.type_name or "") or None
         out.returns_description = _words(returns.description or "")
-    out.raises = [(r.type_name or None, _words(r.description or "")) for r in doc.raises]
+    out.raises = [(r.type_name, _words(r.description)) if r.type_name else _named(r.description) for r in doc.raises]
     return out
+
+
+def _named(description: str | None) -> tuple[str | None, str]:
+    """A raise whose field names no exception (`:raises: ValueError if x < 0`, `:raises: :exc:`~a.Failed` when`):
+    the exception its text starts with, and the rest; else (None, the text)."""
+    text = _words(description)
+    match = _RAISED.match(text)
+    name = (match["role"] or match["name"]) if match else ""
+    qualified = "." in name and name.split(".")[-1][:1].isupper()
+    if match and (match["role"] or qualified or _EXCEPTION_NAME.search(name) or _CAMEL_CASE.fullmatch(name)):
+        return name, match["rest"]
+    return None, text
 
 
 def _param(name: str, type_text: str | None, description: str) -> DocParam:
@@ -141,8 +157,8 @@ def _entries(body: Sequence[str]) -> list[list[str]]:
     return entries
 
 
-def _words(text: str) -> str:
-    return " ".join(text.split())
+def _words(text: str | None) -> str:
+    return " ".join((text or "").split())
 
 
 # ---------------------------------------------------------------------- documented types as annotations
