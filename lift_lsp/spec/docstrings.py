@@ -152,7 +152,7 @@ class _Parser:
         end = next((k for k in range(start, len(self.lines)) if not self.lines[k].strip()), len(self.lines))
         paragraph = " ".join(line.strip() for line in self.lines[start:end])
         more = any(line.strip() for line in self.lines[end:])
-        return end if more and _SIGNATURE.match(paragraph) else 0
+        return end if more and len(paragraph) <= _MAX_LINE and _SIGNATURE.match(paragraph) else 0
 
     def finish_safely(self) -> None:
         with contextlib.suppress(Exception):
@@ -761,25 +761,6 @@ def _rename(source: str, names: dict[str, str]) -> str:
     for begin, end, new in reversed(edits):
         source = source[:begin] + new + source[end:]
     return source
-
-
-def _is_type(text: str) -> bool:
-    """Whether `text` reads as a type annotation (`int`, `list[str] | None`), not as prose."""
-    tree = _parse(text) if text and len(text) <= 200 else None
-    allowed = (ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.List, ast.Load, ast.BitOr)
-    return tree is not None and all(
-        isinstance(n, allowed)
-        or (isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr))
-        or (isinstance(n, ast.Constant) and (n.value is None or n.value is Ellipsis or isinstance(n.value, str)))
-        for n in ast.walk(tree)
-    )
-
-
-def _clean_type(text: str | None) -> str | None:
-    if not text:
-        return None
-    text = re.sub(r",?\s*\boptional\b.*$|,\s*default\b.*$", "", text.strip(), flags=re.IGNORECASE).strip()
-    return text or None
 
 
 def _exception_of(want: str) -> str | None:
