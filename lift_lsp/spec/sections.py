@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,6 +19,7 @@ from typing import Literal
 from docstring_parser import Docstring, ParseError, epydoc, rest
 from docstring_parser.google import GoogleParser
 from numpydoc.docscrape import NumpyDocString
+from numpydoc.docscrape import ParseError as NumpydocError
 
 Style = Literal["numpy", "google", "rest", "epydoc"]
 SectionKind = Literal["params", "returns", "yields", "raises"]
@@ -53,9 +53,10 @@ _TITLES: dict[SectionKind, str] = {"params": "Parameters", "returns": "Returns",
 def read_numpy(kind: SectionKind, body: Sequence[str]) -> Sections:
     """One NumPy section (its lines under the underline) read by numpydoc."""
     title = _TITLES[kind]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    try:  # the section alone, its underline as long as its title: numpydoc has nothing to warn about
         entries = NumpyDocString("\n".join([title, "-" * len(title), *body]))[title]
+    except (NumpydocError, ValueError):  # what numpydoc cannot read: nothing read
+        return Sections()
     out = Sections()
     if kind == "params":
         for entry in entries:
