@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from lift_lsp.spec.docstrings import DocSpec, ParamShape, parse_docstring
 from lift_lsp.spec.ir import Example, ParamKind
+from lift_lsp.spec.sections import annotation_of
 
 P = ParamKind.POSITIONAL_OR_KEYWORD
 XY = [ParamShape("x", P), ParamShape("y", P, has_default=True)]
@@ -72,9 +73,9 @@ def test_google_returns_without_a_type_and_inline_sections() -> None:
     assert [r.exception for r in doc.raises] == ["KeyError"]
 
 
-def test_google_yields_and_bare_type() -> None:
+def test_google_yields_without_a_colon_is_a_description_as_its_parsers_read_it() -> None:
     doc = parse("Walk.\n\n    Yields:\n        list[int] | None\n    ")
-    assert (doc.style, doc.returns_type, doc.returns_description) == ("google", "list[int] | None", "")
+    assert (doc.style, doc.returns_type, doc.returns_description) == ("google", None, "list[int] | None")
 
 
 def test_raises_entries_in_prose() -> None:
@@ -119,10 +120,10 @@ def test_numpy_sections() -> None:
     assert doc.style == "numpy"
     assert doc.summary == "Scale a value."
     assert doc.details == ""
-    assert [(p.name, p.type, p.description) for p in doc.params] == [
-        ("x", "int", "The value to scale."),
-        ("y", "float", "Factors."),
-        ("z", "float", "Factors."),
+    assert [(p.name, p.type, p.annotation, p.description) for p in doc.params] == [
+        ("x", "int", "int", "The value to scale."),
+        ("y", "float, optional", "float", "Factors."),
+        ("z", "float, optional", "float", "Factors."),
     ]
     assert (doc.returns_type, doc.returns_description) == ("float", "The scaled value.")
     assert [(r.exception, r.when) for r in doc.raises] == [("ValueError", "If x is negative.")]
@@ -590,3 +591,120 @@ def test_a_prose_condition_over_two_lines_is_one_condition() -> None:
         ("", "every value has a type set, and the type matches the signature."),
         ("x > 0", "x > 0"),
     ]
+
+
+# ---------------------------------------------------------------------- each style as its own parser reads it
+
+
+def test_numpy_return_types_as_written_and_several_returns() -> None:
+    doc = parse("Split.\n\n    Returns\n    -------\n    list of str\n        The words.\n    ")
+    assert (doc.returns_type, doc.returns_annotation) == ("list of str", "list[str]")
+    assert doc.returns_description == "The words."
+    doc = parse("Pair.\n\n    Returns\n    -------\n    q : int\n        Quotient.\n    r : int\n        Rest.\n    ")
+    assert (doc.returns_type, doc.returns_description) == ("(int, int)", "q: Quotient.; r: Rest.")
+
+
+@pytest.mark.parametrize("underline", ["~~~~~~~~~~", "==========", "^^^^^^^^^^", "----"])
+def test_numpy_section_underlined_with_any_character(underline: str) -> None:
+    doc = parse(f"Do.\n\n    Parameters\n    {underline}\n    x : int\n        The value.\n    ")
+    assert [(p.name, p.type, p.description) for p in doc.params] == [("x", "int", "The value.")]
+    assert doc.details == ""
+
+
+def test_a_first_line_repeating_the_signature_is_skipped_as_numpydoc_does() -> None:
+    doc = parse("f(x, y=None)\n\n    Add the values.\n\n    Parameters\n    ----------\n    x : int\n    ")
+    assert (doc.summary, doc.style, [p.name for p in doc.params]) == ("Add the values.", "numpy", ["x"])
+    assert parse("f(x)").summary == "f(x)"  # nothing follows it: it is all the docstring says
+
+
+def test_epydoc_fields() -> None:
+    doc = parse(
+        """Scale a value.
+
+        @param x: The value
+            to scale.
+        @type x: C{int}
+        @param y: The factor.
+        @type y: L{float} or C{None}
+        @return: The scaled value.
+        @rtype: C{list} of C{float}
+        @raise ValueError: If x is negative.
+        @see: elsewhere
+        """
+    )
+    assert doc.style == "epydoc"
+    assert [(p.name, p.type, p.annotation, p.description) for p in doc.params] == [
+        ("x", "C{int}", "int", "The value to scale."),
+        ("y", "L{float} or C{None}", "float | None", "The factor."),
+    ]
+    assert (doc.returns_type, doc.returns_annotation, doc.returns_description) == (
+        "C{list} of C{float}",
+        "list[float]",
+        "The scaled value.",
+    )
+    assert [(r.exception, r.when) for r in doc.raises] == [("ValueError", "If x is negative.")]
+    assert doc.details == ""
+
+
+def test_rest_raises_without_a_type_names_the_exception_from_its_text() -> None:
+    doc = parse("Do.\n\n    :raises: ValueError if x is negative\n    ")
+    assert [(r.exception, r.when) for r in doc.raises] == [("ValueError", "if x is negative")]
+
+
+def test_google_types_as_written_with_their_annotation() -> None:
+    doc = parse(
+        """Load.
+
+        Args:
+            x (`int`, *optional*, defaults to 1): How many.
+            y (Sequence(str)): The names.
+
+        Returns:
+            ~google.auth.credentials.Credentials: The credentials.
+        """
+    )
+    assert [(p.type, p.annotation) for p in doc.params] == [
+        ("`int`, *optional*, defaults to 1", "int"),
+        ("Sequence(str)", "Sequence[str]"),
+    ]
+    assert (doc.returns_type, doc.returns_annotation) == (
+        "~google.auth.credentials.Credentials",
+        "google.auth.credentials.Credentials",
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "annotation"),
+    [
+        ("int", "int"),
+        ("int, optional", "int"),
+        ("bool, default=True", "bool"),
+        ("str or None", "str | None"),
+        ("int or float, optional", "int | float"),
+        ("list of str", "list[str]"),
+        ("list of strings", "list[str]"),
+        ("str or list of str", "str | list[str]"),
+        ("dict of {str: int}", "dict[str, int]"),
+        ("dict mapping str to int", "dict[str, int]"),
+        ("tuple of (int, int)", "tuple[int, int]"),
+        ("{'linear', 'nearest'}, default 'linear'", "Literal['linear', 'nearest']"),
+        ("{dict, None}", "dict | None"),
+        ("Sequence(str)", "Sequence[str]"),
+        ("~a.b.Credentials", "a.b.Credentials"),
+        (":class:`~pandas.DataFrame`", "pandas.DataFrame"),
+        ("`torch.LongTensor` of shape `(batch_size, sequence_length)`", "torch.LongTensor"),
+        ("C{list} of L{bytes}", "list[bytes]"),
+        ("integer", "int"),
+        ("callable", "Callable"),
+        ("np.ndarray", "np.ndarray"),
+        ("Optional[List[int]]", "Optional[List[int]]"),
+        ("array_like", None),
+        ("ndarray or scalar", None),
+        ("NetworkX graph", None),
+        ("int > 0", None),
+        ("positive int", None),
+        ("optional", None),
+    ],
+)
+def test_documented_types_as_annotations(written: str, annotation: str | None) -> None:
+    assert annotation_of(written) == annotation

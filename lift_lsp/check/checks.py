@@ -300,7 +300,7 @@ def static_findings(file: str, fir: FunctionIR) -> list[Finding]:
             )
         else:
             annotation = params[name].annotation
-            if documented.type and annotation and contradicts(documented.type, annotation):
+            if documented.annotation and annotation and contradicts(documented.annotation, annotation):
                 add(
                     Code.TYPE_CONTRADICTION,
                     "warning",
@@ -317,7 +317,8 @@ def static_findings(file: str, fir: FunctionIR) -> list[Finding]:
                     f"parameter `{param.name}` is not documented",
                     data={"name": param.name},
                 )
-    if doc.returns_type and site.return_annotation and contradicts(doc.returns_type, site.return_annotation):
+    returns = doc.returns_annotation
+    if returns and site.return_annotation and contradicts(returns, site.return_annotation):
         add(
             Code.TYPE_CONTRADICTION,
             "warning",
@@ -346,16 +347,13 @@ def static_findings(file: str, fir: FunctionIR) -> list[Finding]:
     return out
 
 
-_TYPE_WORDS = {"integer": "int", "string": "str", "boolean": "bool", "dictionary": "dict", "none": "None"}
 _NUMERIC = {"int", "float", "complex"}
 _SIMPLE = {"int", "float", "complex", "str", "bool", "list", "dict", "tuple", "set", "frozenset", "bytes", "None"}
 
 
 def _bases(type_text: str) -> set[str] | None:
     """The outer type names of an annotation (`list[int] | None` -> {list, None}); None when not simple."""
-    text = type_text.strip().strip("`")
-    text = _TYPE_WORDS.get(text.lower(), text)
-    text = re.sub(r"\b(List|Dict|Tuple|Set|FrozenSet)\b", lambda m: m.group(1).lower(), text)
+    text = re.sub(r"\b(List|Dict|Tuple|Set|FrozenSet)\b", lambda m: m.group(1).lower(), type_text.strip())
     optional = re.fullmatch(r"Optional\[(.*)\]", text)
     if optional:
         text = f"{optional.group(1)} | None"

@@ -1,8 +1,9 @@
 """A function's spec text read into parts: prose, parameters, returns, raises, examples and contracts.
 
-Reads Google, NumPy and reST (Sphinx) sections; doctests and the prose example forms real docstrings use
-(`f(x) -> y`, `f(x) == y`, `f(x) returns y`, ...); PEP 316 contracts (`pre:`, `post:`, `raises:`) and
-`Requires:`/`Ensures:`. Pure (stdlib only). `parse_docstring` never raises: on any failure it returns what it has.
+Finds Google, NumPy, reST (Sphinx) and Epydoc sections, which each style's own parser reads (`sections.py`);
+reads doctests and the prose example forms real docstrings use (`f(x) -> y`, `f(x) == y`, `f(x) returns y`, ...);
+PEP 316 contracts (`pre:`, `post:`, `raises:`) and `Requires:`/`Ensures:`. `parse_docstring` never raises: on any
+failure it returns what it has.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lift_lsp.spec.ir import Condition, Example, ParamKind, Raise
+from lift_lsp.spec.sections import DocParam, SectionKind, Sections, annotation_of, read_fields, read_google, read_numpy
+
+__all__ = ["DocParam", "DocSpec", "ParamShape", "parse_docstring"]
 
 
 @dataclass(frozen=True)
@@ -28,13 +32,6 @@ class ParamShape:
 
 
 @dataclass
-class DocParam:
-    name: str
-    type: str | None
-    description: str
-
-
-@dataclass
 class DocSpec:
     summary: str = ""
     """The first paragraph of prose (its first sentence when the paragraph is long), whitespace-normalised."""
@@ -42,6 +39,7 @@ class DocSpec:
     """The other prose: not sections, not examples, not contracts."""
     params: list[DocParam] = field(default_factory=list)
     returns_type: str | None = None
+    """As the docstring writes it; `returns_annotation` is the same as a Python annotation, where it has one."""
     returns_description: str = ""
     raises: list[Raise] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
@@ -49,7 +47,11 @@ class DocSpec:
     example is kept, and the caller fits it to the IR's bounds."""
     preconditions: list[Condition] = field(default_factory=list)
     postconditions: list[Condition] = field(default_factory=list)
-    style: Literal["google", "numpy", "rest", "plain"] = "plain"
+    style: Literal["google", "numpy", "rest", "epydoc", "plain"] = "plain"
+
+    @property
+    def returns_annotation(self) -> str | None:
+        return annotation_of(self.returns_type)
 
 
 def parse_docstring(text: str, function_name: str, params: Sequence[ParamShape], returns: str | None = None) -> DocSpec:
@@ -85,14 +87,29 @@ _SECTIONS = {
 }
 _EXAMPLE_WORDS = {k for k, v in _SECTIONS.items() if v == "examples"}
 _HEADER = re.compile(r"(?P<name>[A-Za-z][A-Za-z .]*?)\s*(?:\[[^\]]*\])?\s*:(?:\s+(?P<rest>.*)|$)")
-_REST = re.compile(r":(?P<field>[A-Za-z]+)(?:\s+(?P<arg>[^:]*?))?\s*:(?P<rest>.*)$")
-_GOOGLE_PARAM = re.compile(r"(?P<name>\*{0,2}[A-Za-z_]\w*)\s*(?:\((?P<type>.*?)\))?\s*:(?:\s+(?P<desc>.*)|$)")
-_NUMPY_PARAM = re.compile(r"(?P<names>\*{0,2}[A-Za-z_]\w*(?:\s*,\s*\*{0,2}[A-Za-z_]\w*)*)\s*(?::\s*(?P<type>.*))?$")
+_FIELD = re.compile(r"(?P<mark>[:@])(?P<field>[A-Za-z]+)(?:\s+(?P<arg>[^:]*?))?\s*:(?P<rest>.*)$")
+"""A reST (`:param x:`) or Epydoc (`@param x:`) field."""
+_FIELD_NAMES = {
+    **dict.fromkeys(["param", "parameter", "arg", "argument"], "param"),
+    **dict.fromkeys(["key", "keyword", "kwarg", "kwparam"], "keyword"),
+    "type": "type",
+    **dict.fromkeys(["return", "returns"], "return"),
+    **dict.fromkeys(["yield", "yields"], "yield"),
+    "rtype": "rtype",
+    "ytype": "ytype",
+    **dict.fromkeys(["raise", "raises", "except", "exception", "throws"], "raise"),
+}
+"""Field names, each as its parser knows it (docstring_parser's reST parser reads `raise`, `yield`, `rtype`; its
+Epydoc parser `raise`, `return`, `yield`, `ytype` as well)."""
+_REST_NAMES = {"raise": "raises", "ytype": "rtype"}
+_UNDERLINE = re.compile(r"([-=~^*+#_`'\"])\1{2,}")
+"""A section title's underline, in any of reST's usual adornment characters."""
+_SIGNATURE = re.compile(r"^([\w., ]+=)?\s*[\w\.]+\(.*\)$")
+"""A first paragraph repeating the signature (`einsum(subscripts, *operands, out=None)`): numpydoc's pattern."""
 _EXCEPTION = re.compile(r"[A-Za-z_][\w.]*")
 _EXCEPTION_WORD = re.compile(r"\b[A-Za-z_][\w.]*(?:Error|Exception|Warning|Exit|Interrupt|Iteration)\b")
 _STRING_PREFIX = re.compile(r"(?<!\w)(?:[rRbBuUfF]{1,2})$")
 _BULLET = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")
-_DASHES = re.compile(r"-{3,}|={3,}")
 _TRACEBACK = ("Traceback (most recent call last)", "Traceback (innermost last)")
 _ARROWS = ("==>", "=>", "->", "➞", "→", "==", "=")
 _WORD_OPS = ("should return", "returns")
@@ -100,7 +117,7 @@ _LITERAL_NAMES = {"true": "True", "false": "False", "none": "None", "null": "Non
 _BUILTINS = set(dir(builtins))
 _PROSE_NODES = (ast.BoolOp, ast.Compare, ast.IfExp, ast.Lambda, ast.NamedExpr, ast.Tuple)
 """What an expression read out of prose must not be: its `and`/`is`/`if`/`,` are likely English."""
-_STYLES: tuple[Literal["rest", "numpy", "google"], ...] = ("rest", "numpy", "google")
+_STYLES: tuple[Literal["rest", "epydoc", "numpy", "google"], ...] = ("rest", "epydoc", "numpy", "google")
 _INPUT = re.compile(r"input\s*:\s*(?P<rest>.*)$", re.IGNORECASE)
 _OUTPUT = re.compile(r"output\s*:\s*(?P<rest>.*)$", re.IGNORECASE)
 _SHOULD_BE = re.compile(r"[\s,]the\s+(?:output|result|answer)\s+(?:should|will|would)\s+be\s+", re.IGNORECASE)
@@ -154,17 +171,30 @@ class _Parser:
         """Names assigned by earlier doctest statements: examples using them need a setup the IR cannot hold."""
         self.styles: set[str] = set()
         self.seen: set[tuple[str, str | None, str | None, int]] = set()
+        self.fields: dict[Literal["rest", "epydoc"], list[str]] = {"rest": [], "epydoc": []}
+        """reST and Epydoc field lines, at the margin, for their parsers (a `:type x:` may come before `:param x:`)."""
 
     # ------------------------------------------------------------------ the walk over lines
 
     def run(self) -> None:
-        i = 0
+        i = self._after_signature()
         while i < len(self.lines):
             i = max(i + 1, self._step(i, examples_only=False))
+        for style, lines in self.fields.items():
+            if lines:
+                self._read(read_fields(style, lines))
         if not self.spec.examples:
             self._examples_named_after(self._alias())
         self._drop_misfits()
         self.finish_safely()
+
+    def _after_signature(self) -> int:
+        """Where the walk starts: after a first paragraph that repeats the signature, as numpydoc skips it."""
+        start = next((k for k, line in enumerate(self.lines) if line.strip()), len(self.lines))
+        end = next((k for k in range(start, len(self.lines)) if not self.lines[k].strip()), len(self.lines))
+        paragraph = " ".join(line.strip() for line in self.lines[start:end])
+        more = any(line.strip() for line in self.lines[end:])
+        return end if more and len(paragraph) <= _MAX_LINE and _SIGNATURE.match(paragraph) else 0
 
     def finish_safely(self) -> None:
         with contextlib.suppress(Exception):
@@ -193,25 +223,41 @@ class _Parser:
                 if self.lines[end].strip() and _indent(self.lines[end]) < indent:
                     break
                 end += 1
+            if kind in ("params", "returns", "raises"):
+                body = [line[indent:] for line in self.lines[i + 2 : end]]
+                self._read(read_numpy(_section_kind(kind, title), body))
+                return end
             return max(end, self._section(kind, i, None, end, numpy=True))
-        if s.startswith(":") and (rest := _REST.match(s)):
-            return self._rest_field(i, rest)
+        if s.startswith((":", "@")) and (found := _FIELD.match(s)):
+            return self._field(i, found)
         match = _HEADER.match(s)
         name = " ".join(match["name"].lower().split()) if match else s.lower().rstrip(": ")
         kind = _SECTIONS.get(name) if match or name in _EXAMPLE_WORDS else None
-        if kind is None:
-            return self._prose_line(i, keep=True)
-        if kind in ("params", "returns", "raises"):
-            self.styles.add("google")
         inline = (match["rest"] or "").strip() if match else ""
+        sections = ("params", "returns", "raises")
+        if kind is None or (kind in sections and not inline and not s[:1].isupper()):  # `except:` in code is no title
+            return self._prose_line(i, keep=True)
         end = self._body_end(i + 1, indent, same_indent=not inline)
+        if kind in sections:
+            self.styles.add("google")
+            body = [inline] * bool(inline) + [line[indent:] for line in self.lines[i + 1 : end]]
+            if inline or not any(line[:1].isspace() for line in body):  # the body under the title, as the parser wants
+                body = [f"    {line}" if line.strip() else line for line in body]
+            self._read(read_google(_section_kind(kind, name), body))
+            return end
         return max(end, self._section(kind, i, inline or None, end, numpy=False))
 
     def _numpy_title(self, i: int) -> str | None:
-        if i + 1 >= len(self.lines) or not _DASHES.fullmatch(self.lines[i + 1].strip()):
+        """The title of a NumPy section starting at line `i`: a line over an underline (any adornment character;
+        text after an underline as long as the title is ignored, as numpydoc does)."""
+        if i + 1 >= len(self.lines):
             return None
-        title = self.lines[i].strip()
-        return title if title and not title.startswith(">>>") and len(title) <= 40 else None
+        title, under = self.lines[i].strip(), self.lines[i + 1].strip()
+        run = _UNDERLINE.match(under)
+        if run is None or not (run.end() == len(under) or run.end() >= len(title)):
+            return None
+        usable = title and not title.startswith(">>>") and len(title) <= 40 and not _UNDERLINE.fullmatch(title)
+        return title if usable else None
 
     def _body_end(self, start: int, indent: int, same_indent: bool) -> int:
         """Where the body of a section whose header is at `indent` ends: after the lines indented deeper, or (with
@@ -232,7 +278,7 @@ class _Parser:
     def _is_header(self, i: int) -> bool:
         s = self.lines[i].strip()
         match = _HEADER.match(s)
-        return bool(match and " ".join(match["name"].lower().split()) in _SECTIONS) or s.startswith(":")
+        return bool(match and " ".join(match["name"].lower().split()) in _SECTIONS) or s.startswith((":", "@"))
 
     # ------------------------------------------------------------------ sections
 
@@ -245,55 +291,17 @@ class _Parser:
                 k = self._step(k, examples_only=True)
             return k
         items = _items([(header, inline)] if inline else [], [(k, self.lines[k]) for k in range(start, end)])
-        if kind == "params":
-            self._params(items, numpy)
-        elif kind == "returns":
-            self._returns(items, numpy)
-        elif kind == "raises":
-            for _, head, more in items:
-                self._raise(head, " ".join(more))
-        else:
-            merged: list[tuple[int, str]] = []  # a prose condition may run on over lines at its indentation
-            for line, head, more in items:
-                text = " ".join([_BULLET.sub("", head), *more])
-                last = merged[-1][1] if merged else ""
-                if last and not _BULLET.match(head) and not last.endswith(".") and _parse(last) is None:
-                    merged[-1] = (merged[-1][0], f"{last} {text}")
-                else:
-                    merged.append((line, text))
-            target = self.spec.preconditions if kind == "pre" else self.spec.postconditions
-            target += [self._condition(text, kind == "post", line) for line, text in merged]
-        return end
-
-    def _params(self, items: list[tuple[int, str, list[str]]], numpy: bool) -> None:
-        for _, head, more in items:
-            match = (_NUMPY_PARAM if numpy else _GOOGLE_PARAM).fullmatch(head)
-            if match is None:
-                if self.spec.params:
-                    last = self.spec.params[-1]
-                    last.description = " ".join(filter(None, [last.description, head, *more]))
-                continue
-            type_text = _clean_type(match["type"])
-            if numpy:
-                for name in match["names"].split(","):
-                    self.spec.params.append(DocParam(name.strip().lstrip("*"), type_text, " ".join(more)))
+        merged: list[tuple[int, str]] = []  # a prose condition may run on over lines at its indentation
+        for line, head, more in items:
+            text = " ".join([_BULLET.sub("", head), *more])
+            last = merged[-1][1] if merged else ""
+            if last and not _BULLET.match(head) and not last.endswith(".") and _parse(last) is None:
+                merged[-1] = (merged[-1][0], f"{last} {text}")
             else:
-                desc = " ".join(filter(None, [match["desc"] or "", *more]))
-                self.spec.params.append(DocParam(match["name"].lstrip("*"), type_text, desc))
-
-    def _returns(self, items: list[tuple[int, str, list[str]]], numpy: bool) -> None:
-        texts: list[str] = []
-        for index, (_, head, more) in enumerate(items):
-            if index == 0 and self.spec.returns_type is None:
-                prefix, colon, rest = head.partition(":")
-                if colon and numpy and _is_type(rest.strip()):  # `name : type`
-                    self.spec.returns_type, head = rest.strip(), ""
-                elif colon and not numpy and _is_type(prefix.strip()):  # `type: description`
-                    self.spec.returns_type, head = prefix.strip(), rest.strip()
-                elif _is_type(head):
-                    self.spec.returns_type, head = head, ""
-            texts += [head, *more]
-        self.spec.returns_description = " ".join(filter(None, [self.spec.returns_description, *texts]))
+                merged.append((line, text))
+        target = self.spec.preconditions if kind == "pre" else self.spec.postconditions
+        target += [self._condition(text, kind == "post", line) for line, text in merged]
+        return end
 
     def _raise(self, head: str, when: str) -> None:
         head = _BULLET.sub("", head).strip()
@@ -312,37 +320,50 @@ class _Parser:
             return
         self.spec.raises.append(Raise.model_construct(exception=name, when=" ".join(filter(None, [extra, when]))))
 
-    def _rest_field(self, i: int, match: re.Match[str]) -> int:
+    def _field(self, i: int, match: re.Match[str]) -> int:
+        """A reST or Epydoc field and the deeper lines under it: kept for its style's parser when it is a parameter,
+        return or raise, skipped otherwise. The index of the next line to read."""
         indent = _indent(self.lines[i])
         end = i + 1
-        while end < len(self.lines) and self.lines[end].strip() and _indent(self.lines[end]) > indent:
+        while end < len(self.lines) and self.lines[end].strip() and not self._is_field(end):  # its paragraph
             end += 1
-        text = " ".join([match["rest"].strip(), *(self.lines[k].strip() for k in range(i + 1, end))]).strip()
-        kind, arg = match["field"].lower(), (match["arg"] or "").strip()
-        if kind in ("param", "parameter", "arg", "argument", "key", "keyword") and arg:
-            type_text, _, name = arg.rpartition(" ")
-            self._param(name.lstrip("*")).description = text
-            if type_text.strip():
-                self._param(name.lstrip("*")).type = type_text.strip()
-        elif kind == "type" and arg:
-            self._param(arg.lstrip("*")).type = text or None
-        elif kind in ("returns", "return", "yields", "yield"):
-            self.spec.returns_description = text
-        elif kind in ("rtype", "ytype"):
-            self.spec.returns_type = text or None
-        elif kind in ("raises", "raise", "except", "exception", "throws"):
-            self._raise(f"{arg}: {text}" if arg else text, "")
-        else:
+        while end < len(self.lines):  # and the blocks indented under it
+            after = next((k for k in range(end, len(self.lines)) if self.lines[k].strip()), len(self.lines))
+            if after == len(self.lines) or _indent(self.lines[after]) <= indent:
+                break
+            end = after + 1
+            while end < len(self.lines) and self.lines[end].strip() and not self._is_field(end):
+                end += 1
+        name = _FIELD_NAMES.get(match["field"].lower())
+        if name is None:
             return end
-        self.styles.add("rest")
+        style: Literal["rest", "epydoc"] = "rest" if match["mark"] == ":" else "epydoc"
+        name = _REST_NAMES.get(name, name) if style == "rest" else name
+        arg = f" {match['arg'].strip()}" if match["arg"] else ""
+        self.fields[style] += [f"{match['mark']}{name}{arg}:{match['rest']}", *self.lines[i + 1 : end]]
+        self.styles.add(style)
         return end
 
-    def _param(self, name: str) -> DocParam:
-        found = next((p for p in self.spec.params if p.name == name), None)
-        if found is None:
-            found = DocParam(name, None, "")
-            self.spec.params.append(found)
-        return found
+    def _is_field(self, i: int) -> bool:
+        s = self.lines[i].strip()
+        return s.startswith((":", "@")) and _FIELD.match(s) is not None
+
+    def _read(self, read: Sections) -> None:
+        """Add what a style's parser read: a parameter documented twice keeps what it had and gains what it lacked."""
+        for param in read.params:
+            known = next((p for p in self.spec.params if p.name == param.name), None)
+            if known is None:
+                self.spec.params.append(param)
+            elif known.type is None or not known.description:
+                known.type, known.annotation = known.type or param.type, known.annotation or param.annotation
+                known.description = known.description or param.description
+        self.spec.returns_type = self.spec.returns_type or read.returns_type
+        self.spec.returns_description = self.spec.returns_description or read.returns_description
+        for exception, description in read.raises:
+            if exception:
+                self.spec.raises.append(Raise.model_construct(exception=exception, when=description))
+            else:
+                self._raise(description, "")
 
     def _condition(self, text: str, post: bool, line: int) -> Condition:
         """A condition with `expr` when its text is a Python expression over the parameters (`result`, builtins,
@@ -727,6 +748,13 @@ class _Parser:
 # ---------------------------------------------------------------------- text helpers
 
 
+def _section_kind(kind: str, title: str) -> SectionKind:
+    """A parameters, returns or raises section's kind for its parser (`Yields` is read as a return)."""
+    if kind == "returns" and title.lower().startswith("yield"):
+        return "yields"
+    return "params" if kind == "params" else "raises" if kind == "raises" else "returns"
+
+
 def _intro(line: str) -> bool:
     """A short line introducing what follows (`For instance:`)."""
     return line.strip().endswith(":") and len(line.strip()) <= 40
@@ -983,25 +1011,6 @@ def _rename(source: str, names: dict[str, str]) -> str:
     for begin, end, new in reversed(edits):
         source = source[:begin] + new + source[end:]
     return source
-
-
-def _is_type(text: str) -> bool:
-    """Whether `text` reads as a type annotation (`int`, `list[str] | None`), not as prose."""
-    tree = _parse(text) if text and len(text) <= 200 else None
-    allowed = (ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.List, ast.Load, ast.BitOr)
-    return tree is not None and all(
-        isinstance(n, allowed)
-        or (isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr))
-        or (isinstance(n, ast.Constant) and (n.value is None or n.value is Ellipsis or isinstance(n.value, str)))
-        for n in ast.walk(tree)
-    )
-
-
-def _clean_type(text: str | None) -> str | None:
-    if not text:
-        return None
-    text = re.sub(r",?\s*\boptional\b.*$|,\s*default\b.*$", "", text.strip(), flags=re.IGNORECASE).strip()
-    return text or None
 
 
 def _exception_of(want: str) -> str | None:

@@ -14,12 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # Bounded string types. The bounds are part of the generation contract: change them and re-export the schemas.
 Name = Annotated[str, StringConstraints(max_length=64)]
-TypeText = Annotated[str, StringConstraints(max_length=120)]
+TypeText = Annotated[str, StringConstraints(max_length=200)]
 Short = Annotated[str, StringConstraints(max_length=160)]
 Text = Annotated[str, StringConstraints(max_length=400)]
 Long = Annotated[str, StringConstraints(max_length=1200)]
 PySource = Annotated[str, StringConstraints(max_length=300)]
 """Python literal (or expression) source text."""
+
+MAX_PARAMETERS = 64
+"""More than the longest parameter list in the standard library (26: `subprocess.Popen`) and in numpy, pandas,
+networkx, pydantic, transformers or torch (55). A longer one is cut, and the IR says how many were left out."""
+MAX_RAISES = 32
+"""More than the most exceptions one docstring documents in networkx, pandas, scikit-learn, transformers, google-auth,
+openstacksdk, azure-storage-blob and twisted (25). More are cut, and the IR says how many were left out."""
 
 
 class _Model(BaseModel):
@@ -75,14 +82,19 @@ class Intent(_Model):
 class Parameter(_Model):
     name: Name
     type: TypeText | None = None
-    description: Text = ""
+    """An annotation: the signature's; else the documented type's, where it reads as one; else jedi's."""
+    documented_type: TypeText | None = None
+    """The type as the docstring writes it (`list of str`, `int, optional`), when it documents one."""
+    description: Long = ""
     default: PySource | None = None
     kind: ParamKind = ParamKind.POSITIONAL_OR_KEYWORD
 
 
 class Returns(_Model):
     type: TypeText | None = None
-    description: Text = ""
+    """As `Parameter.type`: the signature's annotation, else the documented type's, else jedi's."""
+    documented_type: TypeText | None = None
+    description: Long = ""
 
 
 class Raise(_Model):
@@ -92,9 +104,13 @@ class Raise(_Model):
 
 class Signature(_Model):
     name: Name
-    parameters: Annotated[list[Parameter], Field(max_length=16)] = []
+    parameters: Annotated[list[Parameter], Field(max_length=MAX_PARAMETERS)] = []
+    parameters_left_out: int = 0
+    """How many parameters past the bound the IR leaves out."""
     returns: Returns = Returns()
-    raises: Annotated[list[Raise], Field(max_length=8)] = []
+    raises: Annotated[list[Raise], Field(max_length=MAX_RAISES)] = []
+    raises_left_out: int = 0
+    """How many documented exceptions past the bound the IR leaves out."""
     is_async: bool = False
 
 
@@ -151,7 +167,8 @@ class IR(_Model):
     examples: Annotated[list[Example], Field(max_length=12)] = []
     effects: Annotated[list[Effect], Field(max_length=6)] = []
     holes: Annotated[list[Hole], Field(max_length=6)] = []
-    provenance: Annotated[list[Provenance], Field(max_length=24)] = []
+    provenance: Annotated[list[Provenance], Field(max_length=MAX_PARAMETERS + 32)] = []
+    """One entry per part with a source: never more than the parameters' types and a dozen other parts."""
 
 
 class CodeCandidate(_Model):

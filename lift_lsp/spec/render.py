@@ -104,16 +104,18 @@ def to_markdown(ir: IR) -> str:
         items = []
         for param in ir.signature.parameters:
             type_text = f": {param.type}" if param.type else ""
-            desc = f" — {param.description}" if param.description else ""
+            desc = _described(param.type, param.documented_type, param.description)
             items.append(f"- `{param.name}{type_text}`{desc}{_sources(ir, f'signature.parameters.{param.name}')}")
+        items += _left_out("- and", ir.signature.parameters_left_out, "parameter")
         blocks.append(["**Parameters**", *items])
     returns = ir.signature.returns
-    if returns.type or returns.description:
+    if returns.type or returns.documented_type or returns.description:
         type_text = f"`{returns.type}`" if returns.type else ""
-        desc = f" — {returns.description}" if returns.description else ""
+        desc = _described(returns.type, returns.documented_type, returns.description)
         blocks.append([f"**Returns** {type_text}{desc}{_sources(ir, 'signature.returns')}"])
     if ir.signature.raises:
         items = [f"- `{r.exception}`" + (f" — {r.when}" if r.when else "") for r in ir.signature.raises]
+        items += _left_out("- and", ir.signature.raises_left_out, "exception")
         blocks.append(["**Raises**", *items])
     for title, conditions, key in (
         ("Preconditions", ir.preconditions, "preconditions"),
@@ -137,6 +139,18 @@ def to_markdown(ir: IR) -> str:
     return "\n\n".join("\n".join(block) for block in blocks)
 
 
+def _described(annotation: str | None, written: str | None, description: str) -> str:
+    """The documented type as written where it differs from the annotation (`list of str`, `array_like`), and the
+    description."""
+    shown = f" ({written})" if written and written != annotation else ""
+    return shown + (f" — {description}" if description else "")
+
+
+def _left_out(prefix: str, count: int, noun: str) -> list[str]:
+    """The line saying what the IR's bounds cut (`and 5 more parameters`), if anything."""
+    return [f"{prefix} {count} more {noun}{'s' * (count != 1)} (left out of the IR)"] if count else []
+
+
 def to_text(ir: IR, function: str, line: int) -> str:
     """Readable text for `lift-lsp ir` without `--json`."""
     out = [f"{function} (line {line})", f"  {signature_line(ir)}"]
@@ -144,10 +158,14 @@ def to_text(ir: IR, function: str, line: int) -> str:
         out.append(f"  intent: {ir.intent.summary}")
     for param in ir.signature.parameters:
         type_text = f": {param.type}" if param.type else ""
-        out.append(f"  param {param.name}{type_text}" + (f" — {param.description}" if param.description else ""))
-    if ir.signature.returns.type or ir.signature.returns.description:
-        out.append(f"  returns {ir.signature.returns.type or ''} {ir.signature.returns.description}".rstrip())
+        out.append(f"  param {param.name}{type_text}{_described(param.type, param.documented_type, param.description)}")
+    out += _left_out("  and", ir.signature.parameters_left_out, "parameter")
+    returns = ir.signature.returns
+    if returns.type or returns.documented_type or returns.description:
+        desc = _described(returns.type, returns.documented_type, returns.description)
+        out.append("  returns" + (f" {returns.type}" if returns.type else "") + desc)
     out += [f"  raises {r.exception}" + (f" — {r.when}" if r.when else "") for r in ir.signature.raises]
+    out += _left_out("  and", ir.signature.raises_left_out, "exception")
     out += [f"  pre: {condition_text(c)}" for c in ir.preconditions]
     out += [f"  post: {condition_text(c)}" for c in ir.postconditions]
     for example in ir.examples:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from lift_lsp.spec.docstrings import DocSpec, ParamShape, parse_docstring
 from lift_lsp.spec.ir import (
     IR,
+    MAX_PARAMETERS,
+    MAX_RAISES,
     Condition,
     Effect,
     EffectKind,
@@ -61,13 +63,38 @@ def read_spec(site: SpecSite) -> DocSpec:
     spec = site.spec_text
     if spec is None:
         return DocSpec()
-    params = [ParamShape(p.name, p.kind, p.default is not None) for p in site.params]
-    doc = parse_docstring(spec, site.name, params, site.return_annotation)
+    shapes = [ParamShape(p.name, p.kind, p.default is not None) for p in site.params]
+    value = _docstring_value(site)
+    returns = site.return_annotation
+    doc = parse_docstring(value if value and _lines(value) == _lines(spec) else spec, site.name, shapes, returns)
+    if value and _lines(value) != _lines(spec):  # the sections as Python has them; examples where the source has them
+        read = parse_docstring(value, site.name, shapes, returns)
+        doc.params, doc.returns_type, doc.returns_description = read.params, read.returns_type, read.returns_description
+        doc.raises, doc.style = read.raises, read.style
     offset = (site.spec_line or 0) + 1
     for example in doc.examples:
         if example.line is not None:
             example.line += offset
     return doc
+
+
+def _docstring_value(site: SpecSite) -> str | None:
+    """The docstring as Python has it, where it has escapes (`\\`, a backslash ending a line) that make it differ
+    from its source text; else None."""
+    if site.docstring is None or "\\" not in site.docstring:
+        return None
+    try:
+        indent = site.span.start_col  # the definition at its column, inside a class when indented
+        tree = ast.parse("class _:\n" * bool(indent) + " " * indent + site.text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    node = next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None)
+    value = ast.get_docstring(node, clean=False) if node is not None else None
+    return value if value != site.docstring else None
+
+
+def _lines(text: str) -> int:
+    return len(re.split(r"\r\n|\r|\n", text))
 
 
 def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | None = None) -> FunctionIR:
@@ -84,15 +111,19 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
 
     documented = {p.name: p for p in doc.params}
     parameters: list[Parameter] = []
+    parameters_left_out = 0
     for index, param in enumerate(site.params):
         if index == 0 and site.class_name and param.name in ("self", "cls") and "staticmethod" not in site.decorators:
+            continue
+        if len(parameters) == MAX_PARAMETERS:
+            parameters_left_out += 1
             continue
         described = documented.get(param.name)
         type_text = param.annotation
         if type_text is not None:
             note(f"signature.parameters.{param.name}.type", Source.ANNOTATION)
-        elif described is not None and described.type:
-            type_text = described.type
+        elif described is not None and described.annotation:
+            type_text = described.annotation
             note(f"signature.parameters.{param.name}.type", spec_source)
         elif ctx is not None and param.name in ctx.names:
             type_text = ctx.names[param.name]
@@ -100,8 +131,9 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
         parameters.append(
             Parameter(
                 name=_clip(param.name, 64),
-                type=_clip_opt(type_text, 120),
-                description=_clip(described.description if described else "", 400),
+                type=_clip_opt(type_text, 200),
+                documented_type=_clip_opt(described.type if described else None, 200),
+                description=_clip(described.description if described else "", 1200),
                 default=_clip_opt(param.default, 300),
                 kind=param.kind,
             )
@@ -110,13 +142,13 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
     return_type = site.return_annotation
     if return_type is not None:
         note("signature.returns.type", Source.ANNOTATION)
-    elif doc.returns_type:
-        return_type = doc.returns_type
+    elif doc.returns_annotation:
+        return_type = doc.returns_annotation
         note("signature.returns.type", spec_source)
     elif ctx is not None and ctx.inferred_return:
         return_type = ctx.inferred_return
         note("signature.returns.type", Source.JEDI, "inferred from the body")
-    raises = [Raise(exception=_clip(r.exception, 64), when=_clip(r.when, 400)) for r in doc.raises][:8]
+    raises = [Raise(exception=_clip(r.exception, 64), when=_clip(r.when, 400)) for r in doc.raises]
     if raises:
         note("signature.raises", spec_source)
 
@@ -141,9 +173,15 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
         intent=intent,
         signature=Signature(
             name=_clip(site.name, 64),
-            parameters=parameters[:16],
-            returns=Returns(type=_clip_opt(return_type, 120), description=_clip(doc.returns_description, 400)),
-            raises=raises,
+            parameters=parameters,
+            parameters_left_out=parameters_left_out,
+            returns=Returns(
+                type=_clip_opt(return_type, 200),
+                documented_type=_clip_opt(doc.returns_type, 200),
+                description=_clip(doc.returns_description, 1200),
+            ),
+            raises=raises[:MAX_RAISES],
+            raises_left_out=max(len(raises) - MAX_RAISES, 0),
             is_async=site.is_async,
         ),
         preconditions=pre,
@@ -151,7 +189,7 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
         examples=examples,
         effects=effects,
         holes=holes[:6],
-        provenance=prov[:24],
+        provenance=prov,
     )
     return FunctionIR(site=site, ir=ir, doc=doc)
 
@@ -263,7 +301,8 @@ def _holes(site: SpecSite, doc: DocSpec, parameters: list[Parameter], return_typ
         if not doc.summary and not doc.examples:
             holes.append(Hole(id="intent", kind=HoleKind.INTENT, description="the spec does not say what to do"))
         for param in parameters:
-            if param.type is None and param.kind not in (ParamKind.VAR_POSITIONAL, ParamKind.VAR_KEYWORD):
+            untyped = param.type is None and param.documented_type is None
+            if untyped and param.kind not in (ParamKind.VAR_POSITIONAL, ParamKind.VAR_KEYWORD):
                 options = _options(e.args[param.name] for e in doc.examples if param.name in e.args)
                 holes.append(
                     Hole(
@@ -274,7 +313,7 @@ def _holes(site: SpecSite, doc: DocSpec, parameters: list[Parameter], return_typ
                         default=_clip(options[0], 160),
                     )
                 )
-        if return_type is None and not site.name.startswith("__"):
+        if return_type is None and doc.returns_type is None and not site.name.startswith("__"):
             options = _options(e.result for e in doc.examples if e.result is not None)
             holes.append(
                 Hole(

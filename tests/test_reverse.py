@@ -1,0 +1,108 @@
+"""The IR of a function: documented types kept as written beside the annotation, bounds that say what they cut, and
+the docstring read as Python has it."""
+
+from __future__ import annotations
+
+from lift_lsp.check.checks import Code, static_findings
+from lift_lsp.spec.ir import MAX_PARAMETERS, MAX_RAISES
+from lift_lsp.spec.render import to_markdown, to_text
+from lift_lsp.spec.reverse import FunctionIR, extract_file
+
+
+def _only(source: str) -> FunctionIR:
+    (found,) = extract_file(source, types=False)
+    return found
+
+
+def test_documented_type_kept_as_written_beside_the_annotation() -> None:
+    fir = _only(
+        '''def load(names, count: int, mode):
+    """Load.
+
+    Parameters
+    ----------
+    names : list of str
+        The names.
+    count : int, optional
+        How many.
+    mode : array_like
+        Prose only.
+
+    Returns
+    -------
+    dict of {str: int}
+        The counts.
+    """
+'''
+    )
+    params = {p.name: (p.type, p.documented_type) for p in fir.ir.signature.parameters}
+    assert params == {
+        "names": ("list[str]", "list of str"),
+        "count": ("int", "int, optional"),
+        "mode": (None, "array_like"),
+    }
+    returns = fir.ir.signature.returns
+    assert (returns.type, returns.documented_type) == ("dict[str, int]", "dict of {str: int}")
+    hover = to_markdown(fir.ir)
+    assert "- `names: list[str]` (list of str) — The names." in hover
+    assert "- `mode` (array_like) — Prose only." in hover
+    assert "**Returns** `dict[str, int]` (dict of {str: int}) — The counts." in hover
+    assert "def load(names: list[str], count: int, mode) -> dict[str, int]" in hover
+
+
+def test_a_documented_type_in_prose_still_contradicts_the_annotation() -> None:
+    fir = _only(
+        '''def f(names: dict, count: int) -> str:
+    """Do.
+
+    Args:
+        names (list of str): The names.
+        count (`int`, *optional*, defaults to 1): How many.
+
+    Returns:
+        list of str: never a string.
+    """
+    return ""
+'''
+    )
+    messages = [f.message for f in static_findings("f.py", fir) if f.code == Code.TYPE_CONTRADICTION]
+    assert messages == ["`names` is documented as `list of str` but annotated `dict`"]
+
+
+def test_parameters_and_raises_past_the_bounds_are_said() -> None:
+    count = MAX_PARAMETERS + 5
+    params = ", ".join(f"p{i}" for i in range(count))
+    raises = "\n".join(f"        Error{i}: when {i}." for i in range(MAX_RAISES + 2))
+    fir = _only(f'def big({params}):\n    """Big.\n\n    Raises:\n{raises}\n    """\n')
+    signature = fir.ir.signature
+    assert len(signature.parameters) == MAX_PARAMETERS and signature.parameters_left_out == 5
+    assert len(signature.raises) == MAX_RAISES and signature.raises_left_out == 2
+    assert "- and 5 more parameters (left out of the IR)" in to_markdown(fir.ir)
+    assert "- and 2 more exceptions (left out of the IR)" in to_markdown(fir.ir)
+    assert "  and 5 more parameters (left out of the IR)" in to_text(fir.ir, "big", 1)
+    small = _only(f"def small({', '.join(f'p{i}' for i in range(MAX_PARAMETERS))}):\n    pass\n").ir
+    assert small.signature.parameters_left_out == 0 and "more parameters" not in to_markdown(small)
+
+
+def test_the_docstring_is_read_as_python_has_it() -> None:
+    source = '''def f(x, y):
+    """Do.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, m) or \\
+        (n,)
+        The \\\\alpha value.
+    y : int
+        Other.
+
+    Examples
+    --------
+    >>> f(1, 2)
+    3
+    """
+'''
+    fir = _only(source)
+    params = {p.name: (p.documented_type, p.description) for p in fir.ir.signature.parameters}
+    assert params == {"x": ("ndarray of shape (n, m) or (n,)", "The \\alpha value."), "y": ("int", "Other.")}
+    assert [e.line for e in fir.ir.examples] == [source.split("\n").index("    >>> f(1, 2)") + 1]
