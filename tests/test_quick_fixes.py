@@ -104,7 +104,7 @@ WRONG_EXAMPLE = '''def sq(x: int) -> int:
 '''
 
 
-@pytest.mark.parametrize(("needle", "fixed"), [(">>> sq(3)", "9"), (">>> print(sq(4))", "16"), ("sq(2) ==", "4")])
+@pytest.mark.parametrize(("needle", "fixed"), [(">>> sq(3)", "9"), (">>> print(sq(4))", "16"), ("sq(2) ==", "False")])
 async def test_update_the_example_to_the_actual_result(
     client: LanguageClient, tmp_path: Path, needle: str, fixed: str
 ) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import io
 import re
 import textwrap
 import threading
+import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,11 +221,25 @@ def _cached(cache: CheckCache | None, key: str) -> tuple[list[Finding], dict[str
 
 
 def _outside_functions(text: str, sites: Sequence[SpecSite]) -> str:
-    """The module's text outside every function: imports, constants, class bodies, the module docstring."""
-    covered: set[int] = set()
+    """The module's code outside every function: imports, constants, class bodies, the module docstring (not its
+    comment lines and blank lines, which change nothing an example sees)."""
+    covered = _comment_lines(text)
     for site in sites:
         covered.update(range(site.span.start_line, site.span.end_line + 1))
     return "\n".join(line for index, line in enumerate(text.split("\n")) if index not in covered)
+
+
+def _comment_lines(text: str) -> set[int]:
+    """0-based rows holding only a comment or nothing (empty when the text does not tokenize)."""
+    rows: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            alone = not token.line[: token.start[1]].strip()
+            if (token.type == tokenize.COMMENT and alone) or (token.type == tokenize.NL and not token.line.strip()):
+                rows.add(token.start[0] - 1)
+    except (tokenize.TokenError, SyntaxError):
+        return set()
+    return rows
 
 
 def _module_context(text: str, file: str, sites: Sequence[SpecSite], interpreter: Interpreter | None) -> str:
