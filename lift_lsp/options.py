@@ -28,10 +28,13 @@ class BackendOptions(_Section):
     """Model name sent to the endpoint, or a Hugging Face id / local path (local)."""
     api_key_env: str = "LIFT_API_KEY"
     """Name of the environment variable holding the endpoint's API key (the key itself is never a setting)."""
-    constraint_format: Literal["json_schema", "ebnf"] = "json_schema"
-    """How the output grammar is sent: `response_format` JSON schema, or SGLang's `ebnf` field."""
+    constraint_format: Literal["json_schema", "ebnf", "structured_outputs"] = "json_schema"
+    """How the output grammar is sent, in the server's dialect: `json_schema` (`response_format`, any
+    OpenAI-compatible server; a grammar-only constraint such as `generation.bodySyntax: subset` is refused), `ebnf`
+    (SGLang's `ebnf` field; serve-model; the modal backend's default), `structured_outputs` (vLLM)."""
     timeout_s: float = Field(default=120.0, gt=0, le=3600)
-    """Overall time limit of one model request, in seconds."""
+    """Overall time limit of one model request, in seconds: retries, a cold start (HTTP 503, Modal's 303
+    redirects) and the generation itself included."""
     connect_timeout_s: float = Field(default=5.0, gt=0, le=600)
     """Time limit for connecting to the endpoint, in seconds."""
     max_retries: int = Field(default=2, ge=0, le=10)
@@ -50,7 +53,8 @@ class GenerationOptions(_Section):
     temperature: float = Field(default=0.2, ge=0, le=2)
     """Sampling temperature (repair rounds use at least 0.4)."""
     seed: int | None = None
-    """Sampling seed, for reproducible generations; none: the endpoint's choice."""
+    """Sampling seed, passed on to the backend; none: the endpoint's choice. Reproducible with the local backend;
+    on a server it is the server's business (SGLang needs `--enable-deterministic-inference`)."""
     body_syntax: Literal["free", "subset"] = "free"
     """`subset`: the grammar holds the body to a Python subset that always parses (statements, `if`/`for`, arithmetic,
     builtins; no imports or helpers). Needs a backend that takes EBNF (local, serve-model, SGLang)."""

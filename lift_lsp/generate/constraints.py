@@ -7,8 +7,9 @@
   simple statements, `if`/`else` and `for` two levels deep, arithmetic, comparisons, calls to common builtins, over the
   function's parameters and a few local names. The default (`free`) leaves the body to the model and checks it after.
 
-Pinned and subset grammars travel as EBNF (the local backend, serve-model's `ebnf` field, SGLang); a backend that
-sends the JSON schema instead gets the unpinned schema, and the pipeline still puts the stub's facts back.
+Pinned and subset grammars travel as EBNF (the local backend, serve-model's `ebnf` field, SGLang, vLLM); a backend
+that sends JSON schemas only gets the unpinned schema for the IR, and the pipeline still puts the stub's facts back;
+the subset grammar is a grammar-only (`ebnf`) constraint, which such a backend refuses with a message.
 """
 
 from __future__ import annotations
@@ -114,4 +115,4 @@ def code_constraint_for(site: SpecSite, body_syntax: str = "free") -> Constraint
     ebnf = ebnf.replace(body_ref, '", \\"body\\": \\"" py_body "\\", \\"notes\\": "', 1)
     params = [p.name for p in site.params]
     ebnf = ebnf.rstrip("\n") + "\n" + "\n".join(subset_body_rules(params)) + "\n"
-    return Constraint(kind="json_schema", name=base.name, schema=base.schema, ebnf=ebnf)
+    return Constraint(kind="ebnf", name=base.name, schema=base.schema, ebnf=ebnf)  # no JSON schema says "subset"

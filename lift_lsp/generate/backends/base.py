@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -39,7 +40,11 @@ class GenerationRequest:
     max_tokens: int = 1024
     temperature: float = 0.0
     seed: int | None = None
+    """Passed on to the server; whether it makes outputs reproducible is the server's business."""
     timeout_s: float = 120.0
+    """The whole request's deadline: retries, waits for a starting endpoint and redirects included."""
+    progress: Callable[[str], None] | None = field(default=None, compare=False)
+    """Called with messages a person waiting for the answer wants to see ("the endpoint is starting: 40 s")."""
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,6 @@ def make_backend(
                 options.model,
                 api_key=api_key,
                 constraint_format=options.constraint_format,
-                timeout_s=options.timeout_s,
                 connect_timeout_s=options.connect_timeout_s,
                 max_retries=options.max_retries,
                 backend_id=f"openai {normalize_base_url(options.url)}",
@@ -59,11 +58,10 @@ def make_backend(
                 env=env,
                 backend_id=f"modal {normalize_base_url(options.url)}",
                 api_key=api_key,
-                # The Modal deployment needs the EBNF: keep modal's default unless the user chose a format.
+                # The Modal deployment is SGLang: keep modal's default (its `ebnf` field) unless the user chose.
                 constraint_format=options.constraint_format
                 if "constraint_format" in options.model_fields_set
                 else "ebnf",
-                timeout_s=options.timeout_s,
                 connect_timeout_s=options.connect_timeout_s,
                 max_retries=options.max_retries,
             )
