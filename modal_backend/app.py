@@ -281,8 +281,8 @@ def download_weights() -> str:
 
 def check_endpoint(url: str = "", timeout_s: float = STARTUP_TIMEOUT_S) -> str:
     """Wake the endpoint at `url` (default: the deployed `serve` function's URL), wait for `/health`, send one
-    completion constrained by lift-lsp's IR grammar and check the answer is an IR; returns a one-line report. Sends `MODAL_PROXY_TOKEN_ID`/`MODAL_PROXY_TOKEN_SECRET`
-    as `Modal-Key`/`Modal-Secret` when they are set."""
+    completion constrained by lift-lsp's IR grammar and check the answer is an IR; returns a one-line report.
+    Sends `MODAL_PROXY_TOKEN_ID`/`MODAL_PROXY_TOKEN_SECRET` as `Modal-Key`/`Modal-Secret` when they are set."""
     base = url.rstrip("/").removesuffix("/v1") or modal.Function.from_name(APP_NAME, FUNCTION_NAME).get_web_url()
     if not base:
         raise SystemExit("no URL: deploy first (modal deploy modal_backend/app.py) or pass one")

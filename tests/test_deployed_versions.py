@@ -32,11 +32,15 @@ from lift_lsp.generate.grammar import code_ebnf, ir_ebnf
 from lift_lsp.generate.prompts import code_messages, ir_messages
 from lift_lsp.spec.reverse import function_ir
 from lift_lsp.spec.sites import SpecSite, find_sites
+from modal_backend.app import (
+    SGLANG_VERSION,
+    WARMUP_MAX_TOKENS,
+    WARMUP_MESSAGES,
+    XGRAMMAR_VERSION,
+    ServeConfig,
+    serve_command,
+)
 from tests.humaneval import problems
-
-pytest.importorskip("modal")
-from modal_backend.app import WARMUP_MAX_TOKENS, WARMUP_MESSAGES, XGRAMMAR_VERSION, serve_command  # noqa: E402
-from modal_backend.app import SGLANG_VERSION, ServeConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOYED = ROOT / ".venv" / "deployed"
