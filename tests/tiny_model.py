@@ -25,6 +25,8 @@ CHAT_TEMPLATE = (
 )
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 EOS = "<|im_end|>"
+MAX_TOKEN_CHARS = 16
+"""No token longer (a line of 100 dashes as one token would make any string too long for a name)."""
 QUOTE_LOGIT = 6.0
 """How much more likely (in logits) a token with a double quote is than the model's random choice would make it."""
 STDLIB_SAMPLE = ["json/__init__.py", "json/decoder.py", "json/encoder.py", "textwrap.py", "string.py", "heapq.py"]
@@ -53,6 +55,7 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 4096, full_stdlib: bool = F
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
+        max_token_length=MAX_TOKEN_CHARS,
         special_tokens=SPECIALS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
