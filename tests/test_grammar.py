@@ -204,6 +204,8 @@ def test_a_string_without_max_length_is_accepted(compiler: xg.GrammarCompiler) -
     compiled = compiler.compile_grammar(schema_to_ebnf({"type": "array", "items": {"type": "string"}, "maxItems": 2}))
     assert accepts(compiled, '["' + "a" * 500 + '", "\\n"]')
     assert not accepts(compiled, '["a", "b", "c"]')
+    at_least_two = compiler.compile_grammar(schema_to_ebnf({"type": "string", "minLength": 2}))
+    assert accepts(at_least_two, '"xy"') and accepts(at_least_two, '"\\nz"') and not accepts(at_least_two, '"x"')
 
 
 def test_output_is_deterministic_and_exported() -> None:
