@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 ConstraintKind = Literal["json_schema", "ebnf", "regex", "none"]
@@ -23,8 +24,9 @@ class Constraint:
     ebnf: str | None = None
     regex: str | None = None
 
+    @cached_property
     def key(self) -> str:
-        """A stable hash of the constraint, for caches."""
+        """A stable hash of the constraint, for caches (computed once: a grammar is kilobytes)."""
         payload = json.dumps(
             [self.kind, self.name, self.schema, self.ebnf, self.regex], sort_keys=True, separators=(",", ":")
         )

@@ -133,7 +133,7 @@ class LocalBackend:
         if constraint.kind == "none":
             return None
         self.load()
-        key = constraint.key()
+        key = constraint.key
         with self._grammar_lock:
             if key in self._grammars:
                 self._grammars.move_to_end(key)
