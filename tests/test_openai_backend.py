@@ -684,3 +684,16 @@ def test_factory_modal_defaults_to_ebnf_unless_chosen() -> None:
         and default.id == "modal https://x.modal.run/v1"
     )
     assert isinstance(chosen, OpenAIBackend) and chosen.constraint_format == "json_schema"
+
+
+async def test_the_backends_timeout_caps_a_longer_request_deadline(server: FaultServer) -> None:
+    """`backend.timeoutS` (the backend's own timeout) bounds a request that asks for more, retries included."""
+    server.script(Hang())
+    backend = make(server.url, timeout_s=0.3)
+    started = time.monotonic()
+    try:
+        err = await fail(backend, request(timeout_s=120))
+    finally:
+        await backend.aclose()
+    assert err.kind == "timeout" and err.message == f"no answer from {server.url} within 0.3 s"
+    assert time.monotonic() - started < 5

@@ -27,7 +27,7 @@ SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 EOS = "<|im_end|>"
 MAX_TOKEN_CHARS = 16
 """No token longer (a line of 100 dashes as one token would make any string too long for a name)."""
-QUOTE_LOGIT = 6.0
+QUOTE_LOGIT = 8.0
 """How much more likely (in logits) a token with a double quote is than the model's random choice would make it."""
 STDLIB_SAMPLE = ["json/__init__.py", "json/decoder.py", "json/encoder.py", "textwrap.py", "string.py", "heapq.py"]
 

@@ -44,6 +44,7 @@ def make_backend(
                 options.model,
                 api_key=api_key,
                 constraint_format=options.constraint_format,
+                timeout_s=options.timeout_s,
                 connect_timeout_s=options.connect_timeout_s,
                 max_retries=options.max_retries,
                 backend_id=f"openai {normalize_base_url(options.url)}",
@@ -62,6 +63,7 @@ def make_backend(
                 constraint_format=options.constraint_format
                 if "constraint_format" in options.model_fields_set
                 else "ebnf",
+                timeout_s=options.timeout_s,
                 connect_timeout_s=options.connect_timeout_s,
                 max_retries=options.max_retries,
             )

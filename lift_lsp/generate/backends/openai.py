@@ -9,7 +9,8 @@ The output constraint travels in the server's own dialect (`constraint_format`):
   `response_format`.
 - `structured_outputs`: vLLM's `structured_outputs` (`grammar`, `regex`, `json`).
 
-`request.timeout_s` is the whole request's deadline, retries, waits and redirects included. Retries with capped,
+`request.timeout_s` is the whole request's deadline, retries, waits and redirects included (capped by the backend's
+own `timeout_s`, the `backend.timeoutS` setting, when that is smaller). Retries with capped,
 jittered exponential backoff on connection errors, HTTP 429 (honouring `Retry-After`) and 5xx; never on other 4xx.
 HTTP 503 means the endpoint is starting (SGLang while it loads the model): it is retried until the deadline, not
 counted, and reported through `request.progress` ("the endpoint is starting: N s"). A 303 (Modal's web endpoints
@@ -22,6 +23,7 @@ server's business (SGLang needs `--enable-deterministic-inference`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import json
 import logging
@@ -190,6 +192,7 @@ class OpenAIBackend:
         model: str,
         api_key: str | None = None,
         constraint_format: ConstraintFormat = "json_schema",
+        timeout_s: float | None = None,
         connect_timeout_s: float = 5,
         max_retries: int = 2,
         headers: dict[str, str] | None = None,
@@ -209,6 +212,8 @@ class OpenAIBackend:
         self._model = model
         self._backend_id = backend_id
         self.constraint_format: ConstraintFormat = constraint_format
+        self.timeout_s = timeout_s
+        """`backend.timeoutS`: no request outlives it (a request's deadline is the smaller of this and its own)."""
         self.connect_timeout_s = connect_timeout_s
         self.max_retries = max(0, max_retries)
         self.backoff_base_s = backoff_base_s
@@ -321,6 +326,8 @@ class OpenAIBackend:
         payload = json.dumps(body).encode()
         client = self._client_for_loop()
         started = time.monotonic()
+        if self.timeout_s is not None and self.timeout_s < request.timeout_s:
+            request = dataclasses.replace(request, timeout_s=self.timeout_s)
         deadline = started + request.timeout_s
         attempts = 1 + self.max_retries
         attempt = 0
