@@ -358,7 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", required=True, help="the endpoint's base URL, e.g. http://127.0.0.1:30000/v1")
     parser.add_argument("--model", required=True, help="the served model's name")
     parser.add_argument("--backend", choices=["openai", "modal"], default="openai")
-    parser.add_argument("--constraint-format", choices=["json_schema", "ebnf"], help="how the grammar is sent")
+    parser.add_argument(
+        "--constraint-format", choices=["json_schema", "ebnf", "structured_outputs"], help="how the grammar is sent"
+    )
     parser.add_argument("--limit", type=int, help="the first N prompts (default: all 164)")
     parser.add_argument("--candidates", type=int, default=1)
     parser.add_argument("--repairs", type=int, default=2)

@@ -302,7 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--backend", choices=["openai", "modal", "local"], help="default: openai when a URL is given")
     gen.add_argument("--url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:30000/v1 (or $LIFT_URL)")
     gen.add_argument("--model", help="model name at the endpoint, or a Hugging Face id / path for --backend local")
-    gen.add_argument("--constraint-format", choices=["json_schema", "ebnf"], help="how the output grammar is sent")
+    gen.add_argument(
+        "--constraint-format",
+        choices=["json_schema", "ebnf", "structured_outputs"],
+        help="how the output grammar is sent",
+    )
     gen.add_argument("--candidates", type=int, default=2)
     gen.add_argument("--repairs", type=int, default=2)
     gen.add_argument("--temperature", type=float, default=0.2)

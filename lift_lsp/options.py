@@ -30,10 +30,13 @@ class BackendOptions(_Section):
     """Model name sent to the endpoint, or a Hugging Face id / local path (local)."""
     api_key_env: str = "LIFT_API_KEY"
     """Name of the environment variable holding the endpoint's API key (the key itself is never a setting)."""
-    constraint_format: Literal["json_schema", "ebnf"] = "json_schema"
-    """How the output grammar is sent: `response_format` JSON schema, or SGLang's `ebnf` field."""
+    constraint_format: Literal["json_schema", "ebnf", "structured_outputs"] = "json_schema"
+    """How the output grammar is sent, in the server's dialect: `json_schema` (`response_format`, any
+    OpenAI-compatible server; a grammar-only constraint such as `generation.bodySyntax: subset` is refused), `ebnf`
+    (SGLang's `ebnf` field; serve-model; the modal backend's default), `structured_outputs` (vLLM)."""
     timeout_s: float = Field(default=120.0, gt=0, le=3600)
-    """Overall time limit of one model request, in seconds."""
+    """Overall time limit of one model request, in seconds: retries, a cold start (HTTP 503, Modal's 303
+    redirects) and the generation itself included."""
     connect_timeout_s: float = Field(default=5.0, gt=0, le=600)
     """Time limit for connecting to the endpoint, in seconds."""
     max_retries: int = Field(default=2, ge=0, le=10)
@@ -52,11 +55,13 @@ class GenerationOptions(_Section):
     temperature: float = Field(default=0.2, ge=0, le=2)
     """Sampling temperature (repair rounds use at least 0.4)."""
     seed: int | None = None
-    """Sampling seed, for reproducible generations; none: the endpoint's choice."""
+    """Sampling seed, passed on to the backend; none: the endpoint's choice. Reproducible with the local backend;
+    on a server it is the server's business (SGLang needs `--enable-deterministic-inference`)."""
     body_syntax: Literal["free", "subset"] = "free"
     """`subset`: the grammar holds the body to a Python subset that always parses and reads only names it bound
     (the parameters, the accumulator `result`, the loop variables `item` and `value`; statements, `if`/`for`,
-    arithmetic, builtins; no imports or helpers). Needs a backend that takes EBNF (local, serve-model, SGLang)."""
+    arithmetic, builtins; no imports or helpers). Needs a backend that takes a grammar (local, serve-model, SGLang's
+    `ebnf`, vLLM's `structured_outputs`)."""
     cache: bool = True
     """Answer a repeated request (same backend, model, grammar, messages, parameters) from the disk cache."""
     cache_dir: str = ""
@@ -167,15 +172,16 @@ def _did_you_mean(key: str, known: list[str]) -> str:
 
 
 def _reconcile(options: Options, problems: list[str]) -> Options:
-    """Settings that only work together: the subset grammar is EBNF, so it needs a backend that takes EBNF."""
+    """Settings that only work together: the subset grammar is EBNF, so it needs a backend that takes a grammar."""
     backend, generation = options.backend, options.generation
-    if generation.body_syntax != "subset" or backend.kind in ("none", "local") or backend.constraint_format == "ebnf":
+    takes_grammar = backend.kind in ("none", "local") or backend.constraint_format in ("ebnf", "structured_outputs")
+    if generation.body_syntax != "subset" or takes_grammar:
         return options
     if "constraint_format" not in backend.model_fields_set:  # openai, modal: send the grammar as EBNF
         return options.model_copy(update={"backend": backend.model_copy(update={"constraint_format": "ebnf"})})
     problems.append(
-        'generation.bodySyntax "subset" needs backend.constraintFormat "ebnf" (it is "json_schema"); '
-        "generating without the subset grammar"
+        'generation.bodySyntax "subset" needs backend.constraintFormat "ebnf" or "structured_outputs" '
+        '(it is "json_schema"); generating without the subset grammar'
     )
     return options.model_copy(update={"generation": generation.model_copy(update={"body_syntax": "free"})})
 

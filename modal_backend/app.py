@@ -20,6 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import modal
+from pydantic import ValidationError
+
+from lift_lsp.generate.grammar import ir_ebnf
+from lift_lsp.spec.ir import IR
 
 APP_NAME = "lift-sglang"
 FUNCTION_NAME = "serve"
@@ -37,10 +41,21 @@ DEFAULT_MODEL = "Qwen/Qwen2.5-Coder-7B-Instruct"
 DEFAULT_GPU = "L40S"
 """48 GB: the 7B model's ~15 GB of bf16 weights leave room for a large KV cache; 24 GB cards (L4, A10G) fit it
 with little cache left, and the L4's memory bandwidth makes decoding slow. An A100 also works, at a higher price."""
-DEFAULT_SGLANG_IMAGE = "lmsysorg/sglang:v0.5.9-cu129-amd64-runtime"
-"""SGLang's own CUDA image (SGLang, XGrammar, FlashInfer and their CUDA libraries, versions that work together)."""
+SGLANG_VERSION = "0.5.21"
+"""The SGLang the deployment runs: the one version every check of the deployment follows."""
+XGRAMMAR_VERSION = "0.2.7"
+"""The XGrammar that SGLang `SGLANG_VERSION` pins (its wheel's `Requires-Dist: xgrammar==`): the one that compiles
+lift-lsp's grammars on the server. tests/test_deployed_versions.py checks the pin against PyPI's wheel and compiles
+every grammar lift-lsp can send with this version."""
+SGLANG_IMAGE = f"lmsysorg/sglang:v{SGLANG_VERSION}"
+"""SGLang's own CUDA image of that release (SGLang, XGrammar, FlashInfer and their CUDA libraries, versions that work
+together)."""
 
-WARMUP_GRAMMAR = 'root ::= "ok"'
+WARMUP_MESSAGES = [
+    {"role": "system", "content": "Answer with the IR of the function, as JSON."},
+    {"role": "user", "content": 'def add(a: int, b: int) -> int:\n    """Add two integers."""\n    ...'},
+]
+WARMUP_MAX_TOKENS = 2048
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,6 @@ class ServeConfig:
     context_length: int | None = None
     revision: str | None = None
     proxy_auth: bool = True
-    sglang_image: str = DEFAULT_SGLANG_IMAGE
 
     @property
     def gpu_count(self) -> int:
@@ -72,7 +86,6 @@ class ServeConfig:
             "LIFT_MODAL_MIN_CONTAINERS": str(self.min_containers),
             "LIFT_MODAL_MAX_CONTAINERS": str(self.max_containers),
             "LIFT_MODAL_PROXY_AUTH": "1" if self.proxy_auth else "0",
-            "LIFT_MODAL_SGLANG_IMAGE": self.sglang_image,
         }
         if self.context_length is not None:
             env["LIFT_MODAL_CONTEXT_LENGTH"] = str(self.context_length)
@@ -100,8 +113,7 @@ def load_config(env: Mapping[str, str] = os.environ) -> ServeConfig:
     `LIFT_MODAL_MODEL` (Hugging Face id), `LIFT_MODAL_GPU` (a Modal GPU spec; `TYPE:N` runs SGLang with `--tp-size N`),
     `LIFT_MODAL_SCALEDOWN` (seconds an idle container stays up, 2-3600), `LIFT_MODAL_MIN_CONTAINERS` (containers kept
     up even when idle: each one is billed all the time), `LIFT_MODAL_MAX_CONTAINERS`, `LIFT_MODAL_CONTEXT_LENGTH`,
-    `LIFT_MODAL_REVISION` (a model commit to pin), `LIFT_MODAL_PROXY_AUTH` (`0` makes the endpoint public),
-    `LIFT_MODAL_SGLANG_IMAGE` (the SGLang container image).
+    `LIFT_MODAL_REVISION` (a model commit to pin), `LIFT_MODAL_PROXY_AUTH` (`0` makes the endpoint public).
     """
     gpu = env.get("LIFT_MODAL_GPU", "").strip() or DEFAULT_GPU
     gpu_type, sep, count = gpu.rpartition(":")
@@ -124,7 +136,6 @@ def load_config(env: Mapping[str, str] = os.environ) -> ServeConfig:
         context_length=_int(env, "LIFT_MODAL_CONTEXT_LENGTH", 0, 256, 1 << 20) if context else None,
         revision=env.get("LIFT_MODAL_REVISION", "").strip() or None,
         proxy_auth=proxy_auth not in ("0", "false", "no"),
-        sglang_image=env.get("LIFT_MODAL_SGLANG_IMAGE", "").strip() or DEFAULT_SGLANG_IMAGE,
     )
 
 
@@ -193,35 +204,39 @@ def wait_healthy(
     raise TimeoutError(f"{base_url}/health not healthy within {timeout_s:.0f}s ({last})")
 
 
-def warm_up(api_url: str, model: str, *, headers: Mapping[str, str] | None = None, timeout_s: float = 300) -> str:
-    """Send one grammar-constrained chat completion to `{api_url}/chat/completions` (the `ebnf` path lift-lsp uses).
-
-    Returns the completion's text; raises when the server answers with an error or ignores the grammar.
-    """
+def warm_up(api_url: str, model: str, *, headers: Mapping[str, str] | None = None, timeout_s: float = 600) -> IR:
+    """Send one chat completion constrained by lift-lsp's IR grammar through SGLang's `ebnf` field (the request
+    lift-lsp makes), to `{api_url}/chat/completions`. Returns the answer as an IR; raises when the server answers
+    with an error (a grammar its XGrammar cannot compile is HTTP 400) or the answer is not an IR."""
     body = {
         "model": model,
-        "messages": [{"role": "user", "content": "Answer with the word ok."}],
-        "max_tokens": 8,
+        "messages": WARMUP_MESSAGES,
+        "max_tokens": WARMUP_MAX_TOKENS,
         "temperature": 0,
-        "ebnf": WARMUP_GRAMMAR,
+        "ebnf": ir_ebnf(),
     }
     status, payload = _request(f"{api_url.rstrip('/')}/chat/completions", body, headers or {}, timeout=timeout_s)
     if status != 200:
         raise RuntimeError(f"warm-up request failed: HTTP {status}: {payload[:500]!r}")
-    text = str(json.loads(payload)["choices"][0]["message"]["content"] or "")
-    if text.strip() != "ok":
-        raise RuntimeError(f"warm-up answer {text!r} does not match the grammar {WARMUP_GRAMMAR!r}")
-    return text
+    choice = json.loads(payload)["choices"][0]
+    text = str(choice["message"]["content"] or "")
+    if choice.get("finish_reason") == "length":
+        raise RuntimeError(f"warm-up answer cut off at {WARMUP_MAX_TOKENS} tokens: {text[:200]!r}")
+    try:
+        return IR.model_validate_json(text)
+    except ValidationError as err:
+        raise RuntimeError(f"warm-up answer is not lift-lsp's IR ({err.errors()[0]['msg']}): {text[:200]!r}") from None
 
 
 CONFIG = load_config()
 
 image = (
-    modal.Image.from_registry(CONFIG.sglang_image)
+    modal.Image.from_registry(SGLANG_IMAGE)
     .entrypoint([])  # the image's own entrypoint only prints a banner
     .env({"PIP_BREAK_SYSTEM_PACKAGES": "1"})  # let pip add to the image's system Python where it is marked managed
     .pip_install("hf-transfer==0.1.9")
     .env({"HF_HOME": HF_CACHE_PATH, "HF_HUB_ENABLE_HF_TRANSFER": "1", "HF_XET_HIGH_PERFORMANCE": "1"})
+    .add_local_python_source("lift_lsp")  # the warm-up's IR grammar and model (they need pydantic only)
 )
 CONTAINER_ENV: dict[str, str | None] = {**CONFIG.container_env()}
 hf_cache = modal.Volume.from_name(HF_CACHE_VOLUME, create_if_missing=True)
@@ -242,7 +257,8 @@ app = modal.App(APP_NAME)
 @modal.concurrent(max_inputs=MAX_CONCURRENT_INPUTS)
 @modal.web_server(port=PORT, startup_timeout=STARTUP_TIMEOUT_S, requires_proxy_auth=CONFIG.proxy_auth)
 def serve() -> None:
-    """Start SGLang, wait for `/health`, then send one constrained request so the first real one finds it warm."""
+    """Start SGLang, wait for `/health`, then send one request with lift-lsp's IR grammar and check the answer is an
+    IR: Modal routes traffic here only once the deployment can answer lift-lsp."""
     command = serve_command(CONFIG)
     print("starting:", " ".join(command), file=sys.stderr, flush=True)
     process = subprocess.Popen(command)
@@ -265,8 +281,8 @@ def download_weights() -> str:
 
 def check_endpoint(url: str = "", timeout_s: float = STARTUP_TIMEOUT_S) -> str:
     """Wake the endpoint at `url` (default: the deployed `serve` function's URL), wait for `/health`, send one
-    constrained completion; returns a one-line report. Sends `MODAL_PROXY_TOKEN_ID`/`MODAL_PROXY_TOKEN_SECRET`
-    as `Modal-Key`/`Modal-Secret` when they are set."""
+    completion constrained by lift-lsp's IR grammar and check the answer is an IR; returns a one-line report.
+    Sends `MODAL_PROXY_TOKEN_ID`/`MODAL_PROXY_TOKEN_SECRET` as `Modal-Key`/`Modal-Secret` when they are set."""
     base = url.rstrip("/").removesuffix("/v1") or modal.Function.from_name(APP_NAME, FUNCTION_NAME).get_web_url()
     if not base:
         raise SystemExit("no URL: deploy first (modal deploy modal_backend/app.py) or pass one")
@@ -275,9 +291,9 @@ def check_endpoint(url: str = "", timeout_s: float = STARTUP_TIMEOUT_S) -> str:
     started = time.monotonic()
     wait_healthy(base, timeout_s=timeout_s, headers=headers)
     healthy = time.monotonic() - started
-    text = warm_up(f"{base}/v1", CONFIG.model, headers=headers)
+    ir = warm_up(f"{base}/v1", CONFIG.model, headers=headers)
     total = time.monotonic() - started
-    return f"{base}: healthy after {healthy:.1f}s; constrained completion {text!r} after {total:.1f}s"
+    return f"{base}: healthy after {healthy:.1f}s; an IR ({ir.intent.summary!r}) after {total:.1f}s"
 
 
 @app.local_entrypoint()

@@ -57,3 +57,14 @@ def test_load_latency_runs_generations_and_cancels_half(model_url: str, tiny_mod
     for kind in ("hover", "codeAction"):
         assert report["latency"][kind]["idle"]["n"] == 5 and report["latency"][kind]["under_load"]["n"] >= 1
     assert "under_load" in stdout
+
+
+def test_constrained_times_the_local_backends_loop_on_real_outputs(tmp_path: Path) -> None:
+    stdout, report = _run("constrained.py", tmp_path / "constrained.json", "--quick", "--vocab", "4096")
+    assert "lift-lsp's LocalBackend decode loop" in stdout and "ir realistic" in stdout and "code random" in stdout
+    assert set(report["grammars"]) == {"ir", "code"}
+    for entry in report["grammars"].values():
+        assert entry["outputs"] > 0 and entry["realistic"]["steps"] > entry["outputs"]
+        assert entry["random"]["steps"] > 0
+        assert entry["compile_seen_ms"] > 0 and 0 < entry["realistic"]["cpu_p50_us"] <= entry["realistic"]["cpu_p99_us"]
+        assert set(entry["met"]) == {"mask_p50", "mask_p99", "compile_seen"}

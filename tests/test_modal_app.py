@@ -22,6 +22,9 @@ from typing import Any, ClassVar
 
 import pytest
 
+from lift_lsp.generate.grammar import ir_ebnf
+from lift_lsp.spec.ir import IR, Intent, Signature
+
 pytest.importorskip("modal")
 
 from modal_backend.app import (
@@ -30,8 +33,10 @@ from modal_backend.app import (
     HF_CACHE_PATH,
     HF_CACHE_VOLUME,
     PORT,
+    SGLANG_IMAGE,
+    SGLANG_VERSION,
     STARTUP_TIMEOUT_S,
-    WARMUP_GRAMMAR,
+    WARMUP_MAX_TOKENS,
     ServeConfig,
     check_endpoint,
     load_config,
@@ -54,11 +59,22 @@ def loader_vars(obj):
 def dockerfile_commands(image):
     found = loader_vars(image)
     commands = []
-    for base in (found.get("base_images") or {}).values():
+    bases = list((found.get("base_images") or {}).values())
+    if found.get("base_image") is not None:  # a layer that adds local files (add_local_python_source)
+        bases.append(found["base_image"])
+    for base in bases:
         commands += dockerfile_commands(base)
     if found.get("dockerfile_function") is not None:
         commands += found["dockerfile_function"]("2025.06").commands
     return commands
+
+def mounted_packages(image):
+    found = loader_vars(image)
+    names = [] if found.get("base_image") is None else mounted_packages(found["base_image"])
+    mount = found.get("mount")
+    if mount is not None:
+        names += [entry.module_name for entry in mount._entries]
+    return names
 
 out = {}
 for name in ("serve", "download_weights"):
@@ -82,6 +98,7 @@ for name in ("serve", "download_weights"):
         "max_containers": autoscaler.max_containers,
         "secrets": info.secrets,
         "image": dockerfile_commands(raw._spec.image),
+        "image_mounts": mounted_packages(raw._spec.image),
     }
 out["app_name"] = m.app.name
 out["command"] = m.serve_command(m.CONFIG)
@@ -119,10 +136,11 @@ def test_default_deployment(tmp_path: Path) -> None:
     assert serve["max_containers"] == 1
     assert serve["max_inputs"] == 32
     assert any("LIFT_MODAL_MODEL" in s for s in serve["secrets"])  # the container sees the deploy-time config
-    assert serve["image"][0] == "FROM lmsysorg/sglang:v0.5.9-cu129-amd64-runtime"
+    assert serve["image"][0] == f"FROM {SGLANG_IMAGE}" == f"FROM lmsysorg/sglang:v{SGLANG_VERSION}"
     assert "ENV HF_HUB_ENABLE_HF_TRANSFER=1" in serve["image"]
     assert "ENV HF_HOME=/root/.cache/huggingface" in serve["image"]
     assert any(c.startswith("RUN ") and "hf-transfer==" in c for c in serve["image"])
+    assert serve["image_mounts"] == ["lift_lsp"]  # the warm-up's IR grammar and model
     assert app["command"] == [
         "python", "-m", "sglang.launch_server", "--model-path", DEFAULT_MODEL, "--host", "0.0.0.0",
         "--port", str(PORT), "--grammar-backend", "xgrammar", "--tp-size", "1",
@@ -233,12 +251,15 @@ def test_load_config_rejects_bad_values(env: dict[str, str]) -> None:
         load_config(env)
 
 
+AN_IR = IR(signature=Signature(name="add"), intent=Intent(summary="Add two integers.")).model_dump_json()
+
+
 class FakeSGLang(BaseHTTPRequestHandler):
     """A loopback stand-in for the deployed endpoint: `/health` fails `unhealthy` times, then answers 200;
     `/v1/chat/completions` records the request and answers with `answer`."""
 
     unhealthy: ClassVar[int] = 0
-    answer: ClassVar[str] = "ok"
+    answer: ClassVar[str] = AN_IR
     requests: ClassVar[list[tuple[str, dict[str, str], Any]]] = []
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -270,7 +291,7 @@ class FakeSGLang(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_endpoint() -> Iterator[str]:
-    FakeSGLang.unhealthy, FakeSGLang.answer, FakeSGLang.requests = 2, "ok", []
+    FakeSGLang.unhealthy, FakeSGLang.answer, FakeSGLang.requests = 2, AN_IR, []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeSGLang)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -288,18 +309,19 @@ def test_check_endpoint_waits_for_health_then_sends_a_constrained_request(
     monkeypatch.setenv("MODAL_PROXY_TOKEN_SECRET", "ws-456")
     monkeypatch.setattr("modal_backend.app.time.sleep", lambda _: None)
     report = check_endpoint(fake_endpoint + "/v1/", timeout_s=30)
-    assert report.startswith(f"{fake_endpoint}: healthy after") and "'ok'" in report
+    assert report.startswith(f"{fake_endpoint}: healthy after") and "an IR ('Add two integers.')" in report
     paths = [path for path, _, _ in FakeSGLang.requests]
     assert paths == ["/health", "/health", "/health", "/v1/chat/completions"]
     for _, headers, _ in FakeSGLang.requests:
         assert headers["Modal-Key"] == "wk-123" and headers["Modal-Secret"] == "ws-456"
     body = FakeSGLang.requests[-1][2]
-    assert body["ebnf"] == WARMUP_GRAMMAR and body["model"] == CONFIG.model
+    assert body["ebnf"] == ir_ebnf() == (ROOT / "grammars" / "ir.ebnf").read_text().split("\n", 1)[1]
+    assert body["model"] == CONFIG.model and body["max_tokens"] == WARMUP_MAX_TOKENS
 
 
-def test_check_endpoint_fails_when_the_grammar_is_not_applied(fake_endpoint: str) -> None:
+def test_check_endpoint_fails_when_the_answer_is_not_an_ir(fake_endpoint: str) -> None:
     FakeSGLang.unhealthy, FakeSGLang.answer = 0, "Sure! ok."
-    with pytest.raises(RuntimeError, match="does not match the grammar"):
+    with pytest.raises(RuntimeError, match="warm-up answer is not lift-lsp's IR"):
         check_endpoint(fake_endpoint, timeout_s=30)
 
 

@@ -50,7 +50,6 @@ def server() -> Iterator[FaultServer]:
 def make(url: str, **kw: Any) -> OpenAIBackend:
     options: dict[str, Any] = {
         "api_key": KEY,
-        "timeout_s": 2.0,
         "connect_timeout_s": 0.3,
         "max_retries": 2,
         "backoff_base_s": 0.01,
@@ -149,35 +148,31 @@ async def test_base_url_without_v1_reaches_the_endpoint(server: FaultServer) -> 
 
 
 EBNF = 'root ::= "{" "}"'
+RESPONSE_FORMAT = {"type": "json_schema", "json_schema": {"name": "ir_out", "schema": SCHEMA, "strict": True}}
+WITH_EBNF = Constraint("json_schema", name="ir out", schema=SCHEMA, ebnf=EBNF)
+SCHEMA_ONLY = Constraint("json_schema", name="ir out", schema=SCHEMA)
+GRAMMAR = Constraint("ebnf", ebnf=EBNF)
+REGEX = Constraint("regex", regex="[0-9]+")
 
 
 @pytest.mark.parametrize(
     ("constraint", "fmt", "fields"),
     [
         (Constraint("none"), "json_schema", {}),
-        (
-            Constraint("json_schema", name="ir out", schema=SCHEMA, ebnf=EBNF),
-            "json_schema",
-            {
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": "ir_out", "schema": SCHEMA, "strict": True},
-                }
-            },
-        ),
-        (Constraint("json_schema", name="ir", schema=SCHEMA, ebnf=EBNF), "ebnf", {"ebnf": EBNF}),
-        (
-            Constraint("json_schema", name="ir", schema=SCHEMA),  # no EBNF to send: the schema goes instead
-            "ebnf",
-            {
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": "ir", "schema": SCHEMA, "strict": True},
-                }
-            },
-        ),
-        (Constraint("ebnf", ebnf=EBNF), "json_schema", {"ebnf": EBNF}),
-        (Constraint("regex", regex="[0-9]+"), "json_schema", {"regex": "[0-9]+"}),
+        (Constraint("none"), "structured_outputs", {}),
+        # any OpenAI-compatible server: the JSON schema (a pinning EBNF stays home; the pipeline restores the facts)
+        (WITH_EBNF, "json_schema", {"response_format": RESPONSE_FORMAT}),
+        (SCHEMA_ONLY, "json_schema", {"response_format": RESPONSE_FORMAT}),
+        # SGLang (and serve-model): its `ebnf` and `regex` fields; a schema without EBNF as response_format
+        (WITH_EBNF, "ebnf", {"ebnf": EBNF}),
+        (SCHEMA_ONLY, "ebnf", {"response_format": RESPONSE_FORMAT}),
+        (GRAMMAR, "ebnf", {"ebnf": EBNF}),
+        (REGEX, "ebnf", {"regex": "[0-9]+"}),
+        # vLLM: structured_outputs
+        (WITH_EBNF, "structured_outputs", {"structured_outputs": {"grammar": EBNF}}),
+        (SCHEMA_ONLY, "structured_outputs", {"structured_outputs": {"json": SCHEMA}}),
+        (GRAMMAR, "structured_outputs", {"structured_outputs": {"grammar": EBNF}}),
+        (REGEX, "structured_outputs", {"structured_outputs": {"regex": "[0-9]+"}}),
     ],
 )
 async def test_constraint_fields(server: FaultServer, constraint: Constraint, fmt: str, fields: dict[str, Any]) -> None:
@@ -187,8 +182,96 @@ async def test_constraint_fields(server: FaultServer, constraint: Constraint, fm
     finally:
         await backend.aclose()
     body = server.requests[0].json
-    sent = {k: body[k] for k in ("response_format", "ebnf", "regex") if k in body}
+    sent = {k: body[k] for k in ("response_format", "ebnf", "regex", "structured_outputs") if k in body}
     assert sent == fields
+
+
+@pytest.mark.parametrize("constraint", [GRAMMAR, REGEX], ids=["ebnf", "regex"])
+async def test_a_grammar_a_json_schema_server_cannot_take_is_reported_not_dropped(
+    server: FaultServer, constraint: Constraint
+) -> None:
+    backend = make(server.url, constraint_format="json_schema")
+    try:
+        err = await fail(backend, request(constraint=constraint))
+    finally:
+        await backend.aclose()
+    assert err.kind == "config" and "sends JSON schemas only" in err.message and "'ebnf'" in err.message
+    assert server.requests == []  # nothing was sent without its constraint
+
+
+async def test_503_is_a_cold_start_retried_until_it_answers_with_progress(server: FaultServer) -> None:
+    """HTTP 503 (SGLang loading its model) is waited out, not counted against maxRetries, and reported."""
+    server.script(*[status(503, "loading", headers={"Retry-After": "0.05"})] * 5, ok("warm now"))
+    messages: list[str] = []
+    backend = make(server.url, max_retries=0)
+    try:
+        result = await backend.generate(request(progress=messages.append))
+    finally:
+        await backend.aclose()
+    assert result.texts == ["warm now"] and len(server.requests) == 6
+    assert len(messages) == 5 and all(m.startswith("the endpoint is starting: ") and m.endswith(" s") for m in messages)
+
+
+async def test_an_endpoint_still_starting_at_the_deadline_fails_with_a_clear_message(server: FaultServer) -> None:
+    server.default = status(503, "loading", headers={"Retry-After": "0.1"})
+    backend = make(server.url)
+    try:
+        err = await fail(backend, request(timeout_s=0.5))
+    finally:
+        await backend.aclose()
+    assert err.kind == "http" and err.message.startswith("endpoint returned HTTP 503 (starting): loading")
+    assert "still starting after the request's 0.5 s" in err.message
+
+
+# -- long requests: Modal's 303 to the result ---------------------------------------------------------------------
+
+
+def modal_like(server: FaultServer) -> OpenAIBackend:
+    env = {"MODAL_PROXY_TOKEN_ID": "wk-1", "MODAL_PROXY_TOKEN_SECRET": "ws-2"}
+    return modal_backend(server.url, "m", env=env, connect_timeout_s=0.3, max_retries=0)
+
+
+async def test_a_303_is_followed_to_the_result_with_the_credentials(server: FaultServer) -> None:
+    server.script(Slow(0.2, status(303, headers={"Location": "/v1/result?__modal_function_call_id=fc-1"})), ok("x"))
+    messages: list[str] = []
+    backend = modal_like(server)
+    try:
+        result = await backend.generate(request(timeout_s=300, progress=messages.append))
+    finally:
+        await backend.aclose()
+    assert result.texts == ["x"]
+    post, get = server.requests
+    assert (post.method, post.path) == ("POST", "/v1/chat/completions")
+    assert (get.method, get.path, get.body) == ("GET", "/v1/result?__modal_function_call_id=fc-1", b"")
+    assert get.headers["modal-key"] == "wk-1" and get.headers["modal-secret"] == "ws-2"
+    assert [m.split(":")[0] for m in messages] == ["waiting for the endpoint's answer"]
+
+
+async def test_a_redirect_to_another_origin_is_not_followed(server: FaultServer) -> None:
+    server.script(status(303, headers={"Location": "http://127.0.0.2:9/v1/result"}))
+    backend = modal_like(server)
+    try:
+        err = await fail(backend, request(timeout_s=300))
+    finally:
+        await backend.aclose()
+    assert err.kind == "http" and "redirected to another origin (http://127.0.0.2:9/v1/result)" in err.message
+    assert len(server.requests) == 1
+
+
+@pytest.mark.slow
+async def test_a_request_that_needs_200_s_succeeds_within_timeout_300() -> None:
+    """As a Modal web endpoint does with a long request: no answer for 150 s, then a 303 to the result, which
+    comes 50 s later. Only the deadline (300 s) bounds the wait; nothing here depends on the machine's speed."""
+    with FaultServer(max_hang_s=300) as server:
+        server.script(Slow(150, status(303, headers={"Location": "/v1/result/fc-2"})), Slow(50, ok("late but fine")))
+        backend = modal_like(server)
+        started = time.monotonic()
+        try:
+            result = await asyncio.wait_for(backend.generate(request(timeout_s=300)), timeout=320)
+        finally:
+            await backend.aclose()
+        assert result.texts == ["late but fine"] and time.monotonic() - started >= 200
+        assert [r.method for r in server.requests] == ["POST", "GET"]
 
 
 # -- faults ----------------------------------------------------------------------------------------------------------
@@ -224,10 +307,10 @@ async def test_connect_timeout_is_retried_then_reported() -> None:
 
 async def test_hang_times_out_once_and_the_server_sees_the_disconnect(server: FaultServer) -> None:
     server.script(Hang())
-    backend = make(server.url, timeout_s=0.3)
+    backend = make(server.url)
     started = time.monotonic()
     try:
-        err = await fail(backend)
+        err = await fail(backend, request(timeout_s=0.3))
     finally:
         await backend.aclose()
     elapsed = time.monotonic() - started
@@ -240,7 +323,7 @@ async def test_hang_times_out_once_and_the_server_sees_the_disconnect(server: Fa
 
 async def test_overall_deadline_bounds_a_slow_answer(server: FaultServer) -> None:
     server.script(Slow(2.0, ok("late")))
-    backend = make(server.url, timeout_s=5)
+    backend = make(server.url)
     started = time.monotonic()
     try:
         err = await fail(backend, request(timeout_s=0.3))
@@ -254,7 +337,7 @@ async def test_overall_deadline_bounds_a_slow_answer(server: FaultServer) -> Non
 async def test_overall_deadline_bounds_an_answer_that_trickles(server: FaultServer) -> None:
     """Each read is well within the read timeout; only the request's deadline stops it."""
     server.script(Trickle(0.05))
-    backend = make(server.url, timeout_s=1.0)
+    backend = make(server.url)
     started = time.monotonic()
     try:
         err = await fail(backend, request(timeout_s=0.4))
@@ -267,7 +350,7 @@ async def test_overall_deadline_bounds_an_answer_that_trickles(server: FaultServ
 
 async def test_slow_answer_within_the_timeout_succeeds(server: FaultServer) -> None:
     server.script(Slow(0.2, ok("fine")))
-    backend = make(server.url, timeout_s=1.0)
+    backend = make(server.url)
     try:
         result = await backend.generate(request())
     finally:
@@ -289,13 +372,13 @@ async def test_500_retried_max_retries_times_then_reported(server: FaultServer) 
 
 
 async def test_no_retries_means_one_attempt(server: FaultServer) -> None:
-    server.script(status(503, "overloaded"))
+    server.script(status(502, "bad gateway"))
     backend = make(server.url, max_retries=0)
     try:
         err = await fail(backend)
     finally:
         await backend.aclose()
-    assert err.message == "endpoint returned HTTP 503: overloaded"
+    assert err.message == "endpoint returned HTTP 502: bad gateway"
     assert len(server.requests) == 1
 
 
@@ -465,7 +548,7 @@ async def test_schema_violating_content_is_returned_for_the_caller_to_validate(s
 
 async def test_cancelling_closes_the_connection(server: FaultServer) -> None:
     server.script(Hang(), ok("after the cancel"))
-    backend = make(server.url, timeout_s=5)
+    backend = make(server.url)
     try:
         task = asyncio.create_task(backend.generate(request(timeout_s=5)))
         assert await asyncio.to_thread(server.wait_for_requests, 1, 3.0)
@@ -482,9 +565,9 @@ async def test_cancelling_closes_the_connection(server: FaultServer) -> None:
 
 async def test_next_request_after_a_timeout_works(server: FaultServer) -> None:
     server.script(Hang(), ok("fresh connection"))
-    backend = make(server.url, timeout_s=0.3)
+    backend = make(server.url)
     try:
-        await fail(backend)
+        await fail(backend, request(timeout_s=0.3))
         result = await backend.generate(request())
     finally:
         await backend.aclose()
@@ -601,3 +684,16 @@ def test_factory_modal_defaults_to_ebnf_unless_chosen() -> None:
         and default.id == "modal https://x.modal.run/v1"
     )
     assert isinstance(chosen, OpenAIBackend) and chosen.constraint_format == "json_schema"
+
+
+async def test_the_backends_timeout_caps_a_longer_request_deadline(server: FaultServer) -> None:
+    """`backend.timeoutS` (the backend's own timeout) bounds a request that asks for more, retries included."""
+    server.script(Hang())
+    backend = make(server.url, timeout_s=0.3)
+    started = time.monotonic()
+    try:
+        err = await fail(backend, request(timeout_s=120))
+    finally:
+        await backend.aclose()
+    assert err.kind == "timeout" and err.message == f"no answer from {server.url} within 0.3 s"
+    assert time.monotonic() - started < 5

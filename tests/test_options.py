@@ -53,8 +53,8 @@ def test_the_subset_grammar_against_an_explicit_json_schema_is_reported() -> Non
     )
     assert options.generation.body_syntax == "free" and options.backend.constraint_format == "json_schema"
     assert problems == [
-        'generation.bodySyntax "subset" needs backend.constraintFormat "ebnf" (it is "json_schema"); '
-        "generating without the subset grammar"
+        'generation.bodySyntax "subset" needs backend.constraintFormat "ebnf" or "structured_outputs" '
+        '(it is "json_schema"); generating without the subset grammar'
     ]
 
 

@@ -3,6 +3,11 @@
 It knows nothing, but it has everything a real Hugging Face checkpoint has (tokenizer files with a chat template and
 an EOS token, a config, safetensors weights), so the local backend loads it through the same code path. Its
 embedding is padded past the tokenizer's vocabulary, as real checkpoints often are.
+
+One thing it is taught: its output layer favours tokens that hold a double quote (`QUOTE_LOGIT` more, on every step),
+so that it ends JSON strings after a few tokens, as a real model does. lift-lsp's grammars leave string lengths to
+pydantic (a length budget in the grammar makes every token mask slower), so a model that never chose to close a
+string would write strings longer than the IR allows.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import sys
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 CHAT_TEMPLATE = (
@@ -19,6 +25,10 @@ CHAT_TEMPLATE = (
 )
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 EOS = "<|im_end|>"
+MAX_TOKEN_CHARS = 16
+"""No token longer (a line of 100 dashes as one token would make any string too long for a name)."""
+QUOTE_LOGIT = 8.0
+"""How much more likely (in logits) a token with a double quote is than the model's random choice would make it."""
 STDLIB_SAMPLE = ["json/__init__.py", "json/decoder.py", "json/encoder.py", "textwrap.py", "string.py", "heapq.py"]
 
 
@@ -45,6 +55,7 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 4096, full_stdlib: bool = F
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
+        max_token_length=MAX_TOKEN_CHARS,
         special_tokens=SPECIALS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
@@ -81,13 +92,26 @@ def build_tiny_model(out_dir: Path, vocab_size: int = 4096, seed: int = 0, full_
         eos_token_id=eos_id,
         pad_token_id=pad_id,
         bos_token_id=None,
-        tie_word_embeddings=True,
+        tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
+    _favour_quotes(model, [i for i in range(n_tokens) if '"' in tok.decode([i])])
     model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=pad_id)
     model.save_pretrained(out_dir)
     return out_dir
+
+
+def _favour_quotes(model: Any, quote_ids: list[int]) -> None:
+    """Give every position's hidden state a constant feature (dimension 0 of each input embedding is 1, so after
+    the final norm it is about sqrt(hidden size)), and read it only in the output rows of `quote_ids`."""
+    import torch
+
+    with torch.no_grad():
+        model.get_input_embeddings().weight[:, 0] = 1.0
+        head = model.get_output_embeddings().weight
+        head[:, 0] = 0.0
+        head[quote_ids, 0] = QUOTE_LOGIT / model.config.hidden_size**0.5
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@
   comparisons, calls to common builtins, over the function's parameters, one accumulator (`result`) and the loop
   variables (`item`, `value`). The default (`free`) leaves the body to the model and checks it after.
 
-Pinned and subset grammars travel as EBNF (the local backend, serve-model's `ebnf` field, SGLang); a backend that
-sends the JSON schema instead gets the unpinned schema, and the pipeline still puts the stub's facts back.
+Pinned and subset grammars travel as EBNF (the local backend, serve-model's `ebnf` field, SGLang, vLLM); a backend
+that sends JSON schemas only gets the unpinned schema for the IR, and the pipeline still puts the stub's facts back;
+the subset grammar is a grammar-only (`ebnf`) constraint, which such a backend refuses with a message.
 """
 
 from __future__ import annotations
@@ -151,10 +152,10 @@ def code_constraint_for(site: SpecSite, body_syntax: str = "free") -> Constraint
     assert base.ebnf is not None
     ebnf = _replace_rule(base.ebnf, "CodeCandidate_imports", '"[]"')
     ebnf = _replace_rule(ebnf, "CodeCandidate_helpers", '"[]"')
-    body_ref = '", \\"body\\": " json_str_3000'
+    body_ref = '", \\"body\\": " str_before_notes'
     if body_ref not in ebnf:
         raise ValueError("the code grammar's body rule changed; update constraints.code_constraint_for")
-    ebnf = ebnf.replace(body_ref, '", \\"body\\": \\"" py_body "\\""', 1)
+    ebnf = ebnf.replace(body_ref, '", \\"body\\": \\"" py_body "\\", \\"notes\\": "', 1)
     params = [p.name for p in site.params]
     ebnf = ebnf.rstrip("\n") + "\n" + "\n".join(subset_body_rules(params)) + "\n"
-    return Constraint(kind="json_schema", name=base.name, schema=base.schema, ebnf=ebnf)
+    return Constraint(kind="ebnf", name=base.name, schema=base.schema, ebnf=ebnf)  # no JSON schema says "subset"

@@ -1,25 +1,28 @@
-"""JSON schema -> EBNF (XGrammar's dialect) for the bounded schema subset that pydantic emits for `lift_lsp.spec.ir`.
+r"""JSON schema -> EBNF (XGrammar's dialect) for the schema subset that pydantic emits for `lift_lsp.spec.ir`.
 
-Why not XGrammar's own schema conversion: it cannot express a length-bounded string that contains an escape
-(`\\n`, `\\"`), which code in a JSON string always needs. Here a string's content is the usual escape-aware JSON
-string rule, bounded by XGrammar's `max_chars` rule budget: at most `maxLength` characters *as written*, so an
-escape (`\\n` is 2 characters, `\\u00e9` 6) counts for its length in the JSON text. That is never longer than
-pydantic's count (an escape decodes to one character), so whatever the grammar accepts fits the schema; a string
-dense in escapes may get less room than the schema would allow. (A counted repetition of one escape-aware character,
-`char{0,N}`, is exact but makes XGrammar's token masks 100-10000x slower with a 32k vocabulary: ~2 s per token for
-N=400; see bench/constrained.py.)
+Strings are not length-bounded in the grammar: `maxLength` is checked by pydantic after decoding (a model stops a
+string on its own; `max_tokens` ends one that does not). Length budgets (XGrammar's `max_chars`) and counted
+characters cost 50 us to 10 ms per token in the mask, and XGrammar's own JSON-schema conversion admits raw control
+characters and refuses every escape inside a `maxLength` string (0.2.8, 0.2.9). What makes the mask fast is that a
+string's rule ends with its closing quote *and the literal that follows it* in the document (`", \"notes\": "` after
+a code body): a token that closes the string is then decided when the grammar is compiled, not at every step
+(bench/constrained.py measures it). Strings inside arrays and map values, whose follower is a choice, share one rule
+that asserts the follower's first character (`(= [,\]}])`), as XGrammar's built-in JSON grammar does. Escapes are
+inlined in the character rule, and `\uXXXX` excludes the surrogate range, so that every escape decodes to one valid
+character.
 
 The output is compact JSON with XGrammar's separators (`", "` between members, `": "` after keys). Objects emit
 **all** their declared properties, in schema order, optional ones included: any such object is valid against the
 schema (a consumer gets every field; a model cannot leave one out), and the grammar stays linear in size.
-Integers have at most 9 digits and numbers a bounded fraction and exponent, so that every value terminates.
+Integers have at most 9 digits and numbers a bounded fraction and exponent; arrays and maps are bounded by
+`maxItems`/`maxProperties`.
 
 Supported: `type` (string, integer, number, boolean, null, object, array, or a list of them), `enum`, `const`,
 `$ref` into the document (`#/$defs/...`), `anyOf`, a single-element `allOf`, `properties`/`required`,
-`additionalProperties` (false, or a value schema together with `maxProperties` and `propertyNames.maxLength`),
-`maxLength`/`minLength`, `maxItems`/`minItems`, `maxProperties`/`minProperties`. Annotations (`title`,
-`description`, `default`, ...) are ignored. Anything else, and any unbounded string, array or map, raises
-ValueError: callers may then fall back to XGrammar's own conversion.
+`additionalProperties` (false, or a value schema together with `maxProperties`), `maxLength`/`minLength` (checked
+after decoding; `minLength` also by the grammar), `maxItems`/`minItems`, `maxProperties`/`minProperties`.
+Annotations (`title`, `description`, `default`, ...) are ignored. Anything else, and any unbounded array or map,
+raises ValueError: callers may then fall back to XGrammar's own conversion.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from pydantic import BaseModel
 from lift_lsp.generate.backends.base import Constraint
 
 __all__ = [
-    "JSON_CHAR_RULES",
     "JSON_OBJECT_EBNF",
     "code_constraint",
     "code_ebnf",
@@ -67,14 +69,22 @@ _ANNOTATIONS = frozenset(
 )
 
 _HEX = "[0-9a-fA-F]"
-JSON_CHAR_RULES = (
-    'json_chars ::= "" | [^"\\\\\\x00-\\x1f] json_chars | "\\\\" json_escape json_chars\n'
-    'json_char ::= [^"\\\\\\x00-\\x1f] | "\\\\" json_escape\n'
-    f'json_escape ::= ["\\\\/bfnrt] | "u" ([0-9a-cA-Ce-fE-F] {_HEX} {_HEX} {_HEX} | [dD] [0-7] {_HEX} {_HEX})\n'
-)
-"""JSON string content (`json_chars`, right-recursive: the shape XGrammar's masks are fast on) and one character
-(`json_char`): a raw character other than `"`, `\\` and controls, or one escape. `\\uXXXX` excludes the surrogate
-range, so that every escape decodes to one valid character."""
+_JSON_CHAR = '[^"\\\\\\x00-\\x1f]'
+_JSON_ESCAPES = ('"\\\\" ["\\\\/bfnrt]', f'"\\\\u" ([0-9a-cA-Ce-fE-F] {_HEX} {_HEX} {_HEX} | [dD] [0-7] {_HEX} {_HEX})')
+ITEM_STRING_LOOKAHEAD = "(= [,\\]}])"
+"""What follows a string that is an array item or a map value: `, `, `]` or `}`."""
+
+
+def string_content_rule(name: str, end: str, lookahead: str = "") -> str:
+    """`name ::= ...`: a JSON string's content after its opening quote, through `end` (an EBNF expression that
+    starts with the closing quote). Right-recursive, escapes inlined: the shape XGrammar's masks are fast on."""
+    alternatives = [end, f"{_JSON_CHAR} {name}", *(f"{escape} {name}" for escape in _JSON_ESCAPES)]
+    body = " | ".join(alternatives)
+    return f"{name} ::= ({body}) {lookahead}" if lookahead else f"{name} ::= {body}"
+
+
+JSON_CHAR_RULE = f"json_char ::= {_JSON_CHAR} | {' | '.join(_JSON_ESCAPES)}"
+"""One character of a JSON string (a raw character other than `"`, `\\` and controls, or one escape)."""
 
 JSON_OBJECT_EBNF = (
     "root ::= json_object\n"
@@ -82,9 +92,9 @@ JSON_OBJECT_EBNF = (
     'json_object ::= "{" json_ws (json_string json_ws ":" json_ws json_value json_ws'
     ' ("," json_ws json_string json_ws ":" json_ws json_value json_ws)*)? "}"\n'
     'json_array ::= "[" json_ws (json_value json_ws ("," json_ws json_value json_ws)*)? "]"\n'
-    'json_string ::= "\\"" json_chars "\\""\n'
+    'json_string ::= "\\"" json_string_rest\n' + string_content_rule("json_string_rest", '"\\""') + "\n"
     'json_number ::= "-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [+-]? [0-9]+)?\n'
-    "json_ws ::= [ \\t\\n\\r]*\n" + JSON_CHAR_RULES
+    "json_ws ::= [ \\t\\n\\r]*\n"
 )
 """Any JSON object (OpenAI's `response_format: {"type": "json_object"}`). Unbounded: a model must choose to stop."""
 
@@ -99,8 +109,9 @@ def _literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _json_literal(value: Any) -> str:
-    return _literal(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
+def _json_literal(value: Any, then: str | None = None) -> str:
+    """The literal of `value`'s JSON text (in the grammar's layout), followed by `then`."""
+    return _literal(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")) + (then or ""))
 
 
 def _unsupported(schema: dict[str, Any], known: set[str], where: str) -> None:
@@ -109,46 +120,46 @@ def _unsupported(schema: dict[str, Any], known: set[str], where: str) -> None:
         raise ValueError(f"{where}: unsupported schema keyword(s) {', '.join(extra)}")
 
 
-def _string_rules(name: str, min_len: int, max_len: int) -> list[str]:
-    """A JSON string of `min_len` to `max_len` characters: `min_len` counted characters, then content under a
-    `max_chars` budget of the rest (see the module's docstring)."""
-    if max_len == 0:
-        return [f'{name} ::= "\\"\\""']
-    head = f"json_char{{{min_len}}} " if min_len else ""
-    if max_len == min_len:
-        return [f'{name} ::= "\\"" {head}"\\""']
-    return [
-        f'{name} ::= "\\"" {head}{name}_body "\\""',
-        f"{name}_body[max_chars={max_len - min_len}] ::= json_chars",
-    ]
-
-
 class _Converter:
+    """Builds the rules. Every `expr` call gets `then`: the literal text that follows the value in the document,
+    which a string rule takes into its ending (see the module's docstring); `then=None` marks an array item or map
+    value, whose follower is a choice."""
+
     def __init__(self, root: dict[str, Any]) -> None:
         self.root = root
         self.rules: dict[str, str] = {}
         self.ref_rules: dict[str, str] = {}
         self.helpers: set[str] = set()
-        self.string_rules: dict[tuple[int, int], str] = {}
+        self.string_rules: dict[tuple[str | None, int], str] = {}
+        self.string_bodies: list[str] = []
 
     # -- rules --------------------------------------------------------------------------------------------------
 
     def new_rule(self, hint: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_]", "_", hint).strip("_") or "rule"
-        if base[0].isdigit() or base.startswith("json_"):
-            base = "r_" + base  # `json_*` names are the shared helper rules
+        if base[0].isdigit() or base.startswith(("json_", "str_")):
+            base = "r_" + base  # `json_*` and `str_*` names are the shared helper rules
         name, i = base, 2
         while name in self.rules:
             name, i = f"{base}_{i}", i + 1
         self.rules[name] = ""  # reserve (recursive references may appear before the body is known)
         return name
 
-    def string_rule(self, min_len: int, max_len: int) -> str:
-        key = (min_len, max_len)
+    def string_rule(self, then: str | None, min_len: int) -> str:
+        """The rule of a JSON string of at least `min_len` characters followed by `then`."""
+        key = (then, min_len)
         if key not in self.string_rules:
-            name = f"json_str_{max_len}" if min_len == 0 else f"json_str_{min_len}_{max_len}"
+            name = _string_rule_name(then, min_len, set(self.string_rules.values()))
             self.string_rules[key] = name
-        self.helpers.add("char")
+            rest = f"{name}_rest"
+            head = f" json_char{{{min_len}}}" if min_len else ""
+            self.string_bodies.append(f'{name} ::= "\\""{head} {rest}')
+            if then is None:
+                self.string_bodies.append(string_content_rule(rest, '"\\""', ITEM_STRING_LOOKAHEAD))
+            else:
+                self.string_bodies.append(string_content_rule(rest, _literal('"' + then)))
+            if min_len:
+                self.helpers.add("json_char")
         return self.string_rules[key]
 
     # -- schemas ------------------------------------------------------------------------------------------------
@@ -166,76 +177,72 @@ class _Converter:
             raise ValueError(f"$ref {ref!r} is not a schema object")
         return node
 
-    def expr(self, schema: Any, hint: str, own: str | None = None) -> str:
-        """An EBNF expression for the values `schema` allows. `own`: the rule being defined, which an object or
-        array schema then uses for itself instead of a new rule."""
+    def expr(self, schema: Any, hint: str, then: str | None, own: str | None = None) -> str:
+        """An EBNF expression for the values `schema` allows, followed by the literal `then` (nothing when None).
+        `own`: the rule being defined, which an object or array schema then uses for itself."""
         if schema is True or schema == {} or not isinstance(schema, dict):
             raise ValueError(f"{hint}: an unconstrained value cannot be bounded")
         if "$ref" in schema:
             _unsupported(schema, {"$ref"}, hint)
-            return self.ref(schema["$ref"])
+            return _followed(self.ref(schema["$ref"]), then)
         if "allOf" in schema:
             parts = schema["allOf"]
             if not isinstance(parts, list) or len(parts) != 1:
                 raise ValueError(f"{hint}: allOf with more than one schema is not supported")
             _unsupported(schema, {"allOf"}, hint)
-            return self.expr(parts[0], hint, own)
+            return self.expr(parts[0], hint, then, own)
         if "anyOf" in schema:
             _unsupported(schema, {"anyOf"}, hint)
-            alts = [self.expr(s, f"{hint}_{i}") for i, s in enumerate(schema["anyOf"])]
+            alts = [self.expr(s, f"{hint}_{i}", then) for i, s in enumerate(schema["anyOf"])]
             return "(" + " | ".join(alts) + ")"
         if "const" in schema:
             _unsupported(schema, {"const", "type"}, hint)
-            return _json_literal(schema["const"])
+            return _json_literal(schema["const"], then)
         if "enum" in schema:
             _unsupported(schema, {"enum", "type"}, hint)
             values = schema["enum"]
             if not values:
                 raise ValueError(f"{hint}: empty enum")
-            return "(" + " | ".join(_json_literal(v) for v in values) + ")"
+            return "(" + " | ".join(_json_literal(v, then) for v in values) + ")"
         kind = schema.get("type")
         if isinstance(kind, list):
-            alts = [self.expr({**schema, "type": k}, f"{hint}_{k}") for k in kind]
+            alts = [self.expr({**schema, "type": k}, f"{hint}_{k}", then) for k in kind]
             return "(" + " | ".join(alts) + ")"
         if kind == "string":
-            return self.string(schema, hint)
-        if kind == "integer":
+            return self.string(schema, hint, then)
+        if kind in ("integer", "number", "boolean", "null"):
             _unsupported(schema, {"type"}, hint)
+            return _followed(self.scalar(kind), then)
+        if kind == "array":
+            return _followed(self.array(schema, hint, own), then)
+        if kind == "object" or (kind is None and ("properties" in schema or "additionalProperties" in schema)):
+            return _followed(self.object(schema, hint, own), then)
+        raise ValueError(f"{hint}: schema without a supported type: {sorted(schema)}")
+
+    def scalar(self, kind: str) -> str:
+        if kind == "integer":
             self.helpers.add("json_int")
             return "json_int"
         if kind == "number":
-            _unsupported(schema, {"type"}, hint)
             self.helpers.update({"json_int", "json_number"})
             return "json_number"
-        if kind == "boolean":
-            _unsupported(schema, {"type"}, hint)
-            return '("true" | "false")'
-        if kind == "null":
-            _unsupported(schema, {"type"}, hint)
-            return '"null"'
-        if kind == "array":
-            return self.array(schema, hint, own)
-        if kind == "object" or (kind is None and ("properties" in schema or "additionalProperties" in schema)):
-            return self.object(schema, hint, own)
-        raise ValueError(f"{hint}: schema without a supported type: {sorted(schema)}")
+        return '("true" | "false")' if kind == "boolean" else '"null"'
 
     def ref(self, ref: str) -> str:
         if ref not in self.ref_rules:
             name = self.new_rule(ref.rsplit("/", 1)[-1])
             self.ref_rules[ref] = name
-            body = self.expr(self.resolve(ref), name, own=name)
+            body = self.expr(self.resolve(ref), name, "", own=name)
             if body != name:
                 self.rules[name] = body
         return self.ref_rules[ref]
 
-    def string(self, schema: dict[str, Any], hint: str) -> str:
+    def string(self, schema: dict[str, Any], hint: str, then: str | None) -> str:
         _unsupported(schema, {"type", "maxLength", "minLength"}, hint)
-        if "maxLength" not in schema:
-            raise ValueError(f"{hint}: string without maxLength (the schema must bound every string)")
-        max_len, min_len = int(schema["maxLength"]), int(schema.get("minLength", 0))
-        if min_len > max_len:
+        min_len = int(schema.get("minLength", 0))
+        if min_len > int(schema.get("maxLength", min_len)):
             raise ValueError(f"{hint}: minLength > maxLength")
-        return self.string_rule(min_len, max_len)
+        return self.string_rule(then, min_len)
 
     def array(self, schema: dict[str, Any], hint: str, own: str | None) -> str:
         _unsupported(schema, {"type", "items", "maxItems", "minItems"}, hint)
@@ -247,7 +254,7 @@ class _Converter:
         if max_n == 0:
             return '"[]"'
         name = own or self.new_rule(hint)
-        item = self.expr(schema.get("items", True), f"{name}_item")
+        item = self.expr(schema.get("items", True), f"{name}_item", None)
         rest = f'("{", "}" {item}){{{max(min_n - 1, 0)},{max_n - 1}}}'
         body = f"{item} {rest}" if min_n > 0 else f"({item} {rest})?"
         self.rules[name] = f'"[" {body} "]"'
@@ -267,11 +274,12 @@ class _Converter:
             if not int(schema.get("minProperties", 0)) <= len(props) <= int(schema.get("maxProperties", len(props))):
                 raise ValueError(f"{hint}: minProperties/maxProperties exclude emitting every property")
             name = own or self.new_rule(hint)
-            parts = []
-            for i, (key, value) in enumerate(props.items()):
-                prefix = ("{" if i == 0 else ", ") + json.dumps(key, ensure_ascii=False) + ": "
-                parts.append(f"{_literal(prefix)} {self.expr(value, f'{name}_{key}')}")
-            self.rules[name] = " ".join(parts) + ' "}"'
+            keys = [json.dumps(key, ensure_ascii=False) for key in props]
+            followers = [f", {key}: " for key in keys[1:]] + ["}"]
+            parts = [_literal("{" + keys[0] + ": ")]
+            for (key, value), then in zip(props.items(), followers, strict=True):
+                parts.append(self.expr(value, f"{name}_{key}", then))
+            self.rules[name] = " ".join(parts)
             return name
         if isinstance(extra, dict):
             if "maxProperties" not in schema:
@@ -283,8 +291,8 @@ class _Converter:
                 raise ValueError(f"{hint}: minProperties on a map is not supported (keys must be distinct)")
             keys = schema.get("propertyNames", {"type": "string"})
             name = own or self.new_rule(hint)
-            key = self.string({"type": "string", **keys}, f"{name}_key")
-            entry = f'{key} ": " {self.expr(extra, f"{name}_value")}'
+            key = self.string({"type": "string", **keys}, f"{name}_key", ": ")
+            entry = f"{key} {self.expr(extra, f'{name}_value', None)}"
             self.rules[name] = f'"{{" ({entry} ("{", "}" {entry}){{0,{max_n - 1}}})? "}}"'
             return name
         if extra is False:
@@ -296,18 +304,44 @@ class _Converter:
     def render(self, root_expr: str) -> str:
         lines = [f"root ::= {root_expr}"]
         lines += [f"{name} ::= {body}" for name, body in self.rules.items() if name != "root"]
-        for (min_len, max_len), name in sorted(self.string_rules.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            lines += _string_rules(name, min_len, max_len)
+        lines += self.string_bodies
         lines += [_NUMBER_RULES[n] for n in ("json_int", "json_number") if n in self.helpers]
-        return "\n".join(lines) + "\n" + (JSON_CHAR_RULES if "char" in self.helpers else "")
+        if "json_char" in self.helpers:
+            lines.append(JSON_CHAR_RULE)
+        return "\n".join(lines) + "\n"
+
+
+def _followed(expr: str, then: str | None) -> str:
+    return f"{expr} {_literal(then)}" if then else expr
+
+
+def _string_rule_name(then: str | None, min_len: int, taken: set[str]) -> str:
+    """`str_item` (array items, map values), `str_key` (map keys), `str_last` (an object's last property),
+    `str_before_<property>` (the property before it), `str` (nothing follows); `_min<N>` with a minimum length."""
+    if then is None:
+        base = "str_item"
+    elif then == ": ":
+        base = "str_key"
+    elif then == "":
+        base = "str"
+    elif then == "}":
+        base = "str_last"
+    else:
+        base = "str_before_" + (re.sub(r"[^A-Za-z0-9_]", "_", then).strip("_") or "then")
+    base += f"_min{min_len}" if min_len else ""
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    return name
 
 
 def schema_to_ebnf(schema: dict[str, Any]) -> str:
-    """The EBNF (root rule `root`) of compact JSON valid against `schema`; ValueError outside the subset."""
+    """The EBNF (root rule `root`) of compact JSON valid against `schema`, string lengths aside; ValueError outside
+    the subset."""
     conv = _Converter(schema)
     conv.rules["root"] = ""
     title = schema.get("title")
-    root_expr = conv.expr(schema, title if isinstance(title, str) else "root")
+    root_expr = conv.expr(schema, title if isinstance(title, str) else "root", "")
     return conv.render(root_expr)
 
 

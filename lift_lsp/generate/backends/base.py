@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 ConstraintKind = Literal["json_schema", "ebnf", "regex", "none"]
@@ -22,8 +24,9 @@ class Constraint:
     ebnf: str | None = None
     regex: str | None = None
 
+    @cached_property
     def key(self) -> str:
-        """A stable hash of the constraint, for caches."""
+        """A stable hash of the constraint, for caches (computed once: a grammar is kilobytes)."""
         payload = json.dumps(
             [self.kind, self.name, self.schema, self.ebnf, self.regex], sort_keys=True, separators=(",", ":")
         )
@@ -39,7 +42,11 @@ class GenerationRequest:
     max_tokens: int = 1024
     temperature: float = 0.0
     seed: int | None = None
+    """Passed on to the server; whether it makes outputs reproducible is the server's business."""
     timeout_s: float = 120.0
+    """The whole request's deadline: retries, waits for a starting endpoint and redirects included."""
+    progress: Callable[[str], None] | None = field(default=None, compare=False)
+    """Called with messages a person waiting for the answer wants to see ("the endpoint is starting: 40 s")."""
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def cache_key(backend_id: str, model: str, request: GenerationRequest) -> str:
         [
             backend_id,
             model,
-            request.constraint.key(),
+            request.constraint.key,
             request.messages,
             request.n,
             request.max_tokens,

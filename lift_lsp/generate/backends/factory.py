@@ -59,7 +59,7 @@ def make_backend(
                 env=env,
                 backend_id=f"modal {normalize_base_url(options.url)}",
                 api_key=api_key,
-                # The Modal deployment needs the EBNF: keep modal's default unless the user chose a format.
+                # The Modal deployment is SGLang: keep modal's default (its `ebnf` field) unless the user chose.
                 constraint_format=options.constraint_format
                 if "constraint_format" in options.model_fields_set
                 else "ebnf",

@@ -6,8 +6,10 @@ Environment variables (a proxy auth token of the Modal workspace, created under 
 - `MODAL_PROXY_TOKEN_SECRET`: sent as the `Modal-Secret` header.
 
 Set both, or neither for an endpoint deployed without proxy auth. The constraint goes as SGLang's `ebnf` field by
-default: the deployment is SGLang with XGrammar, whose JSON-schema conversion cannot put escapes in a
-length-bounded string, so code bodies need the EBNF that `Constraint.ebnf` carries.
+default: the deployment is SGLang with XGrammar, whose JSON-schema conversion admits raw control characters and
+refuses escapes in a `maxLength` string, so lift-lsp sends the EBNF that `Constraint.ebnf` carries. A cold start
+answers after minutes, and a request past 150 s gets Modal's 303 to its result: `OpenAIBackend` follows it, within
+the request's `timeout_s` (set `backend.timeoutS` above the cold-start time, see modal_backend/README.md).
 """
 
 from __future__ import annotations

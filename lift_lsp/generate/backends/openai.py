@@ -1,14 +1,29 @@
 """A backend for any OpenAI-compatible `/chat/completions` endpoint (SGLang, vLLM, llama.cpp, OpenAI, ...).
 
-The output constraint travels as `response_format` (a JSON schema; SGLang and vLLM both take it) or as SGLang's
-`ebnf` / `regex` fields. Retries with capped, jittered exponential backoff on connection errors, HTTP 429 (honouring
-`Retry-After`) and 5xx; never on other 4xx. Every failure is a `BackendError` whose message a person can act on, and
-the API key (or any other secret header) never appears in a message, a log line or an exception text.
+The output constraint travels in the server's own dialect (`constraint_format`):
+
+- `json_schema`: `response_format` with the JSON schema, which every OpenAI-compatible server takes. A constraint that
+  is only a grammar (EBNF, regex; e.g. the Python-subset body) is refused with a message, never dropped; a JSON
+  schema constraint whose EBNF pins more than its schema (the stub's signature) sends the schema.
+- `ebnf`: SGLang's `ebnf` and `regex` fields (also `lift-lsp serve-model`); a schema without an EBNF goes as
+  `response_format`.
+- `structured_outputs`: vLLM's `structured_outputs` (`grammar`, `regex`, `json`).
+
+`request.timeout_s` is the whole request's deadline, retries, waits and redirects included (capped by the backend's
+own `timeout_s`, the `backend.timeoutS` setting, when that is smaller). Retries with capped,
+jittered exponential backoff on connection errors, HTTP 429 (honouring `Retry-After`) and 5xx; never on other 4xx.
+HTTP 503 means the endpoint is starting (SGLang while it loads the model): it is retried until the deadline, not
+counted, and reported through `request.progress` ("the endpoint is starting: N s"). A 303 (Modal's web endpoints
+answer one after 150 s, to a URL that gives the result) is followed with GET, same origin only. Every failure is a
+`BackendError` whose message a person can act on, and the API key (or any other secret header) never appears in a
+message, a log line or an exception text. `seed` is passed on; whether it makes outputs reproducible is the
+server's business (SGLang needs `--enable-deterministic-inference`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import json
 import logging
@@ -26,7 +41,12 @@ from lift_lsp.generate.backends.base import BackendError, Constraint, FailureKin
 
 log = logging.getLogger(__name__)
 
-ConstraintFormat = Literal["json_schema", "ebnf"]
+ConstraintFormat = Literal["json_schema", "ebnf", "structured_outputs"]
+CONSTRAINT_FORMATS: tuple[ConstraintFormat, ...] = ("json_schema", "ebnf", "structured_outputs")
+MAX_REDIRECTS = 50
+"""Redirects followed for one request (Modal answers a 303 every 150 s while a request runs)."""
+STARTING_POLL_S = 5.0
+"""Longest wait between two tries while the endpoint answers 503 (starting)."""
 
 _SECRET_HEADER = re.compile(r"authorization|key|secret|token|cookie", re.IGNORECASE)
 _VERSION_SEGMENT = re.compile(r"^v\d+[a-z0-9]*$")
@@ -132,6 +152,12 @@ def _error_message(body: str) -> str:
     return _excerpt(body)
 
 
+def _report(request: GenerationRequest, message: str) -> None:
+    log.info("%s", message)
+    if request.progress is not None:
+        request.progress(message)
+
+
 def _safe_name(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
     return cleaned or "output"
@@ -141,12 +167,16 @@ class _Retryable(Exception):
     """One failed attempt that may be retried. The message is `head + after + tail`, where `after` says how many
     attempts were made (" after 3 attempts") once the retries are spent."""
 
-    def __init__(self, kind: FailureKind, head: str, tail: str, wait_s: float | None = None) -> None:
+    def __init__(
+        self, kind: FailureKind, head: str, tail: str, wait_s: float | None = None, starting: bool = False
+    ) -> None:
         super().__init__(head + tail)
         self.kind: FailureKind = kind
         self.head = head
         self.tail = tail
         self.wait_s = wait_s
+        self.starting = starting
+        """The endpoint said it is starting (HTTP 503): retried until the deadline, not counted."""
 
     def message(self, attempts: int = 1) -> str:
         after = f" after {attempts} attempts" if attempts > 1 else ""
@@ -162,7 +192,7 @@ class OpenAIBackend:
         model: str,
         api_key: str | None = None,
         constraint_format: ConstraintFormat = "json_schema",
-        timeout_s: float = 120,
+        timeout_s: float | None = None,
         connect_timeout_s: float = 5,
         max_retries: int = 2,
         headers: dict[str, str] | None = None,
@@ -172,9 +202,9 @@ class OpenAIBackend:
         backoff_cap_s: float = 8.0,
         auth_hint: str = "check the API key / credentials the endpoint expects",
     ) -> None:
-        if constraint_format not in ("json_schema", "ebnf"):
+        if constraint_format not in CONSTRAINT_FORMATS:
             raise BackendError(
-                "config", f"constraint format must be 'json_schema' or 'ebnf', got {constraint_format!r}"
+                "config", f"constraint format must be one of {', '.join(CONSTRAINT_FORMATS)}, got {constraint_format!r}"
             )
         self._base_url = normalize_base_url(url)
         self._endpoint = f"{self._base_url}/chat/completions"
@@ -183,6 +213,7 @@ class OpenAIBackend:
         self._backend_id = backend_id
         self.constraint_format: ConstraintFormat = constraint_format
         self.timeout_s = timeout_s
+        """`backend.timeoutS`: no request outlives it (a request's deadline is the smaller of this and its own)."""
         self.connect_timeout_s = connect_timeout_s
         self.max_retries = max(0, max_retries)
         self.backoff_base_s = backoff_base_s
@@ -233,36 +264,53 @@ class OpenAIBackend:
         return body
 
     def _constraint_fields(self, constraint: Constraint) -> dict[str, Any]:
+        """The request fields that carry `constraint` in this server's dialect."""
         if constraint.kind == "none":
             return {}
-        if constraint.kind == "json_schema":
-            if self.constraint_format == "ebnf" and constraint.ebnf:
-                return {"ebnf": constraint.ebnf}
-            if constraint.schema is None:
-                raise BackendError(
-                    "config", f"constraint {constraint.name!r} is a JSON schema constraint without a schema"
-                )
-            return {
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": _safe_name(constraint.name), "schema": constraint.schema, "strict": True},
-                }
-            }
-        if constraint.kind == "ebnf":
-            if not constraint.ebnf:
-                raise BackendError("config", f"constraint {constraint.name!r} is an EBNF constraint without a grammar")
-            return {"ebnf": constraint.ebnf}
+        grammar = {"json_schema": constraint.ebnf, "ebnf": constraint.ebnf, "regex": None}.get(constraint.kind)
         if constraint.kind == "regex":
             if not constraint.regex:
                 raise BackendError("config", f"constraint {constraint.name!r} is a regex constraint without a regex")
-            return {"regex": constraint.regex}
-        raise BackendError("config", f"unknown constraint kind {constraint.kind!r}")
+        elif constraint.kind == "ebnf" and not grammar:
+            raise BackendError("config", f"constraint {constraint.name!r} is an EBNF constraint without a grammar")
+        elif constraint.kind == "json_schema" and constraint.schema is None:
+            raise BackendError("config", f"constraint {constraint.name!r} is a JSON schema constraint without a schema")
+        elif constraint.kind not in ("json_schema", "ebnf"):
+            raise BackendError("config", f"unknown constraint kind {constraint.kind!r}")
+        if self.constraint_format == "ebnf":
+            if grammar:
+                return {"ebnf": grammar}
+            return {"regex": constraint.regex} if constraint.kind == "regex" else self._response_format(constraint)
+        if self.constraint_format == "structured_outputs":
+            if grammar:
+                return {"structured_outputs": {"grammar": grammar}}
+            if constraint.kind == "regex":
+                return {"structured_outputs": {"regex": constraint.regex}}
+            return {"structured_outputs": {"json": constraint.schema}}
+        if constraint.kind != "json_schema":
+            raise BackendError(
+                "config",
+                f"the {constraint.name!r} output is constrained by a grammar ({constraint.kind}), and"
+                f" backend.constraintFormat 'json_schema' sends JSON schemas only; choose 'ebnf' (SGLang, lift-lsp"
+                " serve-model) or 'structured_outputs' (vLLM) for an endpoint that takes grammars",
+            )
+        return self._response_format(constraint)
+
+    @staticmethod
+    def _response_format(constraint: Constraint) -> dict[str, Any]:
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": _safe_name(constraint.name), "schema": constraint.schema, "strict": True},
+            }
+        }
 
     def _client_for_loop(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._client.is_closed:
             # A client's pooled connections belong to the loop that opened them; a new loop needs a new client.
-            self._client = httpx.AsyncClient(headers=self._headers, follow_redirects=False)
+            timeout = httpx.Timeout(None, connect=self.connect_timeout_s)  # reads: bounded by each request's deadline
+            self._client = httpx.AsyncClient(headers=self._headers, follow_redirects=False, timeout=timeout)
             self._client_loop = loop
         return self._client
 
@@ -278,52 +326,79 @@ class OpenAIBackend:
         payload = json.dumps(body).encode()
         client = self._client_for_loop()
         started = time.monotonic()
+        if self.timeout_s is not None and self.timeout_s < request.timeout_s:
+            request = dataclasses.replace(request, timeout_s=self.timeout_s)
         deadline = started + request.timeout_s
         attempts = 1 + self.max_retries
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while True:
             remaining = deadline - time.monotonic()
             try:
                 if remaining <= 0:
                     self._fail("timeout", f"no answer from {self._shown_url} within {_fmt_s(request.timeout_s)} s")
-                data = await self._attempt(client, payload, remaining, request.timeout_s)
+                data = await self._attempt(client, payload, request, started, deadline)
             except _Retryable as failure:
-                if attempt == attempts:
-                    self._fail(failure.kind, failure.message(attempts))
-                remaining = deadline - time.monotonic()
-                if failure.wait_s is not None:
-                    wait = failure.wait_s
-                    if wait >= remaining:
-                        self._fail(
-                            failure.kind,
-                            failure.message(attempt) + f" (it asks to retry after {_fmt_s(wait)} s, beyond the"
-                            f" request's {_fmt_s(request.timeout_s)} s deadline)",
-                        )
+                if not failure.starting:
+                    attempt += 1
+                    if attempt == attempts:
+                        self._fail(failure.kind, failure.message(attempts))
+                wait = self._wait_before_retry(failure, attempt, request, deadline - time.monotonic())
+                if failure.starting:
+                    _report(request, f"the endpoint is starting: {time.monotonic() - started:.0f} s")
                 else:
-                    backoff = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
-                    wait = backoff * (0.5 + random.random() / 2)
-                    if wait >= remaining:
-                        self._fail(failure.kind, failure.message(attempt))
-                log.warning(
-                    "%s: attempt %d of %d failed (%s); retrying in %s s",
-                    self._backend_id,
-                    attempt,
-                    attempts,
-                    self._redact(failure.message()),
-                    _fmt_s(wait),
-                )
+                    log.warning(
+                        "%s: attempt %d of %d failed (%s); retrying in %s s",
+                        self._backend_id,
+                        attempt,
+                        attempts,
+                        self._redact(failure.message()),
+                        _fmt_s(wait),
+                    )
                 await asyncio.sleep(wait)
                 continue
             return self._parse(data, request, time.monotonic() - started)
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, client: httpx.AsyncClient, payload: bytes, remaining: float, deadline_s: float) -> Any:
-        """One POST; returns the decoded JSON of a 200, raises `_Retryable` or `BackendError`."""
-        read_s = min(self.timeout_s, remaining)
-        timeout = httpx.Timeout(connect=min(self.connect_timeout_s, remaining), read=read_s, write=read_s, pool=read_s)
+    def _wait_before_retry(
+        self, failure: _Retryable, attempt: int, request: GenerationRequest, remaining: float
+    ) -> float:
+        """Seconds to wait before the next try; fails when that wait would pass the deadline."""
+        if failure.wait_s is not None:
+            wait = failure.wait_s
+        elif failure.starting:
+            wait = STARTING_POLL_S
+        else:
+            backoff = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
+            wait = backoff * (0.5 + random.random() / 2)
+        if failure.starting:
+            wait = min(wait, STARTING_POLL_S)
+        if wait >= remaining:
+            message = failure.message(max(attempt, 1))
+            if failure.starting:
+                message += f" (still starting after the request's {_fmt_s(request.timeout_s)} s)"
+            elif failure.wait_s is not None:
+                message += (
+                    f" (it asks to retry after {_fmt_s(wait)} s, beyond the request's"
+                    f" {_fmt_s(request.timeout_s)} s deadline)"
+                )
+            self._fail(failure.kind, message)
+        return wait
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, payload: bytes, request: GenerationRequest, started: float, deadline: float
+    ) -> Any:
+        """One POST, following redirects; returns the decoded JSON of a 200, raises `_Retryable` or
+        `BackendError`. Every read is bounded by the request's deadline."""
         url = self._shown_url
+        deadline_s = request.timeout_s
+        remaining = deadline - time.monotonic()
+        timeout = httpx.Timeout(connect=min(self.connect_timeout_s, remaining), read=None, write=None, pool=None)
         try:
             async with asyncio.timeout(remaining):
                 response = await client.post(self._endpoint, content=payload, timeout=timeout)
+                for _ in range(MAX_REDIRECTS):
+                    if response.status_code not in (301, 302, 303, 307, 308):
+                        break
+                    response = await self._follow(client, response, request, started)
         except TimeoutError:
             self._fail("timeout", f"no answer from {url} within {_fmt_s(deadline_s)} s")
         except httpx.ConnectTimeout:
@@ -334,9 +409,7 @@ class OpenAIBackend:
         except httpx.ConnectError as exc:
             raise _Retryable("unreachable", f"cannot reach {url}", f" ({_connect_reason(exc)})") from None
         except httpx.TimeoutException:
-            # A read timeout cut short by the deadline is the deadline's.
-            shown = read_s if read_s >= self.timeout_s else deadline_s
-            self._fail("timeout", f"no answer from {url} within {_fmt_s(shown)} s")
+            self._fail("timeout", f"no answer from {url} within {_fmt_s(deadline_s)} s")
         except httpx.RemoteProtocolError as exc:
             raise _Retryable(
                 "malformed",
@@ -351,10 +424,14 @@ class OpenAIBackend:
         status = response.status_code
         text = response.text
         if status == 429 or status >= 500:
-            reason = " (rate limited)" if status == 429 else ""
-            wait = _retry_after_s(response.headers.get("retry-after")) if status == 429 else None
+            reason = {429: " (rate limited)", 503: " (starting)"}.get(status, "")
+            wait = _retry_after_s(response.headers.get("retry-after")) if status in (429, 503) else None
             raise _Retryable(
-                "http", f"endpoint returned HTTP {status}{reason}", f": {_error_message(text)}", wait_s=wait
+                "http",
+                f"endpoint returned HTTP {status}{reason}",
+                f": {_error_message(text)}",
+                wait_s=wait,
+                starting=status == 503,
             )
         if status >= 400:
             hint = ""
@@ -372,6 +449,27 @@ class OpenAIBackend:
             self._fail(
                 "malformed", f"endpoint returned a malformed response: not JSON ({content_type}): {_excerpt(text)!r}"
             )
+
+    async def _follow(
+        self, client: httpx.AsyncClient, response: httpx.Response, request: GenerationRequest, started: float
+    ) -> httpx.Response:
+        """The response at a redirect's target (a 303 becomes a GET), on the same origin only: the request's
+        headers carry the credentials."""
+        target = response.next_request
+        if target is None:
+            self._fail("http", f"endpoint returned HTTP {response.status_code} without a Location")
+        if (target.url.scheme, target.url.host, target.url.port) != (
+            response.url.scheme,
+            response.url.host,
+            response.url.port,
+        ):
+            self._fail(
+                "http",
+                f"endpoint redirected to another origin ({display_url(str(target.url))}); not followed, as the"
+                " request carries credentials",
+            )
+        _report(request, f"waiting for the endpoint's answer: {time.monotonic() - started:.0f} s")
+        return await client.send(target)
 
     def _parse(self, data: Any, request: GenerationRequest, latency_s: float) -> GenerationResult:
         if not isinstance(data, dict):
