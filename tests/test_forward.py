@@ -151,6 +151,28 @@ async def test_every_request_carries_the_backend_timeout() -> None:
     assert {r.timeout_s for r in backend.requests} == {300}
 
 
+async def test_a_cold_start_is_reported_as_the_steps_progress() -> None:
+    """The backend's own messages (an endpoint answering 503 while it loads its model) reach the user's progress."""
+    from lift_lsp.generate.backends.openai import OpenAIBackend
+    from tests.fault_server import FaultServer, ok, status
+
+    reported: list[str] = []
+    with FaultServer() as server:
+        server.script(
+            status(503, "loading", headers={"Retry-After": "0.05"}), ok(_ir_json()), ok(_code("return n * 2"))
+        )
+        backend = OpenAIBackend(server.url, "m", max_retries=0)
+        try:
+            outcome = await generate(
+                MODULE, _site(MODULE, "double"), backend, OPTIONS, SandboxOptions(),
+                progress=lambda message, _: reported.append(message),
+            )  # fmt: skip
+        finally:
+            await backend.aclose()
+    assert outcome.ok, outcome.message
+    assert any(m.startswith("IR: the endpoint is starting: ") for m in reported), reported
+
+
 async def test_a_docstring_after_leading_imports_is_a_spec() -> None:
     text = 'def floor_half(x: float) -> int:\n    import math\n    """Half, rounded down.\n\n'
     text += '    >>> floor_half(5)\n    2\n    """\n'
@@ -190,8 +212,8 @@ async def test_fix_sends_the_current_body_and_failing_checks_and_offers_a_passin
     assert outcome.new_text == MODULE.replace("    ...\n", "    return n * 2\n")
     prompt = backend.requests[0].messages[-1]["content"]
     assert "    return n + 2" in prompt  # the current body
-    assert "`double(-3)` returned -1, expected -6" in prompt and "`double(2)`" not in prompt  # only what fails
-    assert "`double(2)` returned 6, expected 4" in backend.requests[1].messages[-1]["content"]
+    assert "`double(-3)`: expected -6, got -1" in prompt and "`double(2)`" not in prompt  # only what fails
+    assert "`double(2)`: expected 4, got 6" in backend.requests[1].messages[-1]["content"]
 
 
 async def test_fix_offers_nothing_unless_a_candidate_passes_and_says_so() -> None:

@@ -242,6 +242,7 @@ async def generate(
                 temperature=generation.temperature,
                 seed=generation.seed,
                 timeout_s=timeout_s,
+                progress=_labelled(report, "IR", 5),
             )
         )
         if "length" in ir_result.finish_reasons[:1]:
@@ -309,6 +310,11 @@ async def fix(
         return _backend_failure(err)
 
 
+def _labelled(report: Progress, label: str, percent: int) -> Callable[[str], None]:
+    """A backend's own progress messages ("the endpoint is starting: 30 s") as this step's progress."""
+    return lambda message: report(f"{label}: {message}", percent)
+
+
 async def _search(
     search: _Search,
     backend: Backend,
@@ -336,6 +342,7 @@ async def _search(
                 temperature=generation.temperature if round_index == 0 else max(generation.temperature, 0.4),
                 seed=None if generation.seed is None else generation.seed + round_index,
                 timeout_s=timeout_s,
+                progress=_labelled(report, label, 20 + 70 * round_index // rounds),
             )
         )
         report(f"{label}: checking {len(result.texts)} candidate(s)", 20 + 70 * round_index // rounds + 10)
