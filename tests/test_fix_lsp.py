@@ -46,7 +46,7 @@ async def _opened(
     uri = open_doc(client, path)
     await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     (diagnostic,) = client.diagnostics[uri]
-    assert diagnostic.code == "LIFT001" and "`double(-3)` returned -1, expected -6" in diagnostic.message
+    assert diagnostic.code == "LIFT001" and "`double(-3)`: expected -6, got -1" in diagnostic.message
     return client, editor, uri, diagnostic
 
 
@@ -81,7 +81,7 @@ async def test_fix_is_offered_on_the_failing_example_and_applied_when_a_candidat
             assert result["ok"], result
             assert editor.text == BROKEN.replace("return n + 2", "return n * 2")
             prompt = model.requests[0].json["messages"][-1]["content"]
-            assert "return n + 2" in prompt and "`double(-3)` returned -1, expected -6" in prompt
+            assert "return n + 2" in prompt and "`double(-3)`: expected -6, got -1" in prompt
             client.text_document_did_change(
                 types.DidChangeTextDocumentParams(
                     text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
