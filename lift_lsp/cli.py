@@ -61,10 +61,12 @@ def cmd_ir(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from lift_lsp.check.checks import CheckCache, check_text
+    from lift_lsp.options import SandboxOptions
 
     cache = CheckCache()
+    sandbox = SandboxOptions(mode=args.sandbox)  # running `check` is consent: no trust setting applies
     texts, status = _readable(args.files)
-    findings = [finding for file, text in texts for finding in check_text(text, file, cache=cache)]
+    findings = [finding for file, text in texts for finding in check_text(text, file, None, sandbox, cache)]
     if args.json:
         json.dump([f.as_json() for f in findings], sys.stdout, indent=2, ensure_ascii=False)
         print()
@@ -214,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help='print a JSON list of {"file", "function", "line", "code", "severity", "message"}',
+    )
+    check.add_argument(
+        "--sandbox",
+        choices=["bubblewrap", "unsafe-process"],
+        default="bubblewrap",
+        help="where examples run: the OS sandbox (default; needs bwrap), or knowingly a plain process",
     )
     check.set_defaults(run=cmd_check)
 

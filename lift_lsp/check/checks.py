@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lift_lsp.check.sandbox import Call, CallOutcome, SandboxLimits, run_calls
+from lift_lsp.check.isolation import sandbox_problem
+from lift_lsp.check.sandbox import UNAVAILABLE, Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import Example
@@ -90,6 +91,9 @@ def check_text(
     """Every finding for one document, in line order."""
     diagnostics = diagnostics or DiagnosticsOptions()
     sandbox = sandbox or SandboxOptions()
+    unavailable = sandbox_problem(sandbox.mode) if diagnostics.examples else None
+    if unavailable is not None:  # no example runs; the first function that has some says why, once
+        diagnostics = diagnostics.model_copy(update={"examples": False})
     sites = find_sites(text)
     by_name = {s.name: s for s in sites if s.class_name is None and "<locals>" not in s.qualname}
     findings: list[Finding] = []
@@ -97,6 +101,9 @@ def check_text(
     for site in sites:
         doc = read_spec(site)
         findings += static_findings(file, function_ir(site, None, doc))
+        if unavailable is not None and not site.is_stub and calls_for(site, doc):
+            findings.append(_not_sandboxed(file, site, f"cannot sandbox: {unavailable}"))
+            unavailable = None
         if site.is_stub or not (diagnostics.examples or diagnostics.smt):
             continue
         key = _function_key(site, by_name, diagnostics, sandbox)
@@ -110,14 +117,24 @@ def check_text(
             to_run.append((key, site, doc))
     if to_run:
         dynamic = _dynamic_findings(text, file, to_run, diagnostics, sandbox)
+        ran = not any(f.data == _NOT_SANDBOXED for found in dynamic.values() for f in found)
         for key, site, _ in to_run:
             found = dynamic.get(site.qualname, [])
             findings += found
-            if cache is not None:
+            if cache is not None and ran:
                 with cache.lock:
                     cache.entries[key] = [_to_relative(f, site) for f in found]
                     cache.runs += 1
     return sorted(findings, key=lambda f: (f.line, f.code))
+
+
+_NOT_SANDBOXED: dict[str, object] = {"sandbox": "unavailable"}
+
+
+def _not_sandboxed(file: str, site: SpecSite, why: str) -> Finding:
+    """The one finding of a file whose examples did not run because no sandbox could be made (never cached)."""
+    message = f"the examples did not run: {why}"
+    return Finding(file, site.qualname, site.def_line + 1, Code.MODULE_FAILED, "warning", message, _NOT_SANDBOXED)
 
 
 def _function_key(
@@ -344,7 +361,10 @@ def _dynamic_findings(
             total_timeout_s=min(sandbox.file_timeout_s, diagnostics.time_budget_s),
         )
         outcomes = run_calls(text, [call for _, call, _ in planned], limits, filename=file, sys_path=module_dirs(file))
-        if outcomes and all(o.status == "error" for o in outcomes) and len({o.message for o in outcomes}) == 1:
+        if outcomes and all(o.exception == UNAVAILABLE for o in outcomes):
+            site = planned[0][0]
+            found[site.qualname].append(_not_sandboxed(file, site, outcomes[0].message))
+        elif outcomes and all(o.status == "error" for o in outcomes) and len({o.message for o in outcomes}) == 1:
             site = planned[0][0]
             message = f"the examples could not run: the module failed to load: {outcomes[0].message}"
             found[site.qualname].append(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from lift_lsp.check.checks import Finding, calls_for, example_findings, module_dirs
+from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.sandbox import SandboxLimits, check_source_compiles, run_calls
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest
 from lift_lsp.generate.constraints import code_constraint_for, pinned_ir_constraint
@@ -199,6 +200,9 @@ async def generate(
     if spec.ir.holes:
         holes = "; ".join(f"{h.id}: {h.description}" for h in spec.ir.holes)
         return Outcome(False, f"the spec of `{site.qualname}` has unresolved holes ({holes}); resolve them first")
+    unavailable = sandbox_problem(sandbox.mode) if calls_for(site, spec.doc) else None
+    if unavailable is not None:  # the candidates could not be checked: say so before asking the model
+        return Outcome(False, f"cannot check generated code against the examples: cannot sandbox: {unavailable}")
     try:
         report("IR: reading the spec", 5)
         ir_result = await backend.generate(

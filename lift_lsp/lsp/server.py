@@ -30,6 +30,11 @@ from lift_lsp.spec.render import to_markdown
 log = logging.getLogger("lift_lsp")
 DOCUMENT_TEXT_COMMAND = "lift.documentText"
 """A hidden test hook: returns the server's copy of an open document (see `document_text`)."""
+UNTRUSTED_MESSAGE = (
+    "lift-lsp: this workspace is not trusted, so the checks that run its code (docstring examples and the module's "
+    "own code) are off; hover and the static checks work. To turn them on: trust the workspace (VS Code: Workspace "
+    "Trust), or add its folder to the setting `sandbox.trustedFolders`, or set `sandbox.trustAll`."
+)
 R = TypeVar("R")
 P = ParamSpec("P")
 
@@ -48,6 +53,8 @@ class LiftServer(LanguageServer):
         self.generations: dict[str, asyncio.Task[Any]] = {}
         """Generations in flight, by progress token (for `window/workDoneProgress/cancel`)."""
         self.cancelled_by_user: set[str] = set()
+        self.told_untrusted = False
+        """Whether the user was told that checks running code are off in an untrusted workspace (told once)."""
         self.warmers: dict[str, tuple[asyncio.Task[None], threading.Event]] = {}
         """Background analysis of each open document's latest version, by URI (see `schedule_warm`)."""
 
@@ -112,11 +119,15 @@ async def publish_checks(ls: LiftServer, uri: str) -> None:
     if doc is None:
         return
     text, version = doc.source, doc.version
-    path = to_fs_path(uri) if uri.startswith("file:") else uri
+    path = to_fs_path(uri) if uri.startswith("file:") else None
     options = ls.options
-    findings = await asyncio.to_thread(
-        check_text, text, path or uri, options.diagnostics, options.sandbox, ls.check_cache
-    )
+    diagnostics = options.diagnostics
+    if diagnostics.examples and not options.sandbox.trusts(path):
+        diagnostics = diagnostics.model_copy(update={"examples": False})
+        if not ls.told_untrusted:
+            ls.told_untrusted = True
+            ls.show(UNTRUSTED_MESSAGE, types.MessageType.Warning)
+    findings = await asyncio.to_thread(check_text, text, path or uri, diagnostics, options.sandbox, ls.check_cache)
     current = ls.open_document(uri)
     if current is None or (current.version != version and current.source != text):
         return  # closed, or the document moved on: the next save publishes fresh results
