@@ -89,10 +89,11 @@ class SandboxOptions(_Section):
     """`bubblewrap`: examples run in the OS sandbox (namespaces, read-only mounts, seccomp; needs `bwrap`), else not at
     all. `unsafe-process`: in a plain process guarded only by an audit hook that determined code gets around."""
     tmpfs_mb: int = Field(default=64, ge=1, le=65536)
-    """Size of each sandbox's private writable tmpfs (its working directory and /tmp: all files together), in MiB."""
+    """Size of each sandbox's private writable tmpfs (its working directory, HOME and TMPDIR: all files together), in
+    MiB."""
     trusted_folders: list[str] = []
     """Folders whose files' examples and module code run on open and save (`~` expands). Elsewhere only hover and the
-    static checks work, until the workspace is trusted."""
+    static checks work, unless `trustAll` is set."""
     trust_all: bool = False
     """Run examples and module code of every file on open and save. The VS Code extension sets it while the workspace
     is trusted (Workspace Trust)."""
