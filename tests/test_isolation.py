@@ -199,15 +199,24 @@ def test_without_bubblewrap_examples_do_not_run_and_one_finding_says_why(
 
 
 def test_a_bubblewrap_that_cannot_make_namespaces_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = tmp_path / "bin" / "bwrap"  # as bwrap fails where user namespaces are disabled
+    fake = tmp_path / "bin" / "bwrap"  # fails as bwrap does where user namespaces are disabled
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    problem = isolation.sandbox_problem("bubblewrap")
-    assert problem is not None
-    assert problem.startswith("bubblewrap cannot make a sandbox here (bwrap: No permissions to creating new namespace)")
-    assert "unprivileged user namespaces" in problem and "unsafe-process" in problem
+    outcomes = run_calls("x = 1\n", [Call("a", "x"), Call("b", "x")], QUICK)
+    (message,) = {o.message for o in outcomes}
+    assert {o.exception for o in outcomes} == {UNAVAILABLE}
+    assert message.startswith(
+        "cannot sandbox: bubblewrap could not make the sandbox (bwrap: No permissions to creating new namespace); "
+        "where user namespaces are disabled, enable them, or install bubblewrap"
+    )
+    cache = CheckCache()
+    findings = check_text(WRONG, "m.py", cache=cache)
+    assert [(f.code, f.function, f.message) for f in findings] == [
+        (Code.MODULE_FAILED, "sq", f"the examples did not run: {message}")
+    ]
+    assert cache.entries == {}  # nothing remembered from a run that could not happen
 
 
 def test_lift_lsp_check_without_bubblewrap(tmp_path: Path) -> None:

@@ -20,8 +20,9 @@ Each worker (examples, contracts, generated candidates, HumanEval checks) starts
 Resource limits (address space, CPU time, file size) are set by the worker itself before any user code runs
 (`worker.apply_limits`), and its audit hook turns the refusals it can see into clear messages.
 
-Where no such sandbox can be made (bubblewrap missing, user namespaces disabled, another OS or architecture),
-`sandbox_problem` says why and how to fix it, and examples do not run: only the setting `sandbox.mode` =
+Where no such sandbox can be made, examples do not run, and one message says why and how to enable it:
+`sandbox_problem` before anything starts (another OS or architecture, bwrap missing), `setup_error` from bubblewrap's
+own error when the first worker starts (user namespaces disabled, say). Only the setting `sandbox.mode` =
 `unsafe-process` runs them in a plain process, guarded by the audit hook alone.
 """
 
@@ -296,51 +297,31 @@ def bwrap_options(readable: Iterable[str], tmpfs_mb: int) -> list[str]:
     return [*options, "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORK_DIR]
 
 
-# ------------------------------------------------------------------------------------------------------------ probe
-
-_WORKING: set[str] = set()
-"""bwrap executables that made a sandbox in this process (failures are not remembered: they may get fixed)."""
+# ------------------------------------------------------------------------------------------------------------ checks
 
 
 def sandbox_problem(mode: Mode) -> str | None:
-    """None when workers can start in `mode`; else why not, and how to enable the sandbox."""
+    """None when workers can start in `mode` as far as can be known without starting one (the OS, the architecture,
+    bwrap on PATH); else why not, and how to enable the sandbox. What only starting tells (user namespaces disabled,
+    say) comes from bubblewrap itself when the first worker starts: see `setup_error`."""
     if mode == "unsafe-process":
         return None
     if not sys.platform.startswith("linux"):
         return f"the OS sandbox (bubblewrap) needs Linux, not {sys.platform}; {ENABLE_HINT}"
     if not seccomp_supported():
         return f"the sandbox's seccomp filter knows no system calls of {platform.machine()}; {ENABLE_HINT}"
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
+    if shutil.which("bwrap") is None:
         return f"bubblewrap (`bwrap`) is not installed or not on PATH; {ENABLE_HINT}"
-    if bwrap in _WORKING:
-        return None
-    true = shutil.which("true", path="/usr/bin:/bin") or "/usr/bin/true"
-    seccomp_fd = _program_fd()
-    try:
-        done = subprocess.run(
-            [bwrap, *bwrap_options((), 1), "--seccomp", str(seccomp_fd), "--", true],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            pass_fds=(seccomp_fd,),
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"bubblewrap ({bwrap}) could not run: {exc}; {ENABLE_HINT}"
-    finally:
-        os.close(seccomp_fd)
-    if done.returncode != 0:
-        said = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
-        return f"bubblewrap cannot make a sandbox here ({said}); enable unprivileged user namespaces, or {ENABLE_HINT}"
-    _WORKING.add(bwrap)
     return None
 
 
 def setup_error(log_text: str) -> str | None:
-    """bubblewrap's own error, when it failed to build the sandbox before the worker ran."""
+    """Why bubblewrap could not build the sandbox, from its error at the start of the worker's log (None: it did)."""
     first = log_text.lstrip().partition("\n")[0]
-    return first if first.startswith(SETUP_ERROR_PREFIX) else None
+    if not first.startswith(SETUP_ERROR_PREFIX):
+        return None
+    advice = f"where user namespaces are disabled, enable them, or {ENABLE_HINT}"
+    return f"bubblewrap could not make the sandbox ({first}); {advice}"
 
 
 # ------------------------------------------------------------------------------------------------------------ start

@@ -442,9 +442,9 @@ def _start_worker(run: _Run) -> tuple[_Proc | None, dict[str, Any] | None]:
         code = proc.wait_dead()
         tail = proc.log_text(0, 2000)
         proc.kill()
-        setup_error = isolation.setup_error(tail)
-        if setup_error is not None:
-            return None, _unavailable(setup_error)
+        unbuilt = isolation.setup_error(tail)
+        if unbuilt is not None:
+            return None, _unavailable(unbuilt)
         status, why = classify_death(code, tail, limits.memory_mb)
         return None, {"status": status, "message": f"module failed to load: {why}", "output": tail}
     if reply.get("event") == "ready":
