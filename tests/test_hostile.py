@@ -16,6 +16,7 @@ reachable for the run with a tmpfs above it (bubblewrap as root, `--dev-bind / /
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -123,6 +124,8 @@ EXPECTED: dict[str, list[str]] = {
 
 def test_every_hostile_module_has_expectations() -> None:
     assert set(EXPECTED) == set(MODULES)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"{len(MODULES)} hostile modules, all contained" in readme
 
 
 # ---------------------------------------------------------------------------------------------------------- the bait
@@ -223,15 +226,9 @@ class Bait:
         self.listener.close()
         self.unix_listener.close()
         for pid, _ in _processes(self.marker):  # whatever a failing run left, so that it does not outlive the test
-            with _quiet():
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _quiet() -> Any:
-    import contextlib
-
-    return contextlib.suppress(OSError)
 
 
 def _processes(marker: str) -> Iterator[tuple[int, str]]:

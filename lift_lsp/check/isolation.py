@@ -328,7 +328,7 @@ def setup_error(log_text: str) -> str | None:
 
 
 @dataclass
-class Worker:
+class WorkerProcess:
     """A started worker process; `kill` ends it and, in the OS sandbox, every process it started."""
 
     popen: subprocess.Popen[bytes]
@@ -355,7 +355,7 @@ class Worker:
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(init_fd, signal.SIGKILL)
                 # readable once the init has exited, which it does after every process of its namespace is gone
-                select.select([init_fd], [], [], _TEARDOWN_TIMEOUT_S)
+                _readable(init_fd, _TEARDOWN_TIMEOUT_S)
             os.close(init_fd)
         if self.popen.returncode is None:  # not reaped yet: its pid (the group id) cannot have been reused
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -374,7 +374,7 @@ def start(
     host_dir: str | None,
     readable: Iterable[str] = (),
     tmpfs_mb: int = 64,
-) -> Worker:
+) -> WorkerProcess:
     """Start `argv` (an interpreter and its arguments) with stdin on /dev/null and stdout/stderr on `output`.
 
     `bubblewrap`: in the OS sandbox (module docstring), reading the interpreter's folders and `readable`; raises
@@ -394,7 +394,7 @@ def start(
         )
 
     if mode == "unsafe-process":
-        return Worker(spawn(argv, pass_fds, host_dir), None, sandboxed=False)
+        return WorkerProcess(spawn(argv, pass_fds, host_dir), None, sandboxed=False)
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable(f"bubblewrap (`bwrap`) is not installed or not on PATH; {ENABLE_HINT}")
@@ -414,14 +414,14 @@ def start(
         init_fd = _init_pidfd(info_read, popen)
     finally:
         os.close(info_read)
-    return Worker(popen, init_fd, sandboxed=True)
+    return WorkerProcess(popen, init_fd, sandboxed=True)
 
 
 def _init_pidfd(info_fd: int, popen: subprocess.Popen[bytes]) -> int | None:
     """A pidfd of the sandbox's init, from the JSON bubblewrap writes to `--info-fd` right after creating it (and
     before it can have been reaped: it outlives the worker, which has not started yet). None if bwrap failed first."""
     data = b""
-    while select.select([info_fd], [], [], _INIT_INFO_TIMEOUT_S)[0]:
+    while _readable(info_fd, _INIT_INFO_TIMEOUT_S):
         chunk = os.read(info_fd, 4096)
         if not chunk:
             break
@@ -436,3 +436,9 @@ def _init_pidfd(info_fd: int, popen: subprocess.Popen[bytes]) -> int | None:
         return os.pidfd_open(pid)
     except OSError:
         return None
+
+
+def _readable(fd: int, timeout_s: float) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(timeout_s * 1000))
