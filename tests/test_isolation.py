@@ -198,6 +198,20 @@ def test_without_bubblewrap_examples_do_not_run_and_one_finding_says_why(
         assert Code.EXAMPLE_WRONG_RESULT in [f.code for f in check_text(WRONG, "m.py", cache=cache)]
 
 
+async def test_generation_without_bubblewrap_asks_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lift_lsp.generate.backends.scripted import ScriptedBackend
+    from lift_lsp.generate.forward import generate
+    from lift_lsp.options import GenerationOptions
+    from lift_lsp.spec.sites import find_sites
+
+    monkeypatch.setenv("PATH", _path_without_bwrap(tmp_path))
+    stub = 'def sq(x: int) -> int:\n    """Square.\n\n    >>> sq(3)\n    9\n    """\n'
+    backend = ScriptedBackend([])  # any request would fail the test: the script is empty
+    outcome = await generate(stub, find_sites(stub)[0], backend, GenerationOptions(cache=False), SandboxOptions())
+    assert not outcome.ok and backend.requests == []
+    assert outcome.message.startswith("cannot check generated code against the examples: cannot sandbox: bubblewrap")
+
+
 def test_a_bubblewrap_that_cannot_make_namespaces_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "bin" / "bwrap"  # fails as bwrap does where user namespaces are disabled
     fake.parent.mkdir()
