@@ -355,7 +355,6 @@ class _Run:
             "memory_mb": lim.memory_mb,
             "cpu_s": math.ceil(2 * (lim.total_timeout_s + lim.load_timeout_s)) + 10,
             "file_size_mb": lim.file_size_mb,
-            "extra_processes": 256,
             "max_output_bytes": lim.max_output_bytes,
             "recursion_limit": lim.recursion_limit,
         }
