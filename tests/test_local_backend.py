@@ -55,12 +55,18 @@ async def test_code_twenty_samples_validate(backend: LocalBackend) -> None:
 
 
 async def test_full_code_grammar_is_enforced_until_the_token_limit(backend: LocalBackend) -> None:
-    """With the real (loose) bounds the random model runs out of tokens; what it wrote is still on the grammar."""
+    """With the real (loose) bounds the random model mostly runs out of tokens; what it wrote is still on the grammar.
+    (Which sample stops early depends on the tokenizer, trained on this package's sources: either way is checked.)"""
     result = await backend.generate(
-        GenerationRequest(MESSAGES, constraint_for(CodeCandidate), n=2, max_tokens=40, temperature=1.0, seed=3)
+        GenerationRequest(MESSAGES, constraint_for(CodeCandidate), n=4, max_tokens=40, temperature=1.0, seed=3)
     )
-    assert result.finish_reasons == ["length", "length"] and result.completion_tokens == 80
-    assert all(text.startswith('{"imports": [') for text in result.texts)
+    assert "length" in result.finish_reasons and result.completion_tokens <= 4 * 40
+    for text, reason in zip(result.texts, result.finish_reasons, strict=True):
+        assert text.startswith('{"imports": [')
+        if reason == "stop":  # finished within the limit: then it is a whole candidate
+            CodeCandidate.model_validate_json(text)
+        else:
+            assert reason == "length"
 
 
 async def test_same_seed_same_texts_and_greedy_is_deterministic(backend: LocalBackend) -> None:
