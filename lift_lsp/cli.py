@@ -69,6 +69,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from lift_lsp.check.checks import ExampleStatus
     from lift_lsp.check.workspace import check_paths
+    from lift_lsp.options import SandboxOptions
 
     tty = sys.stderr.isatty()
 
@@ -78,7 +79,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"\r\x1b[K{line}", end="" if done < total else "\r\x1b[K", file=sys.stderr, flush=True)
 
     jobs = args.jobs or os.cpu_count() or 2
-    checked = check_paths(args.files, python=args.python or "", jobs=jobs, progress=progress)
+    sandbox = SandboxOptions(mode=args.sandbox)  # running `check` is consent: no trust setting applies
+    checked = check_paths(args.files, python=args.python or "", sandbox=sandbox, jobs=jobs, progress=progress)
     status = 0
     for item in checked:
         if item.report is None:
@@ -293,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--jobs", type=int, help="files checked at once (default: the number of CPUs)")
     check.add_argument(
         "--report", metavar="FILE", help="write a JSON report: the findings and each function's example counts"
+    )
+    check.add_argument(
+        "--sandbox",
+        choices=["bubblewrap", "unsafe-process"],
+        default="bubblewrap",
+        help="where examples run: the OS sandbox (default; needs bwrap), or knowingly a plain process",
     )
     check.set_defaults(run=cmd_check)
 

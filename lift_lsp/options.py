@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -92,6 +93,31 @@ class SandboxOptions(_Section):
     """Output kept from each example; the rest is dropped."""
     workers: int = Field(default=2, ge=1, le=32)
     """Sandbox processes running examples in parallel."""
+    mode: Literal["bubblewrap", "unsafe-process"] = "bubblewrap"
+    """`bubblewrap`: examples run in the OS sandbox (namespaces, read-only mounts, seccomp; needs `bwrap`), else not at
+    all. `unsafe-process`: in a plain process guarded only by an audit hook that determined code gets around."""
+    tmpfs_mb: int = Field(default=64, ge=1, le=65536)
+    """Size of each sandbox's private writable tmpfs (its working directory, HOME and TMPDIR: all files together), in
+    MiB."""
+    trusted_folders: list[str] = []
+    """Folders whose files' examples and module code run on open and save (`~` expands). Elsewhere only hover and the
+    static checks work, unless `trustAll` is set."""
+    trust_all: bool = False
+    """Run examples and module code of every file on open and save. The VS Code extension sets it while the workspace
+    is trusted (Workspace Trust)."""
+
+    def trusts(self, path: str | None) -> bool:
+        """Whether checks that run code may run on open and save for the file `path` (None: not a file on disk)."""
+        if self.trust_all:
+            return True
+        if path is None:
+            return False
+        real = os.path.realpath(path)
+        for folder in filter(None, self.trusted_folders):
+            root = os.path.realpath(os.path.expanduser(folder))
+            if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+                return True
+        return False
 
 
 class PythonOptions(_Section):

@@ -410,7 +410,7 @@ class Stats:
 QUIET_SETTINGS: dict[str, Any] = {"diagnostics": {"onOpen": False, "onSave": False}}
 DIAGNOSTIC_SETTINGS: dict[str, Any] = {
     "diagnostics": {"onOpen": True, "onSave": True, "smt": False, "timeBudgetS": 5},
-    "sandbox": {"fileTimeoutS": 5, "exampleTimeoutS": 1, "workers": 1},
+    "sandbox": {"fileTimeoutS": 5, "exampleTimeoutS": 1, "workers": 1, "trustAll": True},
 }
 
 

@@ -34,6 +34,10 @@ def test_check_speed_reports_cold_and_resave(tmp_path: Path) -> None:
     for goal in report["goals"].values():
         assert goal["seconds"] > 0 and isinstance(goal["met"], bool)
     assert report["file"]["functions"] > 0
+    assert set(report["sandbox_cost"]) == {"cold", "first", "resave"}  # the OS sandbox against plain processes
+    for cost in report["sandbox_cost"].values():
+        assert cost["ratio"] == round(cost["os_sandbox_p50_ms"] / cost["unsafe_process_p50_ms"], 3)
+    assert "OS sandbox cost, cold:" in stdout and "unsafe-process" in stdout
 
 
 def test_lsp_latency_measures_both_servers(tmp_path: Path) -> None:

@@ -234,7 +234,7 @@ def test_cli_check_json_and_exit_status(tmp_path: Path) -> None:
 
 @pytest_lsp.fixture(config=SERVER)
 async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    await start(lsp_client, options={"diagnostics": {"onOpen": False}})
+    await start(lsp_client, options={"diagnostics": {"onOpen": False}, "sandbox": {"trustAll": True}})
     yield
     await lsp_client.shutdown_session()
 

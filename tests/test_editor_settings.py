@@ -30,6 +30,7 @@ JSON_TYPES: dict[str, Any] = {
     "bool": "boolean",
     "Literal": "string",
     "int | None": ["integer", "null"],
+    "list": "array",
 }
 
 

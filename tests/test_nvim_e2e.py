@@ -107,13 +107,14 @@ FIXES = [
 ]  # fmt: skip
 
 
-def _settings(url: str, model: str) -> dict[str, Any]:
+def _settings(url: str, model: str, cwd: Path) -> dict[str, Any]:
     return {
         "backend": {"kind": "openai", "url": url, "model": model, "constraintFormat": "ebnf", "timeoutS": 200,
                     "maxRetries": 0, "connectTimeoutS": 2},
         "generation": {"bodySyntax": "subset", "candidates": 2, "repairs": 0, "maxTokensIr": 8000,
                        "maxTokensCode": 2000, "temperature": 1.0, "seed": 7, "cache": False},
         "diagnostics": {"onOpen": False, "onSave": True, "smt": False},
+        "sandbox": {"trustedFolders": [str(cwd)]},  # the checks that run code: only in a trusted folder
     }  # fmt: skip
 
 
@@ -153,7 +154,7 @@ def test_neovim_hover_generate_diagnostics_and_quick_fix(model_url: str, tiny_mo
     result_path, buffer_out = tmp_path / "result.json", tmp_path / "buffer.py"
     env = {
         "LIFT_E2E_CMD": json.dumps([sys.executable, "-m", "lift_lsp.cli", "serve"]),
-        "LIFT_E2E_SETTINGS": json.dumps(_settings(model_url, str(tiny_model_dir))),
+        "LIFT_E2E_SETTINGS": json.dumps(_settings(model_url, str(tiny_model_dir), project)),
         "LIFT_E2E_STUB": str(stub),
         "LIFT_E2E_STUB_LINE": str(stub_line),
         "LIFT_E2E_CHECK": str(check),

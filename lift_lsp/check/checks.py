@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.project import DoctestConfig, Interpreter, doctest_config, find_interpreter, module_target
 from lift_lsp.check.sandbox import Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import DiagnosticsOptions, SandboxOptions
@@ -155,17 +156,23 @@ def check_document(
     each function's examples. They run in `interpreter` (default: the project's, found from `file`)."""
     diagnostics = diagnostics or DiagnosticsOptions()
     sandbox = sandbox or SandboxOptions()
+    unavailable = sandbox_problem(sandbox.mode) if diagnostics.examples else None
+    if unavailable is not None:  # no example runs; the first function that has some says why, once
+        diagnostics = diagnostics.model_copy(update={"examples": False})
     sites = find_sites(text)
     by_name = {s.name: s for s in sites if s.class_name is None and "<locals>" not in s.qualname}
     report = FileCheck([])
     dynamic = diagnostics.examples or diagnostics.smt
-    if dynamic:
-        report.interpreter = interpreter or find_interpreter(file)
+    if diagnostics.examples:  # only where examples run: finding the project's Python runs it (in the sandbox)
+        report.interpreter = interpreter or find_interpreter(file, mode=sandbox.mode)
     context = _module_context(text, file, sites, report.interpreter) if dynamic else ""
     to_run: list[tuple[str, SpecSite, DocSpec]] = []
     for site in sites:
         doc = read_spec(site)
         report.findings += static_findings(file, function_ir(site, None, doc))
+        if unavailable is not None and not site.is_stub and (has_doctest(site) or calls_for(site, doc)):
+            report.findings.append(_not_sandboxed(file, site, f"cannot sandbox: {unavailable}"))
+            unavailable = None
         if site.is_stub or not dynamic:
             continue
         key = _function_key(site, by_name, diagnostics, sandbox, context)
@@ -249,6 +256,15 @@ def _module_context(text: str, file: str, sites: Sequence[SpecSite], interpreter
     flags = doctest_config(str(Path(file).absolute().parent)) if target.root else None
     python = interpreter.python.path if interpreter else ""
     return "\x00".join([_outside_functions(text, sites), repr(target), python, repr(flags)])
+
+
+_NOT_SANDBOXED: dict[str, object] = {"sandbox": "unavailable"}
+
+
+def _not_sandboxed(file: str, site: SpecSite, why: str) -> Finding:
+    """The one finding of a file whose examples did not run because no sandbox could be made (never cached)."""
+    message = f"the examples did not run: {why}"
+    return Finding(file, site.qualname, site.def_line + 1, Code.MODULE_FAILED, "warning", message, _NOT_SANDBOXED)
 
 
 def _function_key(
@@ -533,7 +549,7 @@ def _dynamic_findings(
     if rest and diagnostics.examples:
         planned.append((None, Call(id="#rest", doctest_except=tuple(claimed)), None))
     if planned and _compiles(text):
-        interpreter = report.interpreter or find_interpreter(file)
+        interpreter = report.interpreter or find_interpreter(file, mode=sandbox.mode)
         _run_examples(text, file, sites, planned, diagnostics, sandbox, interpreter, ran)
     if diagnostics.smt:
         for _, site, doc in work:
@@ -560,7 +576,8 @@ def function_example_findings(
     planned = _plan([(site, doc)])
     if planned and _compiles(text):
         diagnostics = DiagnosticsOptions(time_budget_s=sandbox.file_timeout_s)
-        _run_examples(text, file, [site], planned, diagnostics, sandbox, interpreter or find_interpreter(file), ran)
+        python = interpreter or find_interpreter(file, mode=sandbox.mode)
+        _run_examples(text, file, [site], planned, diagnostics, sandbox, python, ran)
     return [f for found, _ in ran.functions.values() for f in found]
 
 

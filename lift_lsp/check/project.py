@@ -1,26 +1,29 @@
 """Where a file's examples run: its module's dotted name and package root, the project's Python, and the doctest
-option flags of the project's pytest configuration. Reads files and starts the interpreter only to ask its version
-(`-I -S`: no site-packages, no `.pth` code); never imports the project's code."""
+option flags of the project's pytest configuration. Reads files, and starts the interpreter only to ask its version,
+in the sandbox (`-I -S`: no site-packages, no `.pth` code); never imports the project's code."""
 
 from __future__ import annotations
 
 import configparser
 import doctest
 import os
-import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from lift_lsp.check import isolation
+from lift_lsp.check.isolation import Mode
 from lift_lsp.check.sandbox import Python
 
 OLDEST = (3, 9)
 """The oldest Python the sandbox worker runs on."""
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 VENV_NAMES = (".venv", "venv")
+_PROBE_TIMEOUT_S = 20.0
 SKIPPED_DIRS = {"__pycache__", "node_modules", "build", "dist", "site-packages"}
 """Folders `python_files` never enters (besides hidden ones, virtual environments and `*.egg-info`)."""
 
@@ -88,29 +91,46 @@ class Interpreter:
         return not self.note
 
 
+_VERSION_SCRIPT = "import sys; print(sys.version_info[0], sys.version_info[1])"
+
+
 @lru_cache(maxsize=64)
-def _probe(path: str, mtime: float) -> tuple[tuple[int, int] | None, str]:
+def _probe(path: str, mtime: float, mode: Mode) -> tuple[tuple[int, int] | None, str]:
+    """The version of the interpreter at `path`, asked in the sandbox the examples run in: a project's interpreter
+    (its `.venv/bin/python`) is the project's own file, and runs only there."""
+    with tempfile.TemporaryDirectory(prefix="lift-probe-") as home, tempfile.TemporaryFile() as output:
+        try:
+            process = isolation.start(
+                [path, "-I", "-S", "-c", _VERSION_SCRIPT],
+                mode=mode,
+                env={"PATH": os.defpath, "HOME": home},
+                output=output,
+                pass_fds=(),
+                host_dir=home,
+            )
+        except OSError as err:  # SandboxUnavailable too
+            return None, f"it could not be started ({err})"
+        try:
+            process.wait(_PROBE_TIMEOUT_S)
+        finally:
+            process.kill()
+        output.seek(0)
+        text = output.read(200).decode("utf-8", "replace")
     try:
-        done = subprocess.run(
-            [path, "-I", "-S", "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            stdin=subprocess.DEVNULL,
-        )
-        major, minor = (int(part) for part in done.stdout.split())
-    except (OSError, ValueError, subprocess.TimeoutExpired) as err:
-        return None, f"it does not run as Python ({err})"
+        major, minor = (int(part) for part in text.split())
+    except ValueError:
+        return None, f"it does not run as Python ({text.strip()[:120] or 'no output'})"
     return (major, minor), ""
 
 
-def probe_python(path: str) -> tuple[Python | None, str]:
-    """The interpreter at `path` if it runs and is Python 3.9 or newer; else None and why not."""
+def probe_python(path: str, mode: Mode = "bubblewrap") -> tuple[Python | None, str]:
+    """The interpreter at `path` if it runs (in the sandbox `mode` names) and is Python 3.9 or newer; else None and
+    why not."""
     try:
         mtime = os.stat(path).st_mtime
     except OSError:
         return None, "it does not exist"
-    version, why = _probe(path, mtime)
+    version, why = _probe(path, mtime, mode)
     if version is None:
         return None, why
     if version < OLDEST:
@@ -122,13 +142,15 @@ def _venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
 
-def find_interpreter(file: str, setting: str = "", workspace_roots: Sequence[str] = ()) -> Interpreter:
+def find_interpreter(
+    file: str, setting: str = "", workspace_roots: Sequence[str] = (), mode: Mode = "bubblewrap"
+) -> Interpreter:
     """The project's Python for `file`: the `python.interpreter` setting (or `--python`); else the virtual
     environment the file is installed in; else `VIRTUAL_ENV`; else a `.venv` or `venv` in the workspace root; else
     lift-lsp's own interpreter (said in `note`)."""
     own = Python()
     if setting:
-        python, why = probe_python(setting)
+        python, why = probe_python(setting, mode)
         if python is not None:
             return Interpreter(python, "python.interpreter")
         return Interpreter(own, "lift-lsp's own", f"python.interpreter {setting} is not usable: {why}")
@@ -144,7 +166,7 @@ def find_interpreter(file: str, setting: str = "", workspace_roots: Sequence[str
         candidates += [(_venv_python(root / name), f"{root / name}") for name in VENV_NAMES]
     for path, found in candidates:
         if path.exists():
-            python, _ = probe_python(str(path))
+            python, _ = probe_python(str(path), mode)
             if python is not None:
                 return Interpreter(python, found)
     return Interpreter(own, "lift-lsp's own", "no project interpreter found (set python.interpreter, or VIRTUAL_ENV)")

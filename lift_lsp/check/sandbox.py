@@ -2,25 +2,18 @@
 
 `run_calls(source, calls)` imports the module source (under its dotted name, from its package root, by the project's
 Python) in each of `limits.workers` fresh processes and runs the calls there (doctest sessions with the standard
-library's doctest, prose examples by value, pre/postconditions), one outcome per call. Each worker runs `worker.py` in
-its own process group and temporary directory (deleted afterwards), with a minimal environment (no secrets of ours),
-stdin on /dev/null and resource limits (address space, CPU, file size, core dumps; processes too, except for root, which
-ignores that limit). This process enforces the time limits: a call past its deadline has its worker's whole process
-group killed, and a fresh worker takes the remaining calls.
+library's doctest, prose examples by value, pre/postconditions), one outcome per call. Each worker runs `worker.py`
+inside the operating system's sandbox (`isolation`: bubblewrap's namespaces, read-only mounts and a private
+size-capped tmpfs, a seccomp filter), with a minimal environment (no secrets of ours), stdin on /dev/null and resource
+limits (address space, CPU, file size, core dumps). This process enforces the time limits: a call past its deadline
+has its worker killed, with every process it started, and a fresh worker takes the remaining calls.
 
-Before any user code runs, the worker installs an audit hook (PEP 578; `worker.install_guard`, which cannot
-be removed) that refuses writing outside its directory (opening files for writing, sqlite databases, removing,
-renaming, changing permissions), starting processes (fork, exec, subprocess, os.system), network access (sockets
-other than unnamed local ones such as asyncio's socket pair; DNS look-ups), loading native libraries with ctypes
-(except while a module is being imported, so that numpy, torch or z3 load theirs), raising resource limits,
-signalling other processes and reading their environment or memory: the code gets a `SandboxViolation` (a
-PermissionError) and the call reports it. Run as root on Linux where the kernel permits it, the worker also moves into
-a network namespace of its own with no usable interface, so that not even native code reaches a network; elsewhere
-that step is skipped silently. This guards against accidents and runaway generated code, not against a determined
-attacker: native code (C extensions, libraries bound with ctypes at import) is not audited, nor are ctypes pointers
-and casts, and either can bypass the hook; so can some indirect routes (e.g. paths relative to a `dir_fd`, or
-changing a file through a file descriptor). It is no filesystem jail (reading any file this user can read stays
-allowed), and without the network namespace no network jail either.
+Before any user code runs, the worker also installs an audit hook (PEP 578; `worker.install_guard`), a second layer
+that turns what the sandbox refuses into clear messages (`SandboxViolation`: writing outside its directory, starting
+processes, network access, signalling other processes). Where no OS sandbox can be made, no worker starts: every
+outcome is an error whose message says why and how to enable it (`UNAVAILABLE`). Only the setting `sandbox.mode` =
+`unsafe-process` runs workers as plain processes, with the audit hook as their only guard, which native code, ctypes
+and indirect routes (paths relative to a `dir_fd`, changes through a file descriptor) get around.
 """
 
 from __future__ import annotations
@@ -34,7 +27,6 @@ import os
 import select
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,11 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from lift_lsp.check import isolation
+
 if TYPE_CHECKING:
     from lift_lsp.options import SandboxOptions
 
 Status = Literal["ok", "raised", "timeout", "memory", "crashed", "error"]
 
+UNAVAILABLE = "SandboxUnavailable"
+"""The `exception` of every outcome when no sandbox could be made (the message says why and how to enable it)."""
 _WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _OOM_MARKERS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "out of memory", "Memory allocation failed")
@@ -73,6 +69,10 @@ class SandboxLimits:
     """RLIMIT_FSIZE: the largest file a worker may write."""
     recursion_limit: int = 1000
     """sys.setrecursionlimit in the worker (deep recursion raises RecursionError, it does not crash)."""
+    mode: isolation.Mode = "bubblewrap"
+    """bubblewrap: the OS sandbox (see `isolation`); unsafe-process: a plain process guarded by the audit hook only."""
+    tmpfs_mb: int = 64
+    """Size of each worker's private writable tmpfs (all files it writes together), in the OS sandbox."""
 
     @classmethod
     def from_options(cls, options: SandboxOptions) -> SandboxLimits:
@@ -82,6 +82,8 @@ class SandboxLimits:
             memory_mb=options.memory_mb,
             max_output_bytes=options.max_output_bytes,
             workers=options.workers,
+            mode=options.mode,
+            tmpfs_mb=options.tmpfs_mb,
         )
 
 
@@ -254,23 +256,32 @@ class _Died(Exception):
 class _Proc:
     """One worker process and its pipes."""
 
-    def __init__(self, root: str, serial: int, limits: SandboxLimits, python: Python) -> None:
-        self.dir = os.path.join(root, f"w{serial}")
-        os.mkdir(self.dir)
+    def __init__(
+        self, root: str, serial: int, limits: SandboxLimits, python: Python, readable: Sequence[str] = ()
+    ) -> None:
+        """Start a worker run by `python` in the sandbox `limits.mode` names (see `isolation`); it may read
+        `readable` (the project's folders) besides its interpreter's. Its stdout/stderr go to a log in `root`, which
+        it reads back through its own fd 1; in `unsafe-process` mode it works in a folder of `root`."""
         self.log_path = os.path.join(root, f"w{serial}.log")
+        host_dir = None
+        if limits.mode == "unsafe-process":
+            host_dir = os.path.join(root, f"w{serial}")
+            os.mkdir(host_dir)
         cmd_r, cmd_w = os.pipe()
         res_r, res_w = os.pipe()
         try:
             with open(self.log_path, "wb") as log:
-                self.popen = subprocess.Popen(
-                    [*python.argv(), _WORKER_SCRIPT, str(cmd_r), str(res_w), self.log_path],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.dir,
-                    env=_worker_env(self.dir),
-                    start_new_session=True,
+                log_arg = self.log_path if host_dir else "/proc/self/fd/1"  # the log is not mounted in the sandbox
+                argv = [*python.argv(), _WORKER_SCRIPT, str(cmd_r), str(res_w), log_arg]
+                self.process = isolation.start(
+                    argv,
+                    mode=limits.mode,
+                    env=_worker_env(host_dir or isolation.WORK_DIR),
+                    output=log,
                     pass_fds=(cmd_r, res_w),
+                    host_dir=host_dir,
+                    readable=[_WORKER_SCRIPT, *readable],
+                    tmpfs_mb=limits.tmpfs_mb,
                 )
         except BaseException:
             for fd in (cmd_r, cmd_w, res_r, res_w):
@@ -348,21 +359,17 @@ class _Proc:
 
     def wait_dead(self) -> int | None:
         """Exit status of a worker whose result pipe was closed (it is dead or about to be)."""
-        try:
-            return self.popen.wait(timeout=2.0)
-        except subprocess.TimeoutExpired:
+        code = self.process.wait(timeout=2.0)
+        if code is None:
             self.kill()
-            return self.popen.returncode
+            code = self.process.returncode()
+        return code
 
     def kill(self) -> None:
-        """Kill the worker's whole process group (its children too), reap it, close the pipes."""
+        """Kill the worker and every process it started, reap it, close the pipes."""
         if not self.killed:
             self.killed = True
-            if self.popen.returncode is None:  # not reaped yet: its pid (the group id) cannot have been reused
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout=5.0)
+            self.process.kill()
         for name in ("cmd_fd", "res_fd"):
             fd = getattr(self, name)
             if fd is not None:
@@ -411,7 +418,6 @@ class _Run:
             "memory_mb": lim.memory_mb,
             "cpu_s": math.ceil(2 * (lim.total_timeout_s + lim.load_timeout_s)) + 10,
             "file_size_mb": lim.file_size_mb,
-            "extra_processes": 256,
             "max_output_bytes": lim.max_output_bytes,
             "recursion_limit": lim.recursion_limit,
         }
@@ -472,8 +478,11 @@ def _start_worker(run: _Run) -> tuple[_Proc | None, dict[str, Any] | None]:
     """A loaded worker; or (None, failure), failure a load_error-like dict; or (None, None) past the deadline."""
     limits = run.limits
     load_deadline = min(time.monotonic() + limits.load_timeout_s, run.deadline)
+    readable = [*run.sys_path, *([] if run.filename.startswith("<") else [os.path.dirname(run.filename)])]
     try:
-        proc = _Proc(run.root, run.next_serial(), limits, run.python)
+        proc = _Proc(run.root, run.next_serial(), limits, run.python, readable)
+    except isolation.SandboxUnavailable as exc:
+        return None, _unavailable(str(exc))
     except OSError as exc:
         return None, {"status": "error", "message": f"could not start a sandbox worker: {exc}"}
     init = {
@@ -499,8 +508,11 @@ def _start_worker(run: _Run) -> tuple[_Proc | None, dict[str, Any] | None]:
     except _Died:
         code = proc.wait_dead()
         tail = proc.log_text(0, 2000)
-        status, why = classify_death(code, tail, limits.memory_mb)
         proc.kill()
+        unbuilt = isolation.setup_error(tail)
+        if unbuilt is not None:
+            return None, _unavailable(unbuilt)
+        status, why = classify_death(code, tail, limits.memory_mb)
         return None, {"status": status, "message": f"module failed to load: {why}", "output": tail}
     if reply.get("event") == "ready":
         return proc, None
@@ -653,6 +665,11 @@ def _run_one(run: _Run, proc: _Proc, call: Call) -> tuple[CallOutcome, bool]:
     return outcome, outcome.status not in ("memory", "crashed", "timeout")
 
 
+def _unavailable(why: str) -> dict[str, Any]:
+    """The load failure of every call when no sandbox can be made."""
+    return {"status": "error", "exception": UNAVAILABLE, "message": f"cannot sandbox: {why}"}
+
+
 def _failed_load(call: Call, failure: dict[str, Any]) -> CallOutcome:
     status = failure.get("status")
     line = failure.get("line")
@@ -696,6 +713,9 @@ def run_calls(
         return [
             CallOutcome(c.id, "error", exception="SyntaxError", message=compile_error, loaded=False) for c in call_list
         ]
+    problem = isolation.sandbox_problem(limits.mode)
+    if problem is not None:
+        return [_failed_load(c, _unavailable(problem)) for c in call_list]
     root = tempfile.mkdtemp(prefix="lift-sandbox-")
     run = _Run(
         source=module_source,

@@ -1,9 +1,10 @@
 """Sandbox worker: imports one module's source, then runs calls on it, one JSON line per event.
 
-Started by `lift_lsp.check.sandbox` as `python -s [-P] -u worker.py CMD_FD RESULT_FD LOG_PATH` in its own process
-group, with a minimal environment, stdin on /dev/null and fds 1/2 on LOG_PATH, by the project's Python: it is a
-standard-library-only script that any Python 3.9+ runs (no newer syntax or APIs). The language server never imports
-this module. Protocol, one JSON object per line:
+Started by `lift_lsp.check.sandbox` as `python -s [-P] -u worker.py CMD_FD RESULT_FD LOG_PATH` inside the OS sandbox
+(`lift_lsp.check.isolation`), by the project's Python, with a minimal environment, stdin on /dev/null and fds 1/2 on
+the log, which it reads back through LOG_PATH (`/proc/self/fd/1` in the sandbox). It is a standard-library-only script
+that any Python 3.9+ runs (no newer syntax or APIs). The language server never imports this module. Protocol, one JSON
+object per line:
 
 - parent -> worker (CMD_FD): `init` {source, filename, module_name, is_package, sys_path, doctest_flags, limits},
   then one call per line: {id, expr, args, ...} (a value call) or {id, doctest: {"only": NAME} | {"except": [...]}};
@@ -53,29 +54,14 @@ def _set_limit(which: int, soft: int, hard: int | None = None) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
-def _user_tasks() -> int:
-    """Processes and threads of this user (what RLIMIT_NPROC counts)."""
-    uid, count = os.getuid(), 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    count += len(os.listdir(f"/proc/{entry}/task"))
-            except OSError:
-                continue
-    return count
-
-
 def apply_limits(limits: dict[str, Any]) -> None:
-    """Resource limits of this process and its children (hard limits too, so user code cannot raise them)."""
+    """Resource limits of this process and its threads (hard limits too: without capabilities they cannot be raised).
+    The number of processes needs none: the sandbox starts no process at all (its seccomp filter)."""
     _set_limit(resource.RLIMIT_AS, int(limits["memory_mb"]) * _MIB)
     cpu = int(limits["cpu_s"])
     _set_limit(resource.RLIMIT_CPU, cpu, cpu + 5)
     _set_limit(resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) * _MIB)
     _set_limit(resource.RLIMIT_CORE, 0)
-    if os.geteuid() != 0:  # root ignores RLIMIT_NPROC; for others it counts all the user's tasks, not ours alone
-        with contextlib.suppress(OSError):
-            _set_limit(resource.RLIMIT_NPROC, _user_tasks() + int(limits["extra_processes"]))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG instead of killing us
 
 
@@ -96,14 +82,6 @@ _DNS_EVENTS = ["socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyad
 _REFUSED = {  # audit event -> what it does; refused whatever its arguments
     **dict.fromkeys(_PROCESS_EVENTS, "starting a process"),
     **dict.fromkeys(_NETWORK_EVENTS + _DNS_EVENTS, "network access"),
-    "socket.sethostname": "changing the host name",
-    "sqlite3.enable_load_extension": "loading native code",
-    "sqlite3.load_extension": "loading native code",
-}
-_NATIVE = {  # ctypes audit event -> what it does; refused unless an import is under way
-    **dict.fromkeys(["ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle"], "loading native code"),
-    **dict.fromkeys(["ctypes.cdata", "ctypes.PyObj_FromPtr"], "accessing raw memory"),
-    "ctypes.call_function": "calling native code",  # raised by _ctypes.call_function only, not by foreign calls
 }
 _PATH_EVENTS = {  # event -> positions of the paths it changes
     "os.remove": (0,),
@@ -128,42 +106,21 @@ _PATH_EVENTS = {  # event -> positions of the paths it changes
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _PROCESS_SECRETS = re.compile(r"^/proc/(\d+)/(?:task/\d+/)?(?:environ|mem)$")
 _AF_UNIX = 1  # on every POSIX system
-_CLONE_NEWNET = 0x40000000
 
 
 class SandboxViolation(PermissionError):
     """What the sandboxed code tried and was refused."""
 
 
-def _importing() -> bool:
-    """Whether an import is under way (a library binding its native code with ctypes, as numpy, torch and z3 do)."""
-    frame: types.FrameType | None = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _raises_limit(which: int, limits: object) -> bool:
-    """Whether setting rlimit `which` to `limits` (soft, hard) goes above its hard limit (which root may do)."""
-    try:
-        hard = resource.getrlimit(which)[1]
-        new = [int(v) for v in limits]  # type: ignore[attr-defined]
-    except (TypeError, ValueError, OSError):
-        return False  # the call itself fails
-    return hard != resource.RLIM_INFINITY and any(v == resource.RLIM_INFINITY or v > hard for v in new)
-
-
 def install_guard(allowed_dir: str) -> None:
-    """Refuse, from here on, what sandboxed code has no business doing: writing outside `allowed_dir` (files, sqlite
-    databases, removing, renaming, permissions), starting processes, network access (sockets other than unnamed local
-    ones such as asyncio's socket pair, DNS look-ups), loading native code or reading raw memory with ctypes (allowed
-    while a module is being imported: numpy, torch and z3 bind their libraries then, as C extensions are loaded by
-    importing them), raising resource limits, signalling other processes, reading another process's environment or
-    memory. The code gets a SandboxViolation (a PermissionError: code that handles OSError degrades gracefully). An
-    audit hook (PEP 578) cannot be removed once added. It stops accidents and runaway generated code, not a determined
-    attacker: native code is not audited, nor are ctypes pointers and casts."""
+    """Refuse, from here on, with a message that says what and why, what sandboxed code has no business doing:
+    writing outside `allowed_dir`, starting processes, network access (sockets other than unnamed local ones such as
+    asyncio's socket pair; DNS look-ups), signalling other processes, reading another process's environment or memory.
+    The code gets a SandboxViolation (a PermissionError: code that handles OSError degrades gracefully).
+
+    An audit hook (PEP 578) cannot be removed, but it is no boundary: native code, ctypes and indirect routes get
+    around it. The boundary is the OS sandbox (`isolation`), which refuses all of these by itself; this hook only
+    makes the refusals it sees readable. In the `unsafe-process` mode it is all there is."""
     home = os.path.realpath(allowed_dir)
     me = os.getpid()
 
@@ -175,21 +132,6 @@ def install_guard(allowed_dir: str) -> None:
         except (TypeError, ValueError):
             return False
         return real == os.devnull or real == home or real.startswith(home + os.sep)
-
-    def sqlite_inside(database: object) -> bool:
-        try:
-            name = os.fsdecode(database)  # type: ignore[arg-type]
-        except TypeError:
-            return False
-        if name in ("", ":memory:"):  # in memory, or a temporary file sqlite deletes
-            return True
-        if name.startswith("file:"):  # a URI (with uri=True): read-only and in-memory ones write nothing
-            path, _, query = name[5:].partition("?")
-            if re.search(r"(?:^|&)mode=(?:ro|memory)(?:&|$)", query):
-                return True
-            path = re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), path)
-            name = re.sub(r"^//(?:localhost)?(?=/)", "", path)
-        return inside(name)
 
     def refuse(what: str) -> None:
         raise SandboxViolation(f"lift-lsp sandbox: {what} is not allowed here")
@@ -211,38 +153,10 @@ def install_guard(allowed_dir: str) -> None:
             refuse(f"{_REFUSED[event]} ({event})")
         elif event == "socket.__new__" and args[1] != _AF_UNIX:
             refuse(f"network access ({event})")
-        elif event in _NATIVE and not _importing():
-            refuse(f"{_NATIVE[event]} ({event})")
-        elif event == "sqlite3.connect" and not sqlite_inside(args[0]):
-            refuse(f"writing outside the sandbox directory ({args[0]})")
-        elif event in ("resource.setrlimit", "resource.prlimit") and args[-1] is not None:  # None: only reading
-            pid, which, limits = (0, *args) if event == "resource.setrlimit" else args
-            if pid not in (0, me):
-                refuse(f"changing another process's resource limits ({event})")
-            if _raises_limit(which, limits):
-                refuse(f"raising a resource limit ({event})")
         elif event in ("os.kill", "os.killpg") and args and args[0] not in (0, me):
             refuse(f"signalling another process ({event})")
 
     sys.addaudithook(hook)
-
-
-def isolate_network() -> bool:
-    """Move this process into a new network namespace of its own (no interface but a loopback that is down), so that
-    not even native code reaches a network. Only root (CAP_SYS_ADMIN) can, on Linux; elsewhere, or where it is not
-    permitted (most containers), this does nothing and returns False: the audit hook still refuses sockets."""
-    if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        return False
-    try:
-        unshare = getattr(os, "unshare", None)  # Python 3.12+
-        if unshare is not None:
-            unshare(_CLONE_NEWNET)
-            return True
-        import ctypes
-
-        return int(ctypes.CDLL(None, use_errno=True).unshare(_CLONE_NEWNET)) == 0
-    except Exception:  # EPERM, ENOSPC (user.max_net_namespaces), no ctypes: go on without
-        return False
 
 
 # ---------------------------------------------------------------------------------------------------------- output
@@ -803,7 +717,6 @@ def main(argv: list[str]) -> int:
     sys.argv = [init["filename"]]
     set_path(init.get("sys_path", []))
     worker = Worker(init, _LogTail(log_path), lambda message: _send(res_fd, message))
-    isolate_network()
     install_guard(os.getcwd())
     loaded = worker.load(init["source"])
     del init

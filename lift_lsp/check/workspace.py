@@ -40,8 +40,10 @@ def check_paths(
     `open_texts` has it. Results in the order of the files; `progress` is told after each file."""
     files = python_files(paths)
     cache = cache if cache is not None else CheckCache()
+    sandbox = sandbox or SandboxOptions()
+    examples = (diagnostics or DiagnosticsOptions()).examples
     if len(files) > 1 and jobs > 1:  # the files are the parallel work: one sandbox process each imports less
-        sandbox = (sandbox or SandboxOptions()).model_copy(update={"workers": 1})
+        sandbox = sandbox.model_copy(update={"workers": 1})
 
     def one(file: str) -> Checked:
         text = (open_texts or {}).get(file)
@@ -51,7 +53,7 @@ def check_paths(
             except OSError as err:
                 return Checked(file, None, err.strerror or str(err))
         try:
-            interpreter = find_interpreter(file, python, workspace_roots)
+            interpreter = find_interpreter(file, python, workspace_roots, sandbox.mode) if examples else None
             return Checked(file, check_document(text, file, diagnostics, sandbox, cache, interpreter))
         except Exception as err:  # a bug of ours: say so for this file, check the others
             return Checked(file, None, f"checking failed: {type(err).__name__}: {err}")

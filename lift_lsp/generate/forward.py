@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from lift_lsp.check.checks import function_example_findings, smt_findings
+from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.sandbox import check_source_compiles
 from lift_lsp.check.static import static_errors
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest
@@ -229,6 +230,13 @@ async def generate(
         return Outcome(
             False,
             f"the spec of `{site.qualname}` has unresolved holes ({holes}); resolve them first",
+            failure="refused",
+        )
+    unavailable = sandbox_problem(sandbox.mode) if spec.doc.examples else None
+    if unavailable is not None:  # the candidates could not be checked: say so before asking the model
+        return Outcome(
+            False,
+            f"cannot check generated code against the examples: cannot sandbox: {unavailable}",
             failure="refused",
         )
     try:

@@ -27,13 +27,18 @@ from lift_lsp.generate.backends.base import Backend, BackendError
 from lift_lsp.lsp.actions import FIX_COMMAND, GENERATE_COMMAND, SHOW_IR_COMMAND, ActionRequest, code_actions
 from lift_lsp.lsp.analysis import AnalysisCache, DocumentAnalysis
 from lift_lsp.lsp.documents import LspWorkspace, server_position
-from lift_lsp.options import Options, missing_backend_message, parse_options
+from lift_lsp.options import DiagnosticsOptions, Options, missing_backend_message, parse_options
 from lift_lsp.spec.render import to_markdown
 
 log = logging.getLogger("lift_lsp")
 DOCUMENT_TEXT_COMMAND = "lift.documentText"
-CHECK_WORKSPACE_COMMAND = "lift.checkWorkspace"
 """A hidden test hook: returns the server's copy of an open document (see `document_text`)."""
+CHECK_WORKSPACE_COMMAND = "lift.checkWorkspace"
+UNTRUSTED_MESSAGE = (
+    "lift-lsp: this workspace is not trusted, so the checks that run its code (docstring examples and the module's "
+    "own code) are off; hover and the static checks work. To turn them on: trust the workspace (VS Code: Workspace "
+    "Trust), or add its folder to the setting `sandbox.trustedFolders`, or set `sandbox.trustAll`."
+)
 R = TypeVar("R")
 P = ParamSpec("P")
 
@@ -56,6 +61,8 @@ class LiftServer(LanguageServer):
         self.generations: dict[str, asyncio.Task[Any]] = {}
         """Generations in flight, by progress token (for `window/workDoneProgress/cancel`)."""
         self.cancelled_by_user: set[str] = set()
+        self.told_untrusted = False
+        """Whether the user was told that checks running code are off in an untrusted workspace (told once)."""
         self.warmers: dict[str, tuple[asyncio.Task[None], threading.Event]] = {}
         """Background analysis of each open document's latest version, by URI (see `schedule_warm`)."""
 
@@ -92,11 +99,26 @@ class LiftServer(LanguageServer):
         roots = [f for f in folders if f] or ([self.workspace.root_path] if self.workspace.root_path else [])
         return [r for r in roots if r]
 
-    def check(self, text: str, path: str) -> FileCheck:
-        """One document's checks, in the project's Python (runs in a worker thread)."""
-        interpreter = find_interpreter(path, self.options.python.interpreter, self.workspace_roots())
+    def trusted_diagnostics(self, path: str | None) -> DiagnosticsOptions:
+        """The diagnostics settings for a file: no code of it runs (examples, module code, contract engines) unless
+        its folder is trusted; that is said once."""
         options = self.options
-        return check_document(text, path, options.diagnostics, options.sandbox, self.check_cache, interpreter)
+        if not options.diagnostics.examples or options.sandbox.trusts(path):
+            return options.diagnostics
+        if not self.told_untrusted:
+            self.told_untrusted = True
+            self.show(UNTRUSTED_MESSAGE, types.MessageType.Warning)
+        return options.diagnostics.model_copy(update={"examples": False})
+
+    def check(self, text: str, path: str, diagnostics: DiagnosticsOptions) -> FileCheck:
+        """One document's checks, its examples in the project's Python (runs in a worker thread)."""
+        options = self.options
+        interpreter = None
+        if diagnostics.examples:
+            interpreter = find_interpreter(
+                path, options.python.interpreter, self.workspace_roots(), options.sandbox.mode
+            )
+        return check_document(text, path, diagnostics, options.sandbox, self.check_cache, interpreter)
 
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
@@ -131,8 +153,8 @@ async def publish_checks(ls: LiftServer, uri: str) -> None:
     if doc is None:
         return
     text, version = doc.source, doc.version
-    path = to_fs_path(uri) if uri.startswith("file:") else uri
-    report = await asyncio.to_thread(ls.check, text, path or uri)
+    path = to_fs_path(uri) if uri.startswith("file:") else None
+    report = await asyncio.to_thread(ls.check, text, path or uri, ls.trusted_diagnostics(path))
     current = ls.open_document(uri)
     if current is None or (current.version != version and current.source != text):
         return  # closed, or the document moved on: the next save publishes fresh results
@@ -175,7 +197,7 @@ async def check_workspace(ls: LiftServer) -> dict[str, Any]:
             roots,
             python=options.python.interpreter,
             workspace_roots=roots,
-            diagnostics=options.diagnostics,
+            diagnostics=min((ls.trusted_diagnostics(root) for root in roots), key=lambda d: d.examples),
             sandbox=options.sandbox,
             cache=ls.check_cache,
             open_texts=open_texts,

@@ -2,6 +2,9 @@
 // user has set as initializationOptions and on change (unset ones are left to the server's defaults), and gives the
 // server's commands a palette entry and a result view. The server is found as `resolveServerCommand` says, first
 // beside the interpreter selected in the Python extension (its public API) when that extension is installed.
+// Workspace Trust: a trusted workspace is sent as `sandbox.trustAll` (examples and module code run on open and save);
+// in Restricted Mode the server runs no code of the workspace (not even its own .venv's lift-lsp), and granting trust
+// restarts it.
 //
 // The server registers `lift.generate` and `lift.showIr` (executeCommand); vscode-languageclient turns them into
 // VS Code commands. The middleware below fills in their arguments when they are run from the palette (from the
@@ -41,15 +44,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const keys = serverSettingKeys(properties);
   const settings = () => {
     const config = vscode.workspace.getConfiguration(SECTION);
-    return toInitializationOptions(keys, (key) => explicitValue(config.inspect(key)));
+    const options = toInitializationOptions(keys, (key) => explicitValue(config.inspect(key)));
+    if (vscode.workspace.isTrusted) {
+      (options.sandbox ??= {}).trustAll = true; // Workspace Trust: examples and module code may run on open and save
+    }
+    return options;
   };
 
   const start = async (): Promise<void> => {
     const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+    const trusted = vscode.workspace.isTrusted; // an untrusted workspace's own .venv/bin/lift-lsp is not run
     const { command, source } = resolveServerCommand({
       serverPath: vscode.workspace.getConfiguration(SECTION).get<string>('serverPath', ''),
-      workspaceFolders: folders,
-      interpreter: await selectedInterpreter(),
+      workspaceFolders: trusted ? folders : [],
+      interpreter: trusted ? await selectedInterpreter() : undefined,
       home: os.homedir(),
       searchPath: process.env.PATH ?? '',
       exists: (file) => fs.existsSync(file),
@@ -85,6 +93,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     output,
     vscode.commands.registerCommand('lift.restartServer', async () => {
       await stop();
+      await start();
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(async () => {
+      await stop(); // restarted: the workspace's .venv server may now be taken, and checks that run code turn on
       await start();
     }),
     vscode.workspace.onDidChangeConfiguration(async (event) => {

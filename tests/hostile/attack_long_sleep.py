@@ -1,0 +1,12 @@
+"""An example that sleeps for an hour."""
+
+import time
+
+
+def attack():
+    """Sleep.
+
+    >>> attack()
+    'report'
+    """
+    time.sleep(3600)
