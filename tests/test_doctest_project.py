@@ -239,11 +239,15 @@ def test_the_unsaved_buffer_is_what_runs(project: Path) -> None:
 
 def test_a_name_the_function_lacks_is_an_error_and_one_the_example_lacks_is_not(tmp_path: Path) -> None:
     source = textwrap.dedent(
-        '''
+        """
+        # spec: Adds up the numbers.
+        # >>> total(values)
+        # 6
+        # >>> total([1, 2])
+        # 3
         def total(xs):
-            """Adds up: total(values) => 6, and total([1, 2]) => 3."""
             return sum(xs) + offset
-        '''
+        """
     )
     path = tmp_path / "m.py"
     path.write_text(source)
@@ -271,7 +275,7 @@ def test_the_worker_runs_on_python_3_9(tmp_path: Path) -> None:
 
 @pytest_lsp.fixture(config=SERVER)
 async def client(lsp_client: LanguageClient, project: Path):  # type: ignore[no-untyped-def]
-    await start(lsp_client, options={"diagnostics": {"onOpen": False}}, root=project)
+    await start(lsp_client, options={"diagnostics": {"onOpen": False}, "sandbox": {"trustAll": True}}, root=project)
     yield
     await lsp_client.shutdown_session()
 

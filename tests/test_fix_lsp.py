@@ -38,6 +38,7 @@ async def _opened(
     """A server with `BROKEN` open, and the diagnostic of its failing example."""
     settings: dict[str, Any] = _settings(url, model, **generation)
     settings["diagnostics"] = {"onOpen": True, "onSave": True}
+    settings["sandbox"] = {"trustedFolders": [str(tmp_path)]}
     client = await SERVER.start()
     await start(client, options=settings)
     path = tmp_path / "m.py"

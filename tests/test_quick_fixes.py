@@ -17,7 +17,7 @@ from lift_lsp.check.checks import CheckCache, check_text
 from lift_lsp.generate.forward import Edit, apply_edits
 from tests.lsp_util import SERVER, open_doc, start
 
-SETTINGS = {"diagnostics": {"onOpen": True, "onSave": True}}
+SETTINGS = {"diagnostics": {"onOpen": True, "onSave": True}, "sandbox": {"trustAll": True}}
 
 
 @pytest_lsp.fixture(config=SERVER)

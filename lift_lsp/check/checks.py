@@ -23,7 +23,7 @@ from typing import Literal
 
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.project import DoctestConfig, Interpreter, doctest_config, find_interpreter, module_target
-from lift_lsp.check.sandbox import Call, CallOutcome, SandboxLimits, run_calls
+from lift_lsp.check.sandbox import UNAVAILABLE, Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import Example
@@ -617,9 +617,12 @@ def _run_examples(
     if failure is not None:
         ran.loaded = False
         why = f"{failure.message} (Python: {python})"
-        line = failure.line or 1
-        message = f"the examples could not run: {why}"
-        ran.add("<module>", [Finding(file, "<module>", line, Code.MODULE_FAILED, "warning", message)])
+        first = next((site for site, _, _ in planned if site is not None), None)
+        if failure.exception == UNAVAILABLE and first is not None:  # as when it was known before: said once
+            ran.add(first.qualname, [_not_sandboxed(file, first, failure.message)])
+        else:
+            message = f"the examples could not run: {why}"
+            ran.add("<module>", [Finding(file, "<module>", failure.line or 1, Code.MODULE_FAILED, "warning", message)])
         for site, _, _ in planned:
             ran.add(site.qualname if site else "<module>", [], ExampleStatus(reasons=[why], python=python))
         return
