@@ -1,7 +1,7 @@
 """On-save diagnostics: where a function's code disagrees with its own spec.
 
-Examples and contracts run in the sandbox (never in this process); z3 decides what it can. Results are cached by
-the text of the function (and of the module functions it uses), so a re-save runs only what changed.
+Examples and contracts run in the sandbox (never in this process); z3 proves what it can (`contracts/`). Results
+are cached by the text of the function (and of the module functions it uses), so a re-save runs only what changed.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lift_lsp.check.contracts.runner import ConditionStatus, FunctionContracts, check_contracts
 from lift_lsp.check.sandbox import Call, CallOutcome, SandboxLimits, run_calls
-from lift_lsp.options import DiagnosticsOptions, SandboxOptions
+from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import Example
 from lift_lsp.spec.reverse import FunctionIR, function_ir, placeholder_lines, read_spec
@@ -41,9 +42,11 @@ class Code:
     TYPE_CONTRADICTION = "LIFT009"
     RAISE_IMPOSSIBLE = "LIFT010"
     HOLE_UNRESOLVED = "LIFT011"
-    SMT_COUNTEREXAMPLE = "LIFT012"
-    SMT_PROVED = "LIFT013"
+    CONTRACT_REFUTED = "LIFT012"
+    CONTRACT_PROVED = "LIFT013"
     MODULE_FAILED = "LIFT014"
+    CONTRACT_UNCHECKED = "LIFT015"
+    CONTRACT_CONFIRMED = "LIFT016"
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class CheckCache:
     """Findings by function key; shared across saves (and files) in one server or CLI run."""
 
     entries: dict[str, list[Finding]] = field(default_factory=dict)
+    contracts: dict[str, FunctionContracts] = field(default_factory=dict)
+    """Each checked function's postconditions and their status (for the hover), by the same key."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     runs: int = 0
     """How many functions were actually run in the sandbox (for tests and benchmarks)."""
@@ -86,20 +91,22 @@ def check_text(
     diagnostics: DiagnosticsOptions | None = None,
     sandbox: SandboxOptions | None = None,
     cache: CheckCache | None = None,
+    contracts: ContractOptions | None = None,
 ) -> list[Finding]:
     """Every finding for one document, in line order."""
     diagnostics = diagnostics or DiagnosticsOptions()
     sandbox = sandbox or SandboxOptions()
+    contracts = contracts or ContractOptions()
     sites = find_sites(text)
-    by_name = {s.name: s for s in sites if s.class_name is None and "<locals>" not in s.qualname}
+    by_name = _module_functions(sites)
     findings: list[Finding] = []
     to_run: list[tuple[str, SpecSite, DocSpec]] = []
     for site in sites:
         doc = read_spec(site)
         findings += static_findings(file, function_ir(site, None, doc))
-        if site.is_stub or not (diagnostics.examples or diagnostics.smt):
+        if site.is_stub or not (diagnostics.examples or contracts.enabled):
             continue
-        key = _function_key(site, by_name, diagnostics, sandbox)
+        key = _function_key(site, by_name, diagnostics, sandbox, contracts)
         cached = None
         if cache is not None:
             with cache.lock:
@@ -109,19 +116,43 @@ def check_text(
         else:
             to_run.append((key, site, doc))
     if to_run:
-        dynamic = _dynamic_findings(text, file, to_run, diagnostics, sandbox)
+        dynamic, statuses = _dynamic_findings(text, file, to_run, diagnostics, sandbox, contracts)
         for key, site, _ in to_run:
             found = dynamic.get(site.qualname, [])
             findings += found
             if cache is not None:
                 with cache.lock:
                     cache.entries[key] = [_to_relative(f, site) for f in found]
+                    if site.qualname in statuses:
+                        cache.contracts[key] = statuses[site.qualname]
                     cache.runs += 1
     return sorted(findings, key=lambda f: (f.line, f.code))
 
 
+def _module_functions(sites: Sequence[SpecSite]) -> dict[str, SpecSite]:
+    return {s.name: s for s in sites if s.class_name is None and "<locals>" not in s.qualname}
+
+
+def cached_contracts(
+    cache: CheckCache,
+    text: str,
+    site: SpecSite,
+    diagnostics: DiagnosticsOptions,
+    sandbox: SandboxOptions,
+    contracts: ContractOptions,
+) -> FunctionContracts | None:
+    """The status of `site`'s postconditions from the last check of this very text, if any (for the hover)."""
+    key = _function_key(site, _module_functions(find_sites(text)), diagnostics, sandbox, contracts)
+    with cache.lock:
+        return cache.contracts.get(key)
+
+
 def _function_key(
-    site: SpecSite, by_name: dict[str, SpecSite], diagnostics: DiagnosticsOptions, sandbox: SandboxOptions
+    site: SpecSite,
+    by_name: dict[str, SpecSite],
+    diagnostics: DiagnosticsOptions,
+    sandbox: SandboxOptions,
+    contracts: ContractOptions,
 ) -> str:
     """The function's text, plus the text of the module functions it uses (transitively): a change to a helper
     re-runs its callers' examples."""
@@ -136,7 +167,8 @@ def _function_key(
         texts.append(current.text)
         words = set(re.findall(r"[A-Za-z_]\w*", current.text))
         pending += [by_name[w] for w in words if w in by_name and by_name[w].qualname not in seen]
-    payload = "\x00".join([*sorted(texts), diagnostics.model_dump_json(), sandbox.model_dump_json()])
+    options = [diagnostics.model_dump_json(), sandbox.model_dump_json(), contracts.model_dump_json()]
+    payload = "\x00".join([*sorted(texts), *options])
     return hashlib.sha256(payload.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
@@ -283,7 +315,7 @@ def never_raises(site: SpecSite, exception: str) -> bool:
     return True
 
 
-# ---------------------------------------------------------------- dynamic checks: examples, contracts, z3
+# ---------------------------------------------------------------- dynamic checks: examples and contracts
 
 
 def _is_direct_call(example: Example, name: str) -> bool:
@@ -332,7 +364,8 @@ def _dynamic_findings(
     work: Sequence[tuple[str, SpecSite, DocSpec]],
     diagnostics: DiagnosticsOptions,
     sandbox: SandboxOptions,
-) -> dict[str, list[Finding]]:
+    contracts: ContractOptions,
+) -> tuple[dict[str, list[Finding]], dict[str, FunctionContracts]]:
     found: dict[str, list[Finding]] = {site.qualname: [] for _, site, _ in work}
     planned: list[tuple[SpecSite, Call, Example]] = []
     if diagnostics.examples:
@@ -353,10 +386,14 @@ def _dynamic_findings(
         else:
             for (site, call, example), outcome in zip(planned, outcomes, strict=True):
                 found[site.qualname] += example_findings(file, site, call, example, outcome)
-    if diagnostics.smt:
-        for _, site, doc in work:
-            found[site.qualname] += smt_findings(file, site, doc)
-    return found
+    statuses: dict[str, FunctionContracts] = {}
+    if contracts.enabled and _compiles(text):
+        sites = {site.qualname: site for _, site, _ in work}
+        functions = [(site, doc) for _, site, doc in work]
+        statuses = check_contracts(text, file, functions, contracts, sandbox, module_dirs(file))
+        for qualname, checked in statuses.items():
+            found[qualname] += contract_findings(file, sites[qualname], checked)
+    return found, statuses
 
 
 def module_dirs(file: str) -> tuple[str, ...]:
@@ -435,40 +472,52 @@ def _is_subclass_name(raised: str | None, documented: str) -> bool:
     )
 
 
-def smt_findings(file: str, site: SpecSite, doc: DocSpec) -> list[Finding]:
-    post = [c.expr for c in doc.postconditions if c.expr]
-    if not post:
-        return []
-    from lift_lsp.check.smt import check_postconditions
-
-    pre = [c.expr for c in doc.preconditions if c.expr]
+def contract_findings(file: str, site: SpecSite, checked: FunctionContracts) -> list[Finding]:
+    """A refuted postcondition is an error (with its replayed counterexample in `data`); a proof (z3) or CrossHair's
+    confirmation is information; so is a condition that could not be checked, and why."""
+    if checked.not_checked is not None:
+        message = f"contracts not checked: {checked.not_checked}"
+        return [Finding(file, site.qualname, site.def_line + 1, Code.CONTRACT_UNCHECKED, "info", message)]
     out: list[Finding] = []
-    for verdict in check_postconditions(site.text, pre, post):
-        if verdict.status == "counterexample":
-            inputs = ", ".join(f"{k}={v}" for k, v in verdict.counterexample.items())
-            result = f" returns {verdict.result}" if verdict.result is not None else ""
-            out.append(
-                Finding(
-                    file,
-                    site.qualname,
-                    site.def_line + 1,
-                    Code.SMT_COUNTEREXAMPLE,
-                    "error",
-                    f"postcondition `{verdict.condition}` can fail: {site.name}({inputs}){result} (found by z3)",
-                )
-            )
-        elif verdict.status == "proved":
-            out.append(
-                Finding(
-                    file,
-                    site.qualname,
-                    site.def_line + 1,
-                    Code.SMT_PROVED,
-                    "info",
-                    f"postcondition `{verdict.condition}` holds for all inputs (proved by z3)",
-                )
-            )
+    reported: set[tuple[str, str | None]] = set()
+    for status in checked.conditions:
+        found = status.counterexample
+        if found is not None:
+            if (found.call, found.raised) in reported:
+                continue
+            reported.add((found.call, found.raised))
+            out.append(_refuted(file, site, status, found.call, found.raised))
+        elif status.status in ("proved", "confirmed", "unchecked"):
+            code = {
+                "proved": Code.CONTRACT_PROVED,
+                "confirmed": Code.CONTRACT_CONFIRMED,
+                "unchecked": Code.CONTRACT_UNCHECKED,
+            }[status.status]
+            message = f"postcondition `{status.written}`: {status.detail}"
+            out.append(Finding(file, site.qualname, status.line, code, "info", message))
     return out
+
+
+def _refuted(file: str, site: SpecSite, status: ConditionStatus, call: str, raised: str | None) -> Finding:
+    found = status.counterexample
+    assert found is not None
+    if raised is not None:
+        what = f"`{call}` {found.detail}, which the docstring does not declare (`raises:`)"
+    elif found.detail.startswith("changed"):
+        what = f"`{call}` {found.detail}"
+    elif "raised" in found.detail:  # the postcondition itself raised
+        what = f"`{call}` returns {found.result}, and {found.detail}"
+    else:
+        what = f"postcondition `{status.written}` is false for `{call}`, which returns {found.result}"
+    data: dict[str, object] = {
+        "inputs": dict(found.inputs),
+        "call": call,
+        "result": found.result,
+        "raised": raised,
+        "condition": status.written,
+    }
+    message = f"{what} (found by {found.engine}, replayed)"
+    return Finding(file, site.qualname, status.line, Code.CONTRACT_REFUTED, "error", message, data)
 
 
 def check_files(paths: Iterable[str], cache: CheckCache | None = None) -> list[Finding]:

@@ -98,6 +98,11 @@ class Call:
     """Boolean expressions over the args, evaluated before the call."""
     postconditions: tuple[str, ...] = ()
     """Boolean expressions over the args and `result` (also `__return__`, and `_` unless an arg), after the call."""
+    command: Literal["call", "contracts"] = "call"
+    """`contracts`: `payload` goes to lift_lsp/check/contracts/replay.py in the worker instead of `expr`."""
+    payload: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
+    """This call's time limit, when not `SandboxLimits.call_timeout_s`."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,8 @@ class CallOutcome:
     """Line of the module source where the exception was raised (raised, error), when it was raised there."""
     traceback: str = ""
     """Formatted traceback (raised, error), the sandbox's own frames left out; bounded."""
+    data: Any = None
+    """What a `contracts` command answered (JSON values, from a process running user code: check before use)."""
 
 
 def check_source_compiles(source: str, filename: str = "<lift>") -> str | None:
@@ -388,6 +395,7 @@ def _outcome_from(call: Call, message: dict[str, Any], elapsed: float) -> CallOu
         elapsed_s=float(worker_elapsed) if isinstance(worker_elapsed, int | float) else elapsed,
         line=line if isinstance(line, int) and not isinstance(line, bool) else None,
         traceback=text("traceback") or "",
+        data=message.get("data"),
     )
 
 
@@ -401,6 +409,8 @@ def _call_message(call: Call, limits: SandboxLimits) -> dict[str, Any]:
         "preconditions": list(call.preconditions),
         "postconditions": list(call.postconditions),
         "max_output_bytes": limits.max_output_bytes,
+        "command": call.command,
+        "payload": call.payload,
     }
 
 
@@ -478,7 +488,8 @@ def _run_one(run: _Run, proc: _Proc, call: Call) -> tuple[CallOutcome, bool]:
     """Run one call on a loaded worker; the bool says whether the worker can take more calls."""
     limits = run.limits
     start = time.monotonic()
-    call_deadline = min(start + limits.call_timeout_s, run.deadline)
+    call_timeout_s = call.timeout_s or limits.call_timeout_s
+    call_deadline = min(start + call_timeout_s, run.deadline)
     log_start = proc.log_size()
     try:
         proc.send(_call_message(call, limits), call_deadline)
@@ -489,10 +500,10 @@ def _run_one(run: _Run, proc: _Proc, call: Call) -> tuple[CallOutcome, bool]:
     except _Timeout:
         proc.kill()
         elapsed = time.monotonic() - start
-        if start + limits.call_timeout_s > run.deadline:
+        if start + call_timeout_s > run.deadline:
             message = f"stopped: file time limit of {_fmt_s(limits.total_timeout_s)} s reached"
         else:
-            message = f"timed out after {_fmt_s(limits.call_timeout_s)} s"
+            message = f"timed out after {_fmt_s(call_timeout_s)} s"
         output = proc.log_text(log_start, limits.max_output_bytes)
         return CallOutcome(call.id, "timeout", message=message, output=output, elapsed_s=elapsed), False
     except _Died:

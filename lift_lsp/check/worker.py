@@ -4,7 +4,8 @@ Started by `lift_lsp.check.sandbox` as `python -s -P -u worker.py CMD_FD RESULT_
 group, with a minimal environment, stdin on /dev/null and fds 1/2 on LOG_PATH. Standard library only: the language
 server never imports this module. Protocol, one JSON object per line:
 
-- parent -> worker (CMD_FD): `init` {source, filename, module_name, sys_path, limits}, then one call object per line;
+- parent -> worker (CMD_FD): `init` {source, filename, module_name, sys_path, limits}, then one call object per line
+  (a call with `"command": "contracts"` goes to `contracts/replay.py`, see `Worker._contracts`);
 - worker -> parent (RESULT_FD): {"event": "ready"} or {"event": "load_error", ...}, then {"event": "outcome", ...}.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import importlib.util
 import io
 import json
 import linecache
@@ -518,7 +520,7 @@ class Worker:
         out: dict[str, Any] = {"event": "outcome", "id": call["id"]}
         with _Captured(int(call.get("max_output_bytes", self.max_output)), self.log) as cap:
             try:
-                out.update(self._evaluate(call))
+                out.update(self._contracts(call) if call.get("command") == "contracts" else self._evaluate(call))
             except MemoryError:
                 out.update(status="memory", exception="MemoryError", message=self.memory_message)
             except BaseException as exc:  # a bug of ours, or user code breaking the worker's own steps
@@ -589,6 +591,18 @@ class Worker:
         post_ns.setdefault("_", value)
         result["post_results"] = tuple(self._condition(c, post_ns, tag) for c in call.get("postconditions", []))
         return result
+
+    def _contracts(self, call: dict[str, Any]) -> dict[str, Any]:
+        """lift-lsp's contract checks: `contracts/replay.py` beside this file, loaded from its path (standard library
+        only); it replays a counterexample in plain Python, or runs the engines where they can load."""
+        contracts = sys.modules.get("_lift_contracts")
+        if contracts is None:
+            path = os.path.join(os.path.dirname(_THIS_FILE), "contracts", "replay.py")
+            spec = importlib.util.spec_from_file_location("_lift_contracts", path)
+            assert spec is not None and spec.loader is not None
+            contracts = sys.modules["_lift_contracts"] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(contracts)
+        return {"status": "ok", "data": contracts.entry(call["payload"], self.module)}
 
     def _condition(self, source: str, ns: dict[str, Any], tag: str) -> bool | None:
         try:
