@@ -135,14 +135,15 @@ def _module_functions(sites: Sequence[SpecSite]) -> dict[str, SpecSite]:
 
 def cached_contracts(
     cache: CheckCache,
-    text: str,
+    sites: Sequence[SpecSite],
     site: SpecSite,
     diagnostics: DiagnosticsOptions,
     sandbox: SandboxOptions,
     contracts: ContractOptions,
 ) -> FunctionContracts | None:
-    """The status of `site`'s postconditions from the last check of this very text, if any (for the hover)."""
-    key = _function_key(site, _module_functions(find_sites(text)), diagnostics, sandbox, contracts)
+    """The status of `site`'s postconditions (one of the document's `sites`) from the last check of this very code,
+    if any (for the hover)."""
+    key = _function_key(site, _module_functions(sites), diagnostics, sandbox, contracts)
     with cache.lock:
         return cache.contracts.get(key)
 

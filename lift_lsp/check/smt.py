@@ -44,6 +44,7 @@ Z = Any  # a z3 expression (z3 ships no type information)
 
 _BUILTINS = frozenset({"abs", "min", "max", "int", "bool"})
 _MAX_POW = 16  # largest constant exponent expanded for ``x ** k``
+_MAX_FOLDED_BITS = 4096  # largest constant ``a ** k`` folded (in bits)
 
 
 @dataclass(frozen=True)
@@ -298,13 +299,7 @@ class _Executor:
         a, ok_a = self.eval(node.left, env)
         op = node.op
         if isinstance(op, ast.Pow):
-            k = node.right
-            if not (isinstance(k, ast.Constant) and type(k.value) is int and 0 <= k.value <= _MAX_POW):
-                raise Unsupported("`**` with a non-constant or large exponent", node)
-            r: Z = z3.IntVal(1, _ctx())
-            for _ in range(k.value):
-                r = _as_int(a) if z3.is_int_value(r) and r.as_long() == 1 else r * _as_int(a)
-            return r, ok_a
+            return self._pow(node, _as_int(a), ok_a, env)
         if isinstance(op, ast.LShift | ast.RShift):
             k = node.right
             if not (isinstance(k, ast.Constant) and type(k.value) is int and 0 <= k.value <= 64):
@@ -331,6 +326,22 @@ class _Executor:
         if isinstance(op, ast.Mod):
             return _mod(x, y, self.axioms), _and(ok, y != 0)
         raise Unsupported(f"operator `{ast.unparse(node)}`", node)
+
+    def _pow(self, node: ast.BinOp, base: Z, ok: Z, env: dict[str, _Var]) -> tuple[Z, Z]:
+        """`a ** k` for a constant `k >= 0`: folded when `a` is constant too (`2**31`), else expanded (k <= 16)."""
+        k, ok_k = self.eval(node.right, env)
+        k, base = z3.simplify(_as_int(k)), z3.simplify(base)
+        if not z3.is_int_value(k) or k.as_long() < 0:
+            raise Unsupported("`**` with a non-constant or negative exponent", node)
+        exponent = k.as_long()
+        if z3.is_int_value(base) and abs(base.as_long()).bit_length() * exponent <= _MAX_FOLDED_BITS:
+            return z3.IntVal(base.as_long() ** exponent, _ctx()), _and(ok, ok_k)
+        if exponent > _MAX_POW:
+            raise Unsupported("`**` with a large exponent on a variable", node)
+        r: Z = z3.IntVal(1, _ctx())
+        for _ in range(exponent):
+            r = base if z3.is_int_value(r) and r.as_long() == 1 else r * base
+        return r, _and(ok, ok_k)
 
     def _boolop(self, node: ast.BoolOp, env: dict[str, _Var]) -> tuple[Z, Z]:
         evaluated = [self.eval(v, env) for v in node.values]

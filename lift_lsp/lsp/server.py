@@ -18,7 +18,7 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from lift_lsp import __version__
-from lift_lsp.check.checks import CheckCache, Finding, check_text
+from lift_lsp.check.checks import CheckCache, Finding, cached_contracts, check_text
 from lift_lsp.generate import forward
 from lift_lsp.generate.backends.base import Backend, BackendError
 from lift_lsp.lsp.actions import GENERATE_COMMAND, SHOW_IR_COMMAND, code_actions
@@ -115,7 +115,7 @@ async def publish_checks(ls: LiftServer, uri: str) -> None:
     path = to_fs_path(uri) if uri.startswith("file:") else uri
     options = ls.options
     findings = await asyncio.to_thread(
-        check_text, text, path or uri, options.diagnostics, options.sandbox, ls.check_cache
+        check_text, text, path or uri, options.diagnostics, options.sandbox, ls.check_cache, options.contracts
     )
     current = ls.open_document(uri)
     if current is None or (current.version != version and current.source != text):
@@ -357,10 +357,15 @@ def create_server() -> LiftServer:
         if site is None:
             return None
         fir = analysis.function_ir(site)
+        options = ls.options
+        checked = cached_contracts(
+            ls.check_cache, analysis.sites, site, options.diagnostics, options.sandbox, options.contracts
+        )
+        notes = {c.expr: c.detail for c in checked.conditions} if checked is not None else None
         to_client = _client_converter(doc)
         span = site.name_span
         return types.Hover(
-            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=to_markdown(fir.ir)),
+            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=to_markdown(fir.ir, notes)),
             range=types.Range(
                 start=to_client(span.start_line, span.start_col), end=to_client(span.end_line, span.end_col)
             ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from lift_lsp.spec.ir import IR, Example, Parameter, ParamKind, Source
 
 _SOURCE_WORDS = {
@@ -63,7 +65,8 @@ def _sources(ir: IR, prefix: str) -> str:
     return f" _({', '.join(words)})_" if words else ""
 
 
-def to_markdown(ir: IR) -> str:
+def to_markdown(ir: IR, checked: Mapping[str, str] | None = None) -> str:
+    """The IR for the hover; `checked`: what the last check found of each postcondition (by its `expr`)."""
     out: list[str] = ["```python", signature_line(ir), "```"]
     if ir.intent.summary:
         out.append(f"**Intent**{_sources(ir, 'intent')}: {ir.intent.summary}")
@@ -83,13 +86,16 @@ def to_markdown(ir: IR) -> str:
     if ir.signature.raises:
         out.append("**Raises**")
         out += [f"- `{r.exception}`" + (f" — {r.when}" if r.when else "") for r in ir.signature.raises]
+    notes = checked or {}
     for title, conditions, key in (
         ("Preconditions", ir.preconditions, "preconditions"),
         ("Postconditions", ir.postconditions, "postconditions"),
     ):
         if conditions:
             out.append(f"**{title}**{_sources(ir, key)}")
-            out += [f"- `{c.expr}`" if c.expr else f"- {c.text}" for c in conditions]
+            for c in conditions:
+                note = f" — _{notes[c.expr]}_" if key == "postconditions" and c.expr in notes else ""
+                out.append(f"- `{c.expr}`{note}" if c.expr else f"- {c.text}")
     if ir.examples:
         out.append(f"**Examples**{_sources(ir, 'examples')}")
         out += ["```python", *(example_text(e) for e in ir.examples), "```"]
