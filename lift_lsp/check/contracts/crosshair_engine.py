@@ -17,6 +17,10 @@ from typing import Any
 
 from lift_lsp.check.contracts.replay import Contract
 
+UNINTERESTING_ITERATIONS = 25
+"""CrossHair stops a condition early after this many paths in a row that reached no new branch (Hypothesis has
+already tried the typical inputs; CrossHair is here for the rare branches, which it reaches early)."""
+
 
 def normal_form(expr: str) -> str:
     """The condition with `_` and `__return__` read as `result` (as lift-lsp's docstring reader writes it)."""
@@ -83,7 +87,12 @@ def check(contract: Contract, wanted: dict[int, str], condition_s: float, stop: 
             out[index] = {"status": "not_checked", "detail": "the function's contract budget was spent"}
             continue
         stats: collections.Counter[str] = collections.Counter()
-        checkable.options = dataclasses.replace(checkable.options, per_condition_timeout=budget, stats=stats)
+        checkable.options = dataclasses.replace(
+            checkable.options,
+            per_condition_timeout=budget,
+            max_uninteresting_iterations=UNINTERESTING_ITERATIONS,
+            stats=stats,
+        )
         verdict = _verdict(checkable.analyze(), MessageType, contract.fn.__name__, parameters)
         out[index] = {**verdict, "paths": stats["num_paths"]}
     return out

@@ -1,14 +1,18 @@
 """Worker side: Hypothesis as the fast first pass over a function's postconditions.
 
-Inputs are drawn with `hypothesis.strategies.from_type` from the parameters' annotations and kept only when the
-preconditions hold; a bounded number of examples, within a CPU-time budget, derandomized (the same inputs on
-every run), no example database. A violation is shrunk by Hypothesis to a small one, whose inputs come back as
-Python source for the replay.
+Inputs are drawn with `hypothesis.strategies.from_type` from the parameters' annotations (an `int` or `float`
+parameter within the bounds its preconditions set with constants, `0 <= t <= 1`, `abs(x) <= 1e300`; strings half
+of the time from a small alphabet, so that two of them share characters) and kept only when the preconditions
+hold; a bounded number of examples, within a CPU-time budget, derandomized (the same inputs on every run), no
+example database. A violation is shrunk by Hypothesis to a small one, whose inputs come back as Python source for
+the replay.
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
+import math
 import time
 import typing
 from typing import Any
@@ -20,6 +24,9 @@ class Unsupported(Exception):
     """Hypothesis cannot draw this function's inputs."""
 
 
+_SMALL_ALPHABET = "ab0 "
+
+
 def strategies(contract: Contract) -> dict[str, Any]:
     """A strategy per parameter, from its annotation (or its default when it has no annotation)."""
     from hypothesis import strategies as st
@@ -29,17 +36,91 @@ def strategies(contract: Contract) -> dict[str, Any]:
         hints = typing.get_type_hints(contract.fn)
     except Exception as exc:
         raise Unsupported(f"its annotations cannot be read: {type(exc).__name__}: {exc}") from None
+    st.register_type_strategy(str, st.one_of(st.text(_SMALL_ALPHABET, max_size=8), st.text()))
+    bounds = precondition_bounds([expr for expr, _ in contract.pre], set(signature.parameters))
     drawn: dict[str, Any] = {}
     for name, param in signature.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        if name in hints:
+        low, high = bounds.get(name, (-math.inf, math.inf))
+        if hints.get(name) is int and (math.isfinite(low) or math.isfinite(high)):
+            drawn[name] = st.integers(_int_bound(low, math.ceil), _int_bound(high, math.floor))
+        elif hints.get(name) is float and (math.isfinite(low) or math.isfinite(high)):
+            drawn[name] = st.floats(_float_bound(low), _float_bound(high))
+        elif name in hints:
             drawn[name] = st.from_type(hints[name])
         elif param.default is not param.empty:
             drawn[name] = st.just(param.default)
         else:
             raise Unsupported(f"parameter `{name}` has no type annotation")
     return drawn
+
+
+def _int_bound(value: float, to_int: Any) -> int | None:
+    return int(to_int(value)) if math.isfinite(value) else None
+
+
+def _float_bound(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def precondition_bounds(preconditions: list[str], parameters: set[str]) -> dict[str, tuple[float, float]]:
+    """Closed bounds on parameters that the preconditions compare with constants: `0 <= t <= 1`, `n > 0`,
+    `abs(x) <= 1e300` (a strict bound is kept closed: the preconditions still filter every input)."""
+    bounds: dict[str, tuple[float, float]] = {}
+
+    def limit(name: str, low: float, high: float) -> None:
+        old_low, old_high = bounds.get(name, (-math.inf, math.inf))
+        bounds[name] = (max(old_low, low), min(old_high, high))
+
+    for text in preconditions:
+        try:
+            tree = ast.parse(text, mode="eval").body
+        except SyntaxError:
+            continue
+        parts = tree.values if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And) else [tree]
+        for part in parts:
+            if not isinstance(part, ast.Compare):
+                continue
+            terms = [part.left, *part.comparators]
+            for left, op, right in zip(terms, part.ops, terms[1:], strict=False):
+                if isinstance(op, ast.Gt | ast.GtE):
+                    left, right = right, left
+                elif not isinstance(op, ast.Lt | ast.LtE):
+                    continue
+                _bound(left, right, parameters, limit)
+    return bounds
+
+
+def _bound(smaller: ast.expr, larger: ast.expr, parameters: set[str], limit: Any) -> None:
+    """Record `smaller <= larger` where one side is a parameter (or `abs` of one) and the other a constant."""
+    for side, other, is_upper in ((smaller, larger, True), (larger, smaller, False)):
+        name = _parameter(side, parameters)
+        value = _constant(other)
+        if name is None or value is None:
+            continue
+        is_abs = isinstance(side, ast.Call)
+        if is_upper:
+            limit(name, -value if is_abs else -math.inf, value)
+        elif not is_abs:
+            limit(name, value, math.inf)
+
+
+def _parameter(node: ast.expr, parameters: set[str]) -> str | None:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "abs" and len(node.args) == 1:
+        node = node.args[0]
+    return node.id if isinstance(node, ast.Name) and node.id in parameters else None
+
+
+def _constant(node: ast.expr) -> float | None:
+    """The value of a constant arithmetic expression (`2**31`, `-1e300`), or None."""
+    if any(isinstance(n, ast.Name | ast.Call | ast.Attribute) for n in ast.walk(node)):
+        return None
+    try:
+        value = eval(compile(ast.Expression(node), "<bound>", "eval"), {"__builtins__": {}})
+    except Exception:
+        return None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class _Violated(Exception):
@@ -59,8 +140,8 @@ def check(contract: Contract, drawn: dict[str, Any], index: int, max_examples: i
 
     def body(**args: Any) -> None:
         nonlocal ran, found
-        if time.process_time() > stop:
-            reject()
+        if found is None and time.process_time() > stop:
+            return  # out of time: the remaining examples pass unrun (once a violation is found, shrinking goes on)
         before = copy_args(args)
         judged = attempt(contract, args, [index])
         if judged.status == "rejected":

@@ -138,7 +138,7 @@ def attempt(contract: Contract, args: dict[str, Any], post: list[int] | None = N
     if contract.mutable is not None:
         for name in args:
             if name not in contract.mutable and not _same(old[name], args[name]):
-                allowed = ", ".join(contract.mutable) or "none"
+                allowed = ", ".join(contract.mutable)
                 return Attempt("violated", result, detail=f"changed `{name}`, which `post[{allowed}]` does not list")
     return Attempt("held", result)
 

@@ -290,12 +290,14 @@ def _judge(
     hypothesis = _engine_verdict(verdict, "hypothesis")
     crosshair = _engine_verdict(verdict, "crosshair")
     paths = crosshair.get("paths") if isinstance(crosshair.get("paths"), int) else 0
+    skipped = hypothesis.get("status") == "not_checked" and isinstance(hypothesis.get("detail"), str)
+    untested = f"; Hypothesis did not run: {hypothesis['detail'].removeprefix('Hypothesis: ')}" if skipped else ""
     if crosshair.get("status") == "confirmed":
-        return "confirmed", f"confirmed over all {paths} paths by CrossHair"
+        return "confirmed", f"confirmed over all {paths} paths by CrossHair{untested}"
     tested = hypothesis.get("examples") if hypothesis.get("status") == "passed" else 0
     if tested or paths:
         words = [f"tested on {tested} inputs by Hypothesis"] if tested else []
         words += [f"CrossHair explored {paths} paths"] if paths else []
-        return "tested", "; ".join(words)
+        return "tested", "; ".join(words) + untested
     reasons = [str(v["detail"]) for v in (hypothesis, crosshair) if v.get("detail") and v.get("status") != "refuted"]
     return "unchecked", f"not checked: {failed or '; '.join(reasons) or 'no engine could run'}"
