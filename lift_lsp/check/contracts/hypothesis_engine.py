@@ -1,11 +1,12 @@
 """Worker side: Hypothesis as the fast first pass over a function's postconditions.
 
-Inputs are drawn with `hypothesis.strategies.from_type` from the parameters' annotations (an `int` or `float`
-parameter within the bounds its preconditions set with constants, `0 <= t <= 1`, `abs(x) <= 1e300`; strings half
-of the time from a small alphabet, so that two of them share characters) and kept only when the preconditions
-hold; a bounded number of examples, within a CPU-time budget, derandomized (the same inputs on every run), no
-example database. A violation is shrunk by Hypothesis to a small one, whose inputs come back as Python source for
-the replay.
+Inputs are drawn with `hypothesis.strategies.from_type` from the parameters' annotations, with three additions: an
+`int` or `float` parameter stays within the bounds its preconditions set with constants (`0 <= t <= 1`,
+`abs(x) <= 1e300`); strings come half of the time from a small alphabet, so that two of them share characters;
+floats are also whole numbers and the edges of the format (the largest, `2**53`, subnormal ones), where rounding and
+overflow show. Inputs are kept only when the preconditions hold; a bounded number of examples, within a CPU-time
+budget, derandomized (the same inputs on every run), no example database. A violation is shrunk by Hypothesis to a
+small one, whose inputs come back as Python source for the replay.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import sys
 import time
 import typing
 from typing import Any
@@ -37,6 +39,7 @@ def strategies(contract: Contract) -> dict[str, Any]:
     except Exception as exc:
         raise Unsupported(f"its annotations cannot be read: {type(exc).__name__}: {exc}") from None
     st.register_type_strategy(str, st.one_of(st.text(_SMALL_ALPHABET, max_size=8), st.text()))
+    st.register_type_strategy(float, _floats(-math.inf, math.inf))
     bounds = precondition_bounds([expr for expr, _ in contract.pre], set(signature.parameters))
     drawn: dict[str, Any] = {}
     for name, param in signature.parameters.items():
@@ -46,7 +49,7 @@ def strategies(contract: Contract) -> dict[str, Any]:
         if hints.get(name) is int and (math.isfinite(low) or math.isfinite(high)):
             drawn[name] = st.integers(_int_bound(low, math.ceil), _int_bound(high, math.floor))
         elif hints.get(name) is float and (math.isfinite(low) or math.isfinite(high)):
-            drawn[name] = st.floats(_float_bound(low), _float_bound(high))
+            drawn[name] = _floats(low, high)
         elif name in hints:
             drawn[name] = st.from_type(hints[name])
         elif param.default is not param.empty:
@@ -60,8 +63,23 @@ def _int_bound(value: float, to_int: Any) -> int | None:
     return int(to_int(value)) if math.isfinite(value) else None
 
 
-def _float_bound(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+def _floats(low: float, high: float) -> Any:
+    """Floats in [low, high]: besides Hypothesis's own, whole numbers up to 2**64 and the edges of the format
+    (the largest float, 2**53, the smallest normal and subnormal), where rounding and overflow show."""
+    from hypothesis import strategies as st
+
+    floats = st.floats(low if math.isfinite(low) else None, high if math.isfinite(high) else None)
+    edges = [v for e in _FLOAT_EDGES for v in (e, -e) if low <= v <= high]
+    whole_low, whole_high = math.ceil(max(low, -(2.0**64))), math.floor(min(high, 2.0**64))
+    mixed = [floats, floats]
+    if whole_low <= whole_high:
+        mixed.append(st.integers(whole_low, whole_high).map(float))
+    if edges:
+        mixed.append(st.sampled_from(edges))
+    return st.one_of(*mixed)
+
+
+_FLOAT_EDGES = (sys.float_info.max, sys.float_info.max / 2, 2.0**53, 1.0, 0.1, sys.float_info.min, 5e-324)
 
 
 def precondition_bounds(preconditions: list[str], parameters: set[str]) -> dict[str, tuple[float, float]]:
