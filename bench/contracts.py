@@ -113,7 +113,7 @@ def score(result: dict[str, Any], functions: list[str], bugs: set[str]) -> dict[
         "found": sorted(errors & bugs),
         "missed": sorted(bugs - errors),
         "false_alarms": sorted(errors - bugs),
-        "proved": len(result.get("proved", [])) + len(result["confirmed"]),
+        "proofs": len(result.get("proved", [])) + len(result["confirmed"]),
     }
 
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             found_by[tool] |= {f"{category}.{name}" for name in scored["found"]}
             for key in ("found", "missed", "false_alarms"):
                 totals[tool][key] += len(scored[key])
-            totals[tool]["proved"] += scored["proved"]
+            totals[tool]["proved"] += scored["proofs"]
             totals[tool]["wall_s"] += result["wall_s"]
             totals[tool]["cpu_s"] += result["cpu_s"]
             rows.append(
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                     len(scored["found"]),
                     len(scored["missed"]),
                     len(scored["false_alarms"]),
-                    scored["proved"],
+                    scored["proofs"],
                     f"{result['wall_s']:.1f}",
                     f"{result['cpu_s']:.1f}",
                 ]

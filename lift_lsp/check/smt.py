@@ -1,10 +1,16 @@
-"""Bounded verification of a function's postconditions with z3.
+"""Bounded verification of a function's postconditions with z3: the proofs behind LIFT013.
+
+Part of the contract checks (`contracts/runner.py`): z3 reads the code, it never runs it, so it works in this
+process. What it proves (for all inputs, in its fragment) needs no engine; its counterexamples are exact and
+instant, and are replayed in the sandbox like Hypothesis's and CrossHair's. Everything outside the fragment
+(floats, strings, containers, calls, raised exceptions) is left to those engines.
 
 The function is executed symbolically (an environment name -> z3 term, branches merged with ``z3.If``) over a small
 fragment of Python: ``int``/``bool`` parameters, integer and boolean arithmetic with Python semantics (floor ``//``
 and ``%``), ``if``/``assert``/``raise``/``return``, ``for i in range(...)`` and ``while`` unrolled up to a bound,
-``break``/``continue``. Paths that raise never return, so they cannot violate a postcondition. Anything outside the
-fragment makes the verdict ``unsupported``.
+``break``/``continue``; constant expressions such as ``2**31`` are folded. Paths that raise never return, so they
+cannot violate a postcondition (a raised exception is the engines' to find). Anything outside the fragment makes
+the verdict ``unsupported``.
 
 For each postcondition, ``pre ∧ returns ∧ ¬post`` is checked: ``sat`` gives a concrete counterexample (a real one:
 the unrolled paths are exact), ``unsat`` a proof, unless a loop may run past the unroll bound (then ``unknown``).
