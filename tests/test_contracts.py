@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import LanguageClient
 
 from lift_lsp.check.checks import CheckCache, Code, Finding, cached_contracts, check_text
 from lift_lsp.check.contracts.crosshair_engine import normal_form, parse_call
@@ -29,6 +32,7 @@ from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec.render import to_markdown
 from lift_lsp.spec.reverse import function_ir, read_spec
 from lift_lsp.spec.sites import find_sites
+from tests.lsp_util import SERVER, hover, hover_text, open_doc, start
 
 CORPUS = Path(__file__).resolve().parent / "contracts_corpus"
 CATEGORIES = ("ints", "floats", "strs", "lists", "dicts", "mutation")
@@ -313,3 +317,30 @@ def test_readme_publishes_the_corpus_outcome_this_file_asserts() -> None:
     functions = sum(len(_contracts(CORPUS / f"{category}.py")) for category in CATEGORIES)
     assert f"| all ({buggy} / {functions}) | {buggy}, 0, " in readme
     assert f"the {functions} functions of `tests/contracts_corpus/`, {buggy} of them with a planted" in readme
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
+    await start(lsp_client, options={"diagnostics": {"onOpen": False}, "contracts": {"conditionTimeoutS": 1.0}})
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_the_server_reports_the_counterexample_and_the_hover_each_status(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "m.py"
+    path.write_text(
+        'def dec(x: int) -> int:\n    """One less.\n\n    post: _ < x\n    post: _ >= 0\n    """\n    return x - 1\n'
+    )
+    uri = open_doc(client, path)
+    client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    by_code = {d.code: d for d in client.diagnostics[uri]}
+    refuted = by_code[Code.CONTRACT_REFUTED]
+    assert refuted.range.start.line == 4 and "`_ >= 0` is false for `dec(x=" in refuted.message
+    assert isinstance(refuted.data, dict) and refuted.data["condition"] == "_ >= 0"
+    assert by_code[Code.CONTRACT_PROVED].range.start.line == 3
+    value = hover_text(await hover(client, uri, 0, 5))
+    assert "- `result < x` — _proved for all inputs by z3_" in value
+    assert f"- `result >= 0` — _refuted by `{refuted.data['call']}`" in value

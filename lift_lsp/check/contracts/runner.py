@@ -118,7 +118,7 @@ def check_contracts(
     limits = SandboxLimits.from_options(sandbox)
     search_limits = dataclasses.replace(limits, total_timeout_s=options.file_timeout_s)
     calls = [
-        Call(p.site.qualname, "", command="contracts", payload=p.payload, timeout_s=options.file_timeout_s)
+        Call(p.site.qualname, "", command="contracts", payload=p.payload, timeout_s=_wall_limit(p, options))
         for p in plans
     ]
     searched = run_calls(text, calls, search_limits, filename=file, sys_path=sys_path)
@@ -140,6 +140,11 @@ def check_contracts(
                 unconfirmed.setdefault(index, []).append(engine)
         out[plan.site.qualname] = _statuses(plan, outcome, confirmed, unconfirmed)
     return out
+
+
+def _wall_limit(plan: _Plan, options: ContractOptions) -> float:
+    """A function's wall-clock limit: thrice its CPU budget and 10 s more (a loaded machine), within the file's."""
+    return min(options.file_timeout_s, 3 * float(plan.payload["budget_s"]) + 10)
 
 
 def _unsupported(site: SpecSite) -> str | None:
