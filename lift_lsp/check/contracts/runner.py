@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lift_lsp
+from lift_lsp.check.contracts.replay import call_text
 from lift_lsp.check.sandbox import Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import ContractOptions, SandboxOptions
 from lift_lsp.spec.docstrings import DocSpec
@@ -253,12 +254,10 @@ def _confirmed(plan: _Plan, engine: str, inputs: dict[str, str], outcome: CallOu
     data = outcome.data if outcome.status == "ok" and isinstance(outcome.data, dict) else {}
     if data.get("status") != "violated":
         return None
-    posonly = [p for p in plan.payload["posonly"] if p in inputs]
-    parts = [inputs[p] for p in posonly] + [f"{k}={v}" for k, v in inputs.items() if k not in posonly]
     result, raised = data.get("result"), data.get("raised")
     return Counterexample(
         inputs=inputs,
-        call=f"{plan.site.name}({', '.join(parts)})",
+        call=call_text(plan.site.name, inputs, tuple(plan.payload["posonly"])),
         result=result if isinstance(result, str) else None,
         raised=raised if isinstance(raised, str) else None,
         detail=str(data.get("detail", "")),

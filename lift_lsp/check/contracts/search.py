@@ -47,8 +47,8 @@ def search(module: types.ModuleType, payload: dict[str, Any]) -> dict[str, Any]:
     if wanted:
         try:
             verdicts = crosshair_engine.check(contract, wanted, condition_s, stop)
-        except ImportError as exc:
-            verdicts = {index: _not_checked(f"CrossHair cannot load: {exc}") for index in wanted}
+        except Exception as exc:  # CrossHair missing, or failing on this code: Hypothesis's verdicts still stand
+            verdicts = {index: _not_checked(f"CrossHair: {type(exc).__name__}: {exc}") for index in wanted}
         for index, verdict in verdicts.items():
             results[index]["crosshair"] = verdict
     return {"conditions": results}
