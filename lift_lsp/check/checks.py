@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lift_lsp.check.contracts.runner import ConditionStatus, FunctionContracts, check_contracts
+from lift_lsp.check.contracts.runner import ConditionStatus, Counterexample, FunctionContracts, check_contracts
 from lift_lsp.check.sandbox import Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec.docstrings import DocSpec
@@ -487,7 +487,7 @@ def contract_findings(file: str, site: SpecSite, checked: FunctionContracts) -> 
             if (found.call, found.raised) in reported:
                 continue
             reported.add((found.call, found.raised))
-            out.append(_refuted(file, site, status, found.call, found.raised))
+            out.append(_refuted(file, site, status, found))
         elif status.status in ("proved", "confirmed", "unchecked"):
             code = {
                 "proved": Code.CONTRACT_PROVED,
@@ -499,9 +499,8 @@ def contract_findings(file: str, site: SpecSite, checked: FunctionContracts) -> 
     return out
 
 
-def _refuted(file: str, site: SpecSite, status: ConditionStatus, call: str, raised: str | None) -> Finding:
-    found = status.counterexample
-    assert found is not None
+def _refuted(file: str, site: SpecSite, status: ConditionStatus, found: Counterexample) -> Finding:
+    call, raised = found.call, found.raised
     if raised is not None:
         what = f"`{call}` {found.detail}, which the docstring does not declare (`raises:`)"
     elif found.detail.startswith("changed"):
