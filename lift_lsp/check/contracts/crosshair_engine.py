@@ -17,6 +17,7 @@ from typing import Any
 
 from lift_lsp.check.contracts.replay import Contract
 
+SPENT = "the function's contract budget was spent"
 UNINTERESTING_ITERATIONS = 25
 """CrossHair stops a condition early after this many paths in a row that reached no new branch (Hypothesis has
 already tried the typical inputs; CrossHair is here for the rare branches, which it reaches early)."""
@@ -84,7 +85,7 @@ def check(contract: Contract, wanted: dict[int, str], condition_s: float, stop: 
     for index, checkable in sorted(found.items()):
         budget = min(condition_s, stop - time.process_time())
         if budget <= 0:
-            out[index] = {"status": "not_checked", "detail": "the function's contract budget was spent"}
+            out[index] = {"status": "not_checked", "detail": SPENT}
             continue
         stats: collections.Counter[str] = collections.Counter()
         checkable.options = dataclasses.replace(

@@ -35,7 +35,7 @@ def search(module: types.ModuleType, payload: dict[str, Any]) -> dict[str, Any]:
         for index, result in enumerate(results):
             cpu_s = min(condition_s, stop - time.process_time())
             if cpu_s <= 0:
-                result["hypothesis"] = _not_checked(_SPENT)
+                result["hypothesis"] = _not_checked(crosshair_engine.SPENT)
             else:
                 result["hypothesis"] = hypothesis_engine.check(contract, drawn, index, int(payload["examples"]), cpu_s)
     proved = set(payload.get("proved", []))
@@ -52,9 +52,6 @@ def search(module: types.ModuleType, payload: dict[str, Any]) -> dict[str, Any]:
         for index, verdict in verdicts.items():
             results[index]["crosshair"] = verdict
     return {"conditions": results}
-
-
-_SPENT = "the function's contract budget was spent"
 
 
 def _not_checked(detail: str) -> dict[str, Any]:
