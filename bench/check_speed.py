@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         args.wrong = min(args.wrong, 1)
 
     from lift_lsp.check.checks import CheckCache, check_text
-    from lift_lsp.options import DiagnosticsOptions, SandboxOptions
+    from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 
     generated = generate_check_module(args.functions, args.examples, args.wrong, args.seed)
     text = generated.text
@@ -168,12 +168,18 @@ def main(argv: list[str] | None = None) -> int:
             changed = edited(text, first_function, run)
             edit_one.append(_timed(partial(check_text, changed, file, cache=cache)))
             reruns["edit_one"].append(cache.runs - before)
-        static = DiagnosticsOptions(examples=False, smt=False)
-        examples_only = DiagnosticsOptions(smt=False)
-        smt_only = DiagnosticsOptions(examples=False)
+        no_contracts, no_examples = ContractOptions(enabled=False), DiagnosticsOptions(examples=False)
+        parts = {
+            "static": (no_examples, no_contracts),
+            "examples": (DiagnosticsOptions(), no_contracts),
+            "contracts": (no_examples, ContractOptions()),
+        }
         breakdown = {
-            name: [_timed(partial(check_text, text, file, options, cache=CheckCache())) for _ in range(args.runs)]
-            for name, options in (("static", static), ("examples", examples_only), ("smt", smt_only))
+            name: [
+                _timed(partial(check_text, text, file, diagnostics, cache=CheckCache(), contracts=contracts))
+                for _ in range(args.runs)
+            ]
+            for name, (diagnostics, contracts) in parts.items()
         }
         report["in_process"] = {
             "first_check_in_process_ms": round(first_ever_s * 1e3, 3),
@@ -187,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             "breakdown": {
                 "static": row("  first, static checks only", breakdown["static"], "tree-sitter, docstrings"),
                 "examples": row("  first, examples only", breakdown["examples"], "sandbox workers"),
-                "smt": row("  first, z3 only", breakdown["smt"], "z3 (worker process)"),
+                "contracts": row("  first, contracts only", breakdown["contracts"], "z3, Hypothesis, CrossHair"),
             },
             "functions_run": {k: v[0] if v else 0 for k, v in reruns.items()},
         }

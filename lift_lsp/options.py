@@ -75,11 +75,22 @@ class DiagnosticsOptions(_Section):
     on_open: bool = True
     """Check a file when it is opened."""
     examples: bool = True
-    """Run docstring examples and contracts in the sandbox."""
-    smt: bool = True
-    """Prove or refute postconditions with z3 where the code is in its fragment (int/bool arithmetic)."""
+    """Run docstring examples in the sandbox (with the contracts checked on each)."""
     time_budget_s: float = Field(default=20.0, gt=0, le=600)
-    """Time limit of one file's checks, in seconds."""
+    """Time limit of one file's examples, in seconds."""
+
+
+class ContractOptions(_Section):
+    enabled: bool = True
+    """Check postconditions (PEP 316 `post:`, `post[...]`, `__old__`, `raises:`) against the code: z3 proofs, then
+    Hypothesis and CrossHair in the sandbox; each counterexample is replayed before it is reported."""
+    examples: int = Field(default=1000, ge=1, le=100_000)
+    """Inputs Hypothesis tries per postcondition."""
+    condition_timeout_s: float = Field(default=2.0, gt=0, le=600)
+    """CPU time of each engine (Hypothesis, CrossHair) per postcondition, in seconds (CrossHair's
+    `--per_condition_timeout`)."""
+    file_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    """Time limit of all contract checks of one file, in seconds; functions left when it runs out say "not checked"."""
 
 
 class SandboxOptions(_Section):
@@ -135,6 +146,7 @@ class Options(_Section):
     backend: BackendOptions = BackendOptions()
     generation: GenerationOptions = GenerationOptions()
     diagnostics: DiagnosticsOptions = DiagnosticsOptions()
+    contracts: ContractOptions = ContractOptions()
     sandbox: SandboxOptions = SandboxOptions()
     python: PythonOptions = PythonOptions()
     hover: HoverOptions = HoverOptions()

@@ -409,7 +409,8 @@ class Stats:
 
 QUIET_SETTINGS: dict[str, Any] = {"diagnostics": {"onOpen": False, "onSave": False}}
 DIAGNOSTIC_SETTINGS: dict[str, Any] = {
-    "diagnostics": {"onOpen": True, "onSave": True, "smt": False, "timeBudgetS": 5},
+    "diagnostics": {"onOpen": True, "onSave": True, "timeBudgetS": 5},
+    "contracts": {"enabled": False},
     "sandbox": {"fileTimeoutS": 5, "exampleTimeoutS": 1, "workers": 1, "trustAll": True},
 }
 

@@ -207,12 +207,13 @@ def test_unchanged_functions_are_not_run_again() -> None:
     assert cache.runs == runs + 1  # only the edited function ran
 
 
-def test_z3_counterexample_and_proof() -> None:
+def test_contract_counterexample_and_proof() -> None:
     found = _codes((EXAMPLES / "checked.py").read_text())
-    (counter,) = found[Code.SMT_COUNTEREXAMPLE]
+    (counter,) = found[Code.CONTRACT_REFUTED]
     assert counter.function == "wrong_abs" and counter.severity == "error"
-    assert "wrong_abs(x=" in counter.message
-    assert any(f.function == "absolute" for f in found[Code.SMT_PROVED])
+    assert "wrong_abs(x=" in counter.message and "replayed" in counter.message
+    assert counter.data is not None and counter.data["condition"] == "__return__ >= 0"
+    assert any(f.function == "absolute" for f in found[Code.CONTRACT_PROVED])
 
 
 def test_cli_check_json_and_exit_status(tmp_path: Path) -> None:

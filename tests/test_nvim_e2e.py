@@ -113,7 +113,8 @@ def _settings(url: str, model: str, cwd: Path) -> dict[str, Any]:
                     "maxRetries": 0, "connectTimeoutS": 2},
         "generation": {"bodySyntax": "subset", "candidates": 2, "repairs": 0, "maxTokensIr": 8000,
                        "maxTokensCode": 2000, "temperature": 1.0, "seed": 7, "cache": False},
-        "diagnostics": {"onOpen": False, "onSave": True, "smt": False},
+        "diagnostics": {"onOpen": False, "onSave": True},
+        "contracts": {"enabled": False},
         "sandbox": {"trustedFolders": [str(cwd)]},  # the checks that run code: only in a trusted folder
     }  # fmt: skip
 

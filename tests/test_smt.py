@@ -305,3 +305,14 @@ def test_hard_query_stops_at_the_time_limit() -> None:
     verdicts = check(src, ["0 <= a <= 20", "0 <= b <= 20"], ["result >= 0", "a == 0 or result <= a"], timeout_ms=300)
     assert time.monotonic() - start < 30  # z3 alone ignores its limit here for minutes
     assert all(v.status in ("proved", "unknown") for v in verdicts)
+
+
+def test_constant_powers_are_folded() -> None:
+    """`2**31` in the code and in a precondition is a constant, not an unsupported power."""
+    src = "def fits(x: int) -> bool:\n    return -(2**31) <= x < 2**31\n"
+    (proved,) = check(src, ["0 <= x < 2**31"], ["result"])
+    assert proved.status == "proved", proved
+    (found,) = check(src.replace("-(2**31) <=", "-(2**31) <"), [], ["result == (-(2**31) <= x < 2**31)"])
+    assert found.status == "counterexample" and found.counterexample == {"x": str(-(2**31))}
+    (large,) = check("def f(x: int) -> int:\n    return x ** 40\n", [], ["result >= 0"])
+    assert large.status == "unsupported"

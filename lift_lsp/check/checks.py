@@ -2,8 +2,9 @@
 
 Examples and contracts run in the sandbox (never in this process), in the project's Python, with the module
 imported under its own dotted name: doctests as doctest sessions (`doctests.py`), prose examples (`f(x) ➞ y`) by
-value. z3 decides what it can. Results are cached by the text of the function (and of the module functions it uses)
-and of the module around the functions, so a re-save runs only what changed.
+value, postconditions by the contract engines (`contracts/`; z3 proves what it can without running anything).
+Results are cached by the text of the function (and of the module functions it uses) and of the module around the
+functions, so a re-save runs only what changed.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lift_lsp.check.contracts.runner import ConditionStatus, Counterexample, FunctionContracts, check_contracts
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.project import DoctestConfig, Interpreter, doctest_config, find_interpreter, module_target
 from lift_lsp.check.sandbox import UNAVAILABLE, Call, CallOutcome, SandboxLimits, run_calls
-from lift_lsp.options import DiagnosticsOptions, SandboxOptions
+from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import Example
-from lift_lsp.spec.render import condition_text
 from lift_lsp.spec.reverse import FunctionIR, function_ir, placeholder_lines, read_spec
 from lift_lsp.spec.sites import SpecSite, find_sites
 
@@ -48,9 +49,11 @@ class Code:
     TYPE_CONTRADICTION = "LIFT009"
     RAISE_IMPOSSIBLE = "LIFT010"
     HOLE_UNRESOLVED = "LIFT011"
-    SMT_COUNTEREXAMPLE = "LIFT012"
-    SMT_PROVED = "LIFT013"
+    CONTRACT_REFUTED = "LIFT012"
+    CONTRACT_PROVED = "LIFT013"
     MODULE_FAILED = "LIFT014"
+    CONTRACT_UNCHECKED = "LIFT015"
+    CONTRACT_CONFIRMED = "LIFT016"
 
 
 @dataclass(frozen=True)
@@ -113,11 +116,20 @@ class ExampleStatus:
 
 @dataclass
 class FileCheck:
-    """One document's findings, and per function (by qualified name; `<module>` and classes too) its examples."""
+    """One document's findings, and per function (by qualified name; `<module>` and classes too) what happened to its
+    examples and to its contracts."""
 
     findings: list[Finding]
     statuses: dict[str, ExampleStatus] = field(default_factory=dict)
+    contracts: dict[str, FunctionContracts] = field(default_factory=dict)
     interpreter: Interpreter | None = None
+
+    def status_line(self, function: str) -> str | None:
+        """The function's check status in one line (its examples, its postconditions); None when nothing of it was
+        checked."""
+        parts = [self.statuses[function].summary()] if function in self.statuses else []
+        parts += [self.contracts[function].summary()] if function in self.contracts else []
+        return " · ".join(parts) or None
 
 
 @dataclass
@@ -125,6 +137,8 @@ class CheckCache:
     """Findings by function key; shared across saves (and files) in one server or CLI run."""
 
     entries: dict[str, list[Finding]] = field(default_factory=dict)
+    contracts: dict[str, FunctionContracts] = field(default_factory=dict)
+    """Each checked function's postconditions and their status (for the hover), by the same key."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     runs: int = 0
     """How many functions were actually run in the sandbox (for tests and benchmarks)."""
@@ -139,9 +153,10 @@ def check_text(
     sandbox: SandboxOptions | None = None,
     cache: CheckCache | None = None,
     interpreter: Interpreter | None = None,
+    contracts: ContractOptions | None = None,
 ) -> list[Finding]:
     """Every finding for one document, in line order."""
-    return check_document(text, file, diagnostics, sandbox, cache, interpreter).findings
+    return check_document(text, file, diagnostics, sandbox, cache, interpreter, contracts).findings
 
 
 def check_document(
@@ -151,18 +166,20 @@ def check_document(
     sandbox: SandboxOptions | None = None,
     cache: CheckCache | None = None,
     interpreter: Interpreter | None = None,
+    contracts: ContractOptions | None = None,
 ) -> FileCheck:
     """Every finding for one document (`text`, the editor's copy of `file`), in line order, and what happened to
-    each function's examples. They run in `interpreter` (default: the project's, found from `file`)."""
+    each function's examples and contracts. They run in `interpreter` (default: the project's, found from `file`)."""
     diagnostics = diagnostics or DiagnosticsOptions()
     sandbox = sandbox or SandboxOptions()
     unavailable = sandbox_problem(sandbox.mode) if diagnostics.examples else None
     if unavailable is not None:  # no example runs; the first function that has some says why, once
         diagnostics = diagnostics.model_copy(update={"examples": False})
     sites = find_sites(text)
-    by_name = {s.name: s for s in sites if s.class_name is None and "<locals>" not in s.qualname}
+    by_name = _module_functions(sites)
+    contracts = contracts or ContractOptions()
     report = FileCheck([])
-    dynamic = diagnostics.examples or diagnostics.smt
+    dynamic = diagnostics.examples or contracts.enabled
     if diagnostics.examples:  # only where examples run: finding the project's Python runs it (in the sandbox)
         report.interpreter = interpreter or find_interpreter(file, mode=sandbox.mode)
     context = _module_context(text, file, sites, report.interpreter) if dynamic else ""
@@ -175,11 +192,13 @@ def check_document(
             unavailable = None
         if site.is_stub or not dynamic:
             continue
-        key = _function_key(site, by_name, diagnostics, sandbox, context)
+        key = _function_key(site, by_name, diagnostics, sandbox, contracts, context)
         cached = _cached(cache, key)
         if cached is not None:
             report.findings += [_relocate(f, file, site) for f in cached[0]]
             report.statuses.update(cached[1])
+            if cached[2] is not None:
+                report.contracts[site.qualname] = cached[2]
         else:
             to_run.append((key, site, doc))
     rest_key = hashlib.sha256(f"{context}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
@@ -191,13 +210,18 @@ def check_document(
     if to_run or (rest and cached_rest is None):
         claimed = sorted({site.qualname for site in sites if has_doctest(site)})
         run_rest = rest and cached_rest is None
-        ran = _dynamic_findings(text, file, sites, to_run, claimed, run_rest, diagnostics, sandbox, report)
+        work = _Work(to_run, claimed, run_rest)
+        ran = _dynamic_findings(text, file, sites, work, diagnostics, sandbox, contracts, report)
         for key, site, _ in to_run:
             found, status = ran.functions.pop(site.qualname, ([], None))
             report.findings += found
             statuses = {site.qualname: status} if status is not None else {}
             report.statuses.update(statuses)
-            _store(cache if ran.loaded else None, key, [_to_relative(f, site) for f in found], statuses)
+            checked = ran.contracts.get(site.qualname)
+            if checked is not None:
+                report.contracts[site.qualname] = checked
+            stored = [_to_relative(f, site) for f in found]
+            _store(cache if ran.loaded else None, key, stored, statuses, checked)
         others = ran.functions  # the module's docstring, the classes', ...: cached with the whole text
         for function, (found, status) in others.items():
             report.findings += found
@@ -211,20 +235,30 @@ def check_document(
     return report
 
 
-def _store(cache: CheckCache | None, key: str, findings: list[Finding], statuses: dict[str, ExampleStatus]) -> None:
+def _store(
+    cache: CheckCache | None,
+    key: str,
+    findings: list[Finding],
+    statuses: dict[str, ExampleStatus],
+    contracts: FunctionContracts | None = None,
+) -> None:
     if cache is not None:
         with cache.lock:
             cache.entries[key] = findings
             cache.statuses[key] = statuses
+            if contracts is not None:
+                cache.contracts[key] = contracts
             cache.runs += 1
 
 
-def _cached(cache: CheckCache | None, key: str) -> tuple[list[Finding], dict[str, ExampleStatus]] | None:
+def _cached(
+    cache: CheckCache | None, key: str
+) -> tuple[list[Finding], dict[str, ExampleStatus], FunctionContracts | None] | None:
     if cache is None:
         return None
     with cache.lock:
         found = cache.entries.get(key)
-        return None if found is None else (found, cache.statuses.get(key, {}))
+        return None if found is None else (found, cache.statuses.get(key, {}), cache.contracts.get(key))
 
 
 def _outside_functions(text: str, sites: Sequence[SpecSite]) -> str:
@@ -267,11 +301,16 @@ def _not_sandboxed(file: str, site: SpecSite, why: str) -> Finding:
     return Finding(file, site.qualname, site.def_line + 1, Code.MODULE_FAILED, "warning", message, _NOT_SANDBOXED)
 
 
+def _module_functions(sites: Sequence[SpecSite]) -> dict[str, SpecSite]:
+    return {s.name: s for s in sites if s.class_name is None and "<locals>" not in s.qualname}
+
+
 def _function_key(
     site: SpecSite,
     by_name: dict[str, SpecSite],
     diagnostics: DiagnosticsOptions,
     sandbox: SandboxOptions,
+    contracts: ContractOptions,
     context: str = "",
 ) -> str:
     """The function's text, plus the text of the module functions it uses (transitively): a change to a helper
@@ -287,7 +326,8 @@ def _function_key(
         texts.append(current.text)
         words = set(re.findall(r"[A-Za-z_]\w*", current.text))
         pending += [by_name[w] for w in words if w in by_name and by_name[w].qualname not in seen]
-    payload = "\x00".join([*sorted(texts), diagnostics.model_dump_json(), sandbox.model_dump_json(), context])
+    options = [diagnostics.model_dump_json(), sandbox.model_dump_json(), contracts.model_dump_json()]
+    payload = "\x00".join([*sorted(texts), *options, context])
     return hashlib.sha256(payload.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
@@ -456,7 +496,7 @@ def never_raises(site: SpecSite, exception: str) -> bool:
     return True
 
 
-# ---------------------------------------------------------------- dynamic checks: examples, contracts, z3
+# ---------------------------------------------------------------- dynamic checks: examples and contracts
 
 
 def _is_direct_call(example: Example, name: str) -> bool:
@@ -507,6 +547,8 @@ class _Ran:
     """By function (qualified name; `<module>`, classes and other docstrings doctest found too)."""
     loaded: bool = True
     """The module imported (when it did not, nothing is cached: the cause may lie outside the file)."""
+    contracts: dict[str, FunctionContracts] = field(default_factory=dict)
+    """Each function's postconditions and their status."""
 
     def add(self, function: str, findings: Sequence[Finding], status: ExampleStatus | None = None) -> None:
         found, current = self.functions.get(function, ([], None))
@@ -531,30 +573,70 @@ def _from_doctest(site: SpecSite, example: Example) -> bool:
     return 0 <= index < len(lines) and lines[index].lstrip().startswith(">>>")
 
 
+@dataclass(frozen=True)
+class _Work:
+    functions: Sequence[tuple[str, SpecSite, DocSpec]]
+    """(cache key, site, spec) of each function to run."""
+    claimed: Sequence[str]
+    """The functions whose docstrings have their own doctest calls."""
+    rest: bool
+    """Also run every other doctest of the module (its docstring's, its classes')."""
+
+
 def _dynamic_findings(
     text: str,
     file: str,
     sites: Sequence[SpecSite],
-    work: Sequence[tuple[str, SpecSite, DocSpec]],
-    claimed: Sequence[str],
-    rest: bool,
+    work: _Work,
     diagnostics: DiagnosticsOptions,
     sandbox: SandboxOptions,
+    contracts: ContractOptions,
     report: FileCheck,
 ) -> _Ran:
-    """Run the examples of the functions in `work` (doctest sessions and prose examples), and with `rest` every other
-    doctest of the module except those of `claimed`; then z3 on their contracts."""
-    ran = _Ran({site.qualname: ([], None) for _, site, _ in work})
-    planned = _plan([(site, doc) for _, site, doc in work]) if diagnostics.examples else []
-    if rest and diagnostics.examples:
-        planned.append((None, Call(id="#rest", doctest_except=tuple(claimed)), None))
-    if planned and _compiles(text):
-        interpreter = report.interpreter or find_interpreter(file, mode=sandbox.mode)
-        _run_examples(text, file, sites, planned, diagnostics, sandbox, interpreter, ran)
-    if diagnostics.smt:
-        for _, site, doc in work:
-            ran.add(site.qualname, smt_findings(file, site, doc))
+    """Run the examples of the functions in `work` (doctest sessions and prose examples), and with `work.rest` every
+    other doctest of the module except those of `work.claimed`; then their contracts."""
+    ran = _Ran({site.qualname: ([], None) for _, site, _ in work.functions})
+    planned = _plan([(site, doc) for _, site, doc in work.functions]) if diagnostics.examples else []
+    if work.rest and diagnostics.examples:
+        planned.append((None, Call(id="#rest", doctest_except=tuple(work.claimed)), None))
+    interpreter = report.interpreter
+    if diagnostics.examples and _compiles(text):
+        interpreter = interpreter or find_interpreter(file, mode=sandbox.mode)
+        if planned:
+            _run_examples(text, file, sites, planned, diagnostics, sandbox, interpreter, ran)
+    if contracts.enabled and _compiles(text):
+        functions = [(site, doc) for _, site, doc in work.functions]
+        checked = _contract_statuses(text, file, functions, sandbox, contracts, interpreter)
+        for site, _ in functions:
+            if site.qualname in checked:
+                ran.contracts[site.qualname] = checked[site.qualname]
+                ran.add(site.qualname, contract_findings(file, site, checked[site.qualname]))
     return ran
+
+
+def _contract_statuses(
+    text: str,
+    file: str,
+    functions: Sequence[tuple[SpecSite, DocSpec]],
+    sandbox: SandboxOptions,
+    contracts: ContractOptions,
+    interpreter: Interpreter | None,
+) -> dict[str, FunctionContracts]:
+    """The contracts of `functions`, checked with the module imported as its examples are (no interpreter: no code
+    runs, z3 alone)."""
+    target = module_target(file)
+    return check_contracts(
+        text,
+        file,
+        functions,
+        contracts,
+        sandbox,
+        runs_code=interpreter is not None,
+        sys_path=[target.root] if target.root else [],
+        module_name=target.name,
+        is_package=target.is_package,
+        python=interpreter.python if interpreter is not None else None,
+    )
 
 
 def _plan(functions: Sequence[tuple[SpecSite, DocSpec]]) -> list[tuple[SpecSite | None, Call, Example | None]]:
@@ -852,46 +934,67 @@ def _inline_range(line: str, row: int, example: Example) -> list[int] | None:
     return [row, outside[0], row, outside[0] + len(example.result)]
 
 
-def smt_findings(file: str, site: SpecSite, doc: DocSpec) -> list[Finding]:
-    post = [c.expr for c in doc.postconditions if c.expr]
-    if not post:
-        return []
-    from lift_lsp.check.smt import check_postconditions
-
-    written = {c.expr: condition_text(c) for c in doc.postconditions if c.expr}
-    pre = [c.expr for c in doc.preconditions if c.expr]
+def contract_findings(file: str, site: SpecSite, checked: FunctionContracts) -> list[Finding]:
+    """A refuted postcondition is an error (with its replayed counterexample in `data`); a proof (z3) or CrossHair's
+    confirmation is information; so is a condition that could not be checked, and why."""
+    if checked.not_checked is not None:
+        message = f"contracts not checked: {checked.not_checked}"
+        return [Finding(file, site.qualname, site.def_line + 1, Code.CONTRACT_UNCHECKED, "info", message)]
     out: list[Finding] = []
-    for verdict in check_postconditions(site.text, pre, post):
-        condition = written.get(verdict.condition, verdict.condition)
-        if verdict.status == "counterexample":
-            inputs = ", ".join(f"{k}={v}" for k, v in verdict.counterexample.items())
-            result = f" returns {verdict.result}" if verdict.result is not None else ""
-            out.append(
-                Finding(
-                    file,
-                    site.qualname,
-                    site.def_line + 1,
-                    Code.SMT_COUNTEREXAMPLE,
-                    "error",
-                    f"postcondition `{condition}` can fail: {site.name}({inputs}){result} (found by z3)",
-                    {
-                        "inputs": dict(verdict.counterexample),
-                        "call": f"{site.name}({inputs})",
-                        "result": verdict.result,
-                        "raised": None,
-                        "condition": condition,
-                    },
-                )
-            )
-        elif verdict.status == "proved":
-            out.append(
-                Finding(
-                    file,
-                    site.qualname,
-                    site.def_line + 1,
-                    Code.SMT_PROVED,
-                    "info",
-                    f"postcondition `{condition}` holds for all inputs (proved by z3)",
-                )
-            )
+    reported: set[tuple[str, str | None]] = set()
+    for status in checked.conditions:
+        found = status.counterexample
+        if found is not None:
+            if (found.call, found.raised) in reported:
+                continue
+            reported.add((found.call, found.raised))
+            out.append(_refuted(file, site, status, found))
+        elif status.status in ("proved", "confirmed", "unchecked"):
+            code = {
+                "proved": Code.CONTRACT_PROVED,
+                "confirmed": Code.CONTRACT_CONFIRMED,
+                "unchecked": Code.CONTRACT_UNCHECKED,
+            }[status.status]
+            message = f"postcondition `{status.written}`: {status.detail}"
+            out.append(Finding(file, site.qualname, status.line, code, "info", message))
     return out
+
+
+def _refuted(file: str, site: SpecSite, status: ConditionStatus, found: Counterexample) -> Finding:
+    call, raised = found.call, found.raised
+    if raised is not None:
+        what = f"`{call}` {found.detail}, which the docstring does not declare (`raises:`)"
+    elif found.detail.startswith("changed"):
+        what = f"`{call}` {found.detail}"
+    elif "raised" in found.detail:  # the postcondition itself raised
+        what = f"`{call}` returns {found.result}, and {found.detail}"
+    else:
+        what = f"postcondition `{status.written}` is false for `{call}`, which returns {found.result}"
+    data: dict[str, object] = {
+        "inputs": dict(found.inputs),
+        "call": call,
+        "result": found.result,
+        "raised": raised,
+        "condition": status.written,
+    }
+    message = f"{what} (found by {found.engine}, replayed)"
+    return Finding(file, site.qualname, status.line, Code.CONTRACT_REFUTED, "error", message, data)
+
+
+def function_contract_findings(
+    text: str,
+    file: str,
+    site: SpecSite,
+    doc: DocSpec,
+    sandbox: SandboxOptions,
+    contracts: ContractOptions | None = None,
+    interpreter: Interpreter | None = None,
+) -> list[Finding]:
+    """The findings of one function's postconditions in the document `text` (z3, then the engines in the sandbox;
+    every counterexample replayed): what forward mode validates a candidate with, beside its examples."""
+    options = contracts or ContractOptions()
+    if not options.enabled or not _compiles(text):
+        return []
+    python = interpreter or find_interpreter(file, mode=sandbox.mode)
+    checked = _contract_statuses(text, file, [(site, doc)], sandbox, options, python).get(site.qualname)
+    return [] if checked is None else contract_findings(file, site, checked)

@@ -47,6 +47,8 @@ Status = Literal["ok", "raised", "timeout", "memory", "crashed", "error"]
 UNAVAILABLE = "SandboxUnavailable"
 """The `exception` of every outcome when no sandbox could be made (the message says why and how to enable it)."""
 _WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
+_REPLAY_SCRIPT = str(Path(__file__).with_name("contracts") / "replay.py")
+"""Loaded by the worker for `contracts` calls (standard library only, like the worker)."""
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _OOM_MARKERS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "out of memory", "Memory allocation failed")
 
@@ -153,6 +155,11 @@ class Call:
     """Instead of `expr`: run the doctest session of this docstring (a name as in `DoctestRun.name`)..."""
     doctest_except: tuple[str, ...] | None = None
     """... or of every docstring with examples that doctest finds in the module, except these."""
+    command: Literal["call", "contracts"] = "call"
+    """`contracts`: `payload` goes to lift_lsp/check/contracts/replay.py in the worker instead of `expr`."""
+    payload: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
+    """This call's time limit, when not `SandboxLimits.call_timeout_s`."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,8 @@ class CallOutcome:
     doctests: tuple[DoctestRun, ...] = ()
     """The doctest sessions a doctest call ran (or started: after a timeout or crash, the example that was running
     has that status and the rest are "not run")."""
+    data: Any = None
+    """What a `contracts` command answered (JSON values, from a process running user code: check before use)."""
 
 
 def check_source_compiles(source: str, filename: str = "<lift>") -> str | None:
@@ -280,7 +289,7 @@ class _Proc:
                     output=log,
                     pass_fds=(cmd_r, res_w),
                     host_dir=host_dir,
-                    readable=[_WORKER_SCRIPT, *readable],
+                    readable=[_WORKER_SCRIPT, _REPLAY_SCRIPT, *readable],
                     tmpfs_mb=limits.tmpfs_mb,
                 )
         except BaseException:
@@ -389,6 +398,7 @@ class _Run:
     sys_path: list[str]
     python: Python
     doctest_flags: list[str]
+    readable: list[str]
     calls: list[Call]
     limits: SandboxLimits
     root: str
@@ -455,6 +465,7 @@ def _outcome_from(call: Call, message: dict[str, Any], elapsed: float) -> CallOu
         elapsed_s=float(worker_elapsed) if isinstance(worker_elapsed, int | float) else elapsed,
         line=line if isinstance(line, int) and not isinstance(line, bool) else None,
         traceback=text("traceback") or "",
+        data=message.get("data"),
     )
 
 
@@ -471,6 +482,8 @@ def _call_message(call: Call, limits: SandboxLimits) -> dict[str, Any]:
         "preconditions": list(call.preconditions),
         "postconditions": list(call.postconditions),
         "max_output_bytes": limits.max_output_bytes,
+        "command": call.command,
+        "payload": call.payload,
     }
 
 
@@ -478,7 +491,11 @@ def _start_worker(run: _Run) -> tuple[_Proc | None, dict[str, Any] | None]:
     """A loaded worker; or (None, failure), failure a load_error-like dict; or (None, None) past the deadline."""
     limits = run.limits
     load_deadline = min(time.monotonic() + limits.load_timeout_s, run.deadline)
-    readable = [*run.sys_path, *([] if run.filename.startswith("<") else [os.path.dirname(run.filename)])]
+    readable = [
+        *run.sys_path,
+        *run.readable,
+        *([] if run.filename.startswith("<") else [os.path.dirname(run.filename)]),
+    ]
     try:
         proc = _Proc(run.root, run.next_serial(), limits, run.python, readable)
     except isolation.SandboxUnavailable as exc:
@@ -622,7 +639,8 @@ def _run_one(run: _Run, proc: _Proc, call: Call) -> tuple[CallOutcome, bool]:
     gets its own time limit: the deadline moves on at every example the worker starts."""
     limits = run.limits
     start = time.monotonic()
-    call_deadline = min(start + limits.call_timeout_s, run.deadline)
+    call_timeout_s = call.timeout_s or limits.call_timeout_s
+    call_deadline = min(start + call_timeout_s, run.deadline)
     log_start = proc.log_size()
     sessions = _Sessions()
     try:
@@ -641,7 +659,7 @@ def _run_one(run: _Run, proc: _Proc, call: Call) -> tuple[CallOutcome, bool]:
         if call_deadline >= run.deadline:
             message = f"stopped: file time limit of {_fmt_s(limits.total_timeout_s)} s reached"
         else:
-            message = f"timed out after {_fmt_s(limits.call_timeout_s)} s"
+            message = f"timed out after {_fmt_s(call_timeout_s)} s"
         output = proc.log_text(log_start, limits.max_output_bytes)
         doctests = sessions.result("timeout", message)
         outcome = CallOutcome(call.id, "timeout", message=message, output=output, elapsed_s=elapsed, doctests=doctests)
@@ -696,6 +714,7 @@ def run_calls(
     is_package: bool = False,
     python: Python | None = None,
     doctest_flags: Sequence[str] = (),
+    readable: Sequence[str] = (),
 ) -> list[CallOutcome]:
     """Load `module_source` in sandbox workers and evaluate `calls` there; one outcome per call, in order.
 
@@ -703,7 +722,8 @@ def run_calls(
     with "<"); `sys_path` entries are put first on the workers' sys.path (the package root, for its imports). The
     source is imported as the module `module_name` (a dotted name: its parent packages are imported from `sys_path`
     first, so relative imports work), a package's `__init__` when `is_package`; by `python` (default: this
-    interpreter). Doctest calls run with the option flags named in `doctest_flags`.
+    interpreter). Doctest calls run with the option flags named in `doctest_flags`. The workers may read `readable`
+    besides the interpreter's folders and `sys_path` (e.g. lift-lsp's own packages, for the contract engines).
     """
     call_list = list(calls)
     if not call_list:
@@ -725,6 +745,7 @@ def run_calls(
         sys_path=[os.fspath(p) for p in sys_path],
         python=python or Python(),
         doctest_flags=list(doctest_flags),
+        readable=[os.fspath(p) for p in readable],
         calls=call_list,
         limits=limits,
         root=root,

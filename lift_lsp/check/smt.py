@@ -1,10 +1,16 @@
-"""Bounded verification of a function's postconditions with z3.
+"""Bounded verification of a function's postconditions with z3: the proofs behind LIFT013.
+
+Part of the contract checks (`contracts/runner.py`): z3 reads the code, it never runs it, so it works in this
+process. What it proves (for all inputs, in its fragment) needs no engine; its counterexamples are exact and
+instant, and are replayed in the sandbox like Hypothesis's and CrossHair's. Everything outside the fragment
+(floats, strings, containers, calls, raised exceptions) is left to those engines.
 
 The function is executed symbolically (an environment name -> z3 term, branches merged with ``z3.If``) over a small
 fragment of Python: ``int``/``bool`` parameters, integer and boolean arithmetic with Python semantics (floor ``//``
 and ``%``), ``if``/``assert``/``raise``/``return``, ``for i in range(...)`` and ``while`` unrolled up to a bound,
-``break``/``continue``. Paths that raise never return, so they cannot violate a postcondition. Anything outside the
-fragment makes the verdict ``unsupported``.
+``break``/``continue``; constant expressions such as ``2**31`` are folded. Paths that raise never return, so they
+cannot violate a postcondition (a raised exception is the engines' to find). Anything outside the fragment makes
+the verdict ``unsupported``.
 
 For each postcondition, ``pre ∧ returns ∧ ¬post`` is checked: ``sat`` gives a concrete counterexample (a real one:
 the unrolled paths are exact), ``unsat`` a proof, unless a loop may run past the unroll bound (then ``unknown``).
@@ -44,6 +50,7 @@ Z = Any  # a z3 expression (z3 ships no type information)
 
 _BUILTINS = frozenset({"abs", "min", "max", "int", "bool"})
 _MAX_POW = 16  # largest constant exponent expanded for ``x ** k``
+_MAX_FOLDED_BITS = 4096  # largest constant ``a ** k`` folded (in bits)
 
 
 @dataclass(frozen=True)
@@ -298,13 +305,7 @@ class _Executor:
         a, ok_a = self.eval(node.left, env)
         op = node.op
         if isinstance(op, ast.Pow):
-            k = node.right
-            if not (isinstance(k, ast.Constant) and type(k.value) is int and 0 <= k.value <= _MAX_POW):
-                raise Unsupported("`**` with a non-constant or large exponent", node)
-            r: Z = z3.IntVal(1, _ctx())
-            for _ in range(k.value):
-                r = _as_int(a) if z3.is_int_value(r) and r.as_long() == 1 else r * _as_int(a)
-            return r, ok_a
+            return self._pow(node, _as_int(a), ok_a, env)
         if isinstance(op, ast.LShift | ast.RShift):
             k = node.right
             if not (isinstance(k, ast.Constant) and type(k.value) is int and 0 <= k.value <= 64):
@@ -331,6 +332,22 @@ class _Executor:
         if isinstance(op, ast.Mod):
             return _mod(x, y, self.axioms), _and(ok, y != 0)
         raise Unsupported(f"operator `{ast.unparse(node)}`", node)
+
+    def _pow(self, node: ast.BinOp, base: Z, ok: Z, env: dict[str, _Var]) -> tuple[Z, Z]:
+        """`a ** k` for a constant `k >= 0`: folded when `a` is constant too (`2**31`), else expanded (k <= 16)."""
+        k, ok_k = self.eval(node.right, env)
+        k, base = z3.simplify(_as_int(k)), z3.simplify(base)
+        if not z3.is_int_value(k) or k.as_long() < 0:
+            raise Unsupported("`**` with a non-constant or negative exponent", node)
+        exponent = k.as_long()
+        if z3.is_int_value(base) and abs(base.as_long()).bit_length() * exponent <= _MAX_FOLDED_BITS:
+            return z3.IntVal(base.as_long() ** exponent, _ctx()), _and(ok, ok_k)
+        if exponent > _MAX_POW:
+            raise Unsupported("`**` with a large exponent on a variable", node)
+        r: Z = z3.IntVal(1, _ctx())
+        for _ in range(exponent):
+            r = base if z3.is_int_value(r) and r.as_long() == 1 else r * base
+        return r, _and(ok, ok_k)
 
     def _boolop(self, node: ast.BoolOp, env: dict[str, _Var]) -> tuple[Z, Z]:
         evaluated = [self.eval(v, env) for v in node.values]

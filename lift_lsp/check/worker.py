@@ -7,7 +7,8 @@ that any Python 3.9+ runs (no newer syntax or APIs). The language server never i
 object per line:
 
 - parent -> worker (CMD_FD): `init` {source, filename, module_name, is_package, sys_path, doctest_flags, limits},
-  then one call per line: {id, expr, args, ...} (a value call) or {id, doctest: {"only": NAME} | {"except": [...]}};
+  then one call per line: {id, expr, args, ...} (a value call), {id, doctest: {"only": NAME} | {"except": [...]}}
+  or {id, "command": "contracts", payload} (to `contracts/replay.py`, see `Worker._contracts`);
 - worker -> parent (RESULT_FD): {"event": "ready"} or {"event": "load_error", ...}; then for each call, for a
   doctest call its sessions' events ({"event": "test" | "start" | "done", "id", ...}, one "start" before and one
   "done" after each example), and last {"event": "outcome", "id", ...}.
@@ -565,7 +566,12 @@ class Worker:
         out: dict[str, Any] = {"event": "outcome", "id": call["id"]}
         with _Captured(int(call.get("max_output_bytes", self.max_output)), self.log) as cap:
             try:
-                out.update(self._doctests(call) if "doctest" in call else self._evaluate(call))
+                if "doctest" in call:
+                    out.update(self._doctests(call))
+                elif call.get("command") == "contracts":
+                    out.update(self._contracts(call))
+                else:
+                    out.update(self._evaluate(call))
             except MemoryError:
                 out.update(status="memory", exception="MemoryError", message=self.memory_message)
             except BaseException as exc:  # a bug of ours, or user code breaking the worker's own steps
@@ -665,6 +671,18 @@ class Worker:
         post_ns.setdefault("_", value)
         result["post_results"] = tuple(self._condition(c, post_ns, tag) for c in call.get("postconditions", []))
         return result
+
+    def _contracts(self, call: dict[str, Any]) -> dict[str, Any]:
+        """lift-lsp's contract checks: `contracts/replay.py` beside this file, loaded from its path (standard library
+        only); it replays a counterexample in plain Python, or runs the engines where they can load."""
+        contracts = sys.modules.get("_lift_contracts")
+        if contracts is None:
+            path = os.path.join(os.path.dirname(_THIS_FILE), "contracts", "replay.py")
+            spec = importlib.util.spec_from_file_location("_lift_contracts", path)
+            assert spec is not None and spec.loader is not None
+            contracts = sys.modules["_lift_contracts"] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(contracts)
+        return {"status": "ok", "data": contracts.entry(call["payload"], self.module)}
 
     def _condition(self, source: str, ns: dict[str, Any], tag: str) -> bool | None:
         try:

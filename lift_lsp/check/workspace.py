@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lift_lsp.check.checks import CheckCache, FileCheck, check_document
 from lift_lsp.check.project import find_interpreter, python_files
-from lift_lsp.options import DiagnosticsOptions, SandboxOptions
+from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 
 Progress = Callable[[int, int, str], None]
 """(files done, files in all, the file just done)."""
@@ -30,6 +30,7 @@ def check_paths(
     workspace_roots: Sequence[str] = (),
     diagnostics: DiagnosticsOptions | None = None,
     sandbox: SandboxOptions | None = None,
+    contracts: ContractOptions | None = None,
     cache: CheckCache | None = None,
     open_texts: Mapping[str, str] | None = None,
     jobs: int = 2,
@@ -54,7 +55,7 @@ def check_paths(
                 return Checked(file, None, err.strerror or str(err))
         try:
             interpreter = find_interpreter(file, python, workspace_roots, sandbox.mode) if examples else None
-            return Checked(file, check_document(text, file, diagnostics, sandbox, cache, interpreter))
+            return Checked(file, check_document(text, file, diagnostics, sandbox, cache, interpreter, contracts))
         except Exception as err:  # a bug of ours: say so for this file, check the others
             return Checked(file, None, f"checking failed: {type(err).__name__}: {err}")
 

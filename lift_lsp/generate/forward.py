@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from lift_lsp.check.checks import function_example_findings, smt_findings
+from lift_lsp.check.checks import function_contract_findings, function_example_findings
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.sandbox import check_source_compiles
 from lift_lsp.check.static import static_errors
@@ -164,15 +164,16 @@ def merge_ir(spec_ir: IR, model_ir: IR) -> IR:
 def validate(text: str, site: SpecSite, doc: DocSpec, sandbox: SandboxOptions, file: str, lines: range) -> list[str]:
     """Errors of the document `text` in which `site` is the new function: compile errors; then certain static errors
     (pyflakes: undefined names, ...) on `lines` (1-based: the new code), before any of it runs; then failing examples
-    and contracts (run in the sandbox) and postconditions z3 refutes. Empty when it passes."""
+    and postconditions refuted by z3, Hypothesis or CrossHair (every counterexample replayed in the sandbox). Empty
+    when it passes."""
     error = check_source_compiles(text, file)
     if error is not None:
         return [error]
     static = static_errors(text, file, lines)
     if static:
         return [f"line {e.line}: {e.message}" for e in static]
-    findings = smt_findings(file, site, doc)
-    findings += function_example_findings(text, file, site, doc, sandbox)
+    findings = function_example_findings(text, file, site, doc, sandbox)
+    findings += function_contract_findings(text, file, site, doc, sandbox)
     return [f"line {f.line}: {f.message}" for f in findings if f.severity in ("error", "warning")]
 
 

@@ -19,7 +19,7 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from lift_lsp import __version__
-from lift_lsp.check.checks import CheckCache, ExampleStatus, FileCheck, Finding, check_document
+from lift_lsp.check.checks import CheckCache, FileCheck, Finding, check_document
 from lift_lsp.check.project import find_interpreter
 from lift_lsp.check.workspace import check_paths
 from lift_lsp.generate import forward
@@ -54,8 +54,8 @@ class LiftServer(LanguageServer):
         self.check_cache = CheckCache()
         self.checked_versions: dict[str, int | None] = {}
         """The version of each document whose checks were published last (quick fixes read their data)."""
-        self.example_statuses: dict[str, dict[str, ExampleStatus]] = {}
-        """Each open document's example statuses from its last check, by URI and function (shown on hover)."""
+        self.reports: dict[str, FileCheck] = {}
+        """Each open document's last check, by URI: its functions' example and contract statuses (shown on hover)."""
         self._backend: Backend | None = None
         self._backend_options: str | None = None
         self.generations: dict[str, asyncio.Task[Any]] = {}
@@ -118,7 +118,9 @@ class LiftServer(LanguageServer):
             interpreter = find_interpreter(
                 path, options.python.interpreter, self.workspace_roots(), options.sandbox.mode
             )
-        return check_document(text, path, diagnostics, options.sandbox, self.check_cache, interpreter)
+        return check_document(
+            text, path, diagnostics, options.sandbox, self.check_cache, interpreter, options.contracts
+        )
 
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
@@ -158,7 +160,7 @@ async def publish_checks(ls: LiftServer, uri: str) -> None:
     current = ls.open_document(uri)
     if current is None or (current.version != version and current.source != text):
         return  # closed, or the document moved on: the next save publishes fresh results
-    ls.example_statuses[uri] = report.statuses
+    ls.reports[uri] = report
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(
             uri=uri, version=version, diagnostics=[_diagnostic(f, current) for f in report.findings]
@@ -199,6 +201,7 @@ async def check_workspace(ls: LiftServer) -> dict[str, Any]:
             workspace_roots=roots,
             diagnostics=min((ls.trusted_diagnostics(root) for root in roots), key=lambda d: d.examples),
             sandbox=options.sandbox,
+            contracts=options.contracts,
             cache=ls.check_cache,
             open_texts=open_texts,
             jobs=options.sandbox.workers,
@@ -213,7 +216,7 @@ async def check_workspace(ls: LiftServer) -> dict[str, Any]:
             continue
         uri = Path(item.file).absolute().as_uri()
         doc = ls.open_document(uri) or TextDocument(uri, source=open_texts.get(item.file) or _read(item.file))
-        ls.example_statuses[uri] = item.report.statuses
+        ls.reports[uri] = item.report
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[_diagnostic(f, doc) for f in item.report.findings])
         )
@@ -448,7 +451,7 @@ def create_server() -> LiftServer:
         stop_warm(ls, uri)
         ls.analyses.drop(uri)
         ls.checked_versions.pop(uri, None)
-        ls.example_statuses.pop(uri, None)
+        ls.reports.pop(uri, None)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -471,12 +474,15 @@ def create_server() -> LiftServer:
         if site is None:
             return None
         fir = analysis.function_ir(site)
+        report = ls.reports.get(params.text_document.uri)
+        checked = report.contracts.get(site.qualname) if report is not None else None
+        notes = {c.expr: c.detail for c in checked.conditions} if checked is not None else None
         to_client = _client_converter(doc)
         span = site.name_span
-        markdown = to_markdown(fir.ir)
-        status = ls.example_statuses.get(params.text_document.uri, {}).get(site.qualname)
+        markdown = to_markdown(fir.ir, notes)
+        status = report.status_line(site.qualname) if report is not None else None
         if status is not None:
-            markdown += f"\n\n---\n*{_escape(status.summary())}*"
+            markdown += f"\n\n---\n*{_escape(status)}*"
         return types.Hover(
             contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=markdown),
             range=types.Range(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Mapping
 
 from lift_lsp.spec.ir import IR, Condition, Example, Parameter, ParamKind, Source
 
@@ -92,9 +93,10 @@ def _sources(ir: IR, prefix: str) -> str:
     return f" _({', '.join(words)})_" if words else ""
 
 
-def to_markdown(ir: IR) -> str:
-    """Blocks (paragraphs, lists, code fences) separated by one blank line; nothing blank inside a block, so lists
-    stay tight and fences hold exactly their lines."""
+def to_markdown(ir: IR, checked: Mapping[str, str] | None = None) -> str:
+    """The IR for the hover; `checked`: what the last check found of each postcondition (by its `expr`). Blocks
+    (paragraphs, lists, code fences) separated by one blank line; nothing blank inside a block, so lists stay tight
+    and fences hold exactly their lines."""
     blocks: list[list[str]] = [["```python", signature_line(ir), "```"]]
     if ir.intent.summary:
         blocks.append([f"**Intent**{_sources(ir, 'intent')}: {ir.intent.summary}"])
@@ -117,12 +119,16 @@ def to_markdown(ir: IR) -> str:
         items = [f"- `{r.exception}`" + (f" — {r.when}" if r.when else "") for r in ir.signature.raises]
         items += _left_out("- and", ir.signature.raises_left_out, "exception")
         blocks.append(["**Raises**", *items])
+    notes = checked or {}
     for title, conditions, key in (
         ("Preconditions", ir.preconditions, "preconditions"),
         ("Postconditions", ir.postconditions, "postconditions"),
     ):
         if conditions:
-            items = [f"- `{condition_text(c)}`" if c.expr else f"- {condition_text(c)}" for c in conditions]
+            items = []
+            for c in conditions:
+                note = f" — _{notes[c.expr]}_" if key == "postconditions" and c.expr in notes else ""
+                items.append(f"- `{condition_text(c)}`{note}" if c.expr else f"- {condition_text(c)}")
             blocks.append([f"**{title}**{_sources(ir, key)}", *items])
     if ir.examples:
         blocks.append([f"**Examples**{_sources(ir, 'examples')}"])

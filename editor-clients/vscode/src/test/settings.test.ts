@@ -34,7 +34,7 @@ test('server keys are the lift.* properties less the client-only ones', () => {
 test('package defaults nest into one object per section', () => {
   const keys = serverSettingKeys(properties);
   const options = toInitializationOptions(keys, packageDefaults(properties));
-  assert.deepEqual(Object.keys(options).sort(), ['backend', 'diagnostics', 'generation', 'hover', 'python', 'sandbox']);
+  assert.deepEqual(Object.keys(options).sort(), ['backend', 'contracts', 'diagnostics', 'generation', 'hover', 'python', 'sandbox']);
   assert.equal(options.backend.kind, 'none');
   assert.equal(options.backend.constraintFormat, 'json_schema');
   assert.equal(options.generation.maxTokensIr, 1024);
