@@ -252,7 +252,7 @@ def test_not_checked_says_why_and_the_hover_shows_each_status() -> None:
     site = next(s for s in sites if s.name == "tested")
     notes = {c.expr: c.detail for c in tested.conditions}
     hover = to_markdown(function_ir(site).ir, notes)
-    assert f"- `len(result) == len(xs)` — _{tested.conditions[0].detail}_" in hover
+    assert f"- `len(_) == len(xs)` — _{tested.conditions[0].detail}_" in hover  # the condition as written
 
 
 def test_a_project_python_other_than_lift_lsps_is_not_checked_with_the_reason() -> None:
@@ -315,7 +315,14 @@ def test_readme_publishes_the_corpus_outcome_this_file_asserts() -> None:
 
 @pytest_lsp.fixture(config=SERVER)
 async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    await start(lsp_client, options={"diagnostics": {"onOpen": False}, "contracts": {"conditionTimeoutS": 1.0}})
+    await start(
+        lsp_client,
+        options={
+            "diagnostics": {"onOpen": False},
+            "contracts": {"conditionTimeoutS": 1.0},
+            "sandbox": {"trustAll": True},
+        },
+    )
     yield
     await lsp_client.shutdown_session()
 
@@ -336,5 +343,6 @@ async def test_the_server_reports_the_counterexample_and_the_hover_each_status(
     assert isinstance(refuted.data, dict) and refuted.data["condition"] == "_ >= 0"
     assert by_code[Code.CONTRACT_PROVED].range.start.line == 3
     value = hover_text(await hover(client, uri, 0, 5))
-    assert "- `result < x` — _proved for all inputs by z3_" in value
-    assert f"- `result >= 0` — _refuted by `{refuted.data['call']}`" in value
+    assert "- `_ < x` — _proved for all inputs by z3_" in value  # each condition as written, with its status
+    assert f"- `_ >= 0` — _refuted by `{refuted.data['call']}`" in value
+    assert value.endswith("*2 postconditions: 1 proved, 1 refuted*")  # and the function's status in one line
