@@ -19,6 +19,7 @@ from typing import Literal
 
 from lift_lsp.check.sandbox import Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import DiagnosticsOptions, SandboxOptions
+from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import Example
 from lift_lsp.spec.reverse import FunctionIR, function_ir, placeholder_lines, read_spec
@@ -217,7 +218,7 @@ def _bases(type_text: str) -> set[str] | None:
     if optional:
         text = f"{optional.group(1)} | None"
     try:
-        node = ast.parse(text, mode="eval").body
+        node = pyast.parse_expression(text)
     except SyntaxError:
         return None
     bases: set[str] = set()
@@ -260,7 +261,7 @@ def never_raises(site: SpecSite, exception: str) -> bool:
     """True when the function certainly cannot raise `exception`: no `raise` of it (or a bare re-raise), and it
     calls nothing but a few builtins, and no operator or subscript in it can produce that exception."""
     try:
-        tree = ast.parse(textwrap.dedent(site.text))
+        tree = pyast.parse(textwrap.dedent(site.text))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     name = exception.split(".")[-1]
@@ -288,7 +289,7 @@ def never_raises(site: SpecSite, exception: str) -> bool:
 
 def _is_direct_call(example: Example, name: str) -> bool:
     try:
-        node = ast.parse(example.call, mode="eval").body
+        node = pyast.parse_expression(example.call)
     except SyntaxError:
         return False
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name

@@ -24,7 +24,6 @@ allowed), and without the network namespace no network jail either.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
 import math
@@ -42,6 +41,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from lift_lsp.spec import pyast
 
 if TYPE_CHECKING:
     from lift_lsp.options import SandboxOptions
@@ -128,7 +129,7 @@ class CallOutcome:
 def check_source_compiles(source: str, filename: str = "<lift>") -> str | None:
     """None if `source` parses and compiles (nothing is executed), else an error message with its line."""
     try:
-        compile(ast.parse(source, filename), filename, "exec", dont_inherit=True)
+        compile(pyast.parse(source, filename), filename, "exec", dont_inherit=True)
     except SyntaxError as exc:  # IndentationError, TabError included
         where = f"{filename}, line {exc.lineno}" if exc.lineno else filename
         if exc.lineno and exc.offset:

@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec, ParamShape, parse_docstring
 from lift_lsp.spec.ir import (
     IR,
@@ -224,7 +225,7 @@ def _effects(site: SpecSite, params: list[str]) -> list[Effect]:
 def literal_type(source: str) -> str | None:
     """The Python type of a literal's value, written as an annotation (`[1, 2]` -> `list[int]`)."""
     try:
-        value = ast.literal_eval(source)
+        value = pyast.literal_eval(source)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
     return _type_of(value)
@@ -304,7 +305,7 @@ def placeholder_lines(site: SpecSite) -> list[int]:
     """0-based file lines of `...` placeholders in an implemented function (a statement `...` or `x = ...`), not
     counting `...` in subscripts (`tuple[int, ...]`), defaults, or as the whole body of a nested stub."""
     try:
-        tree = ast.parse(textwrap.dedent(site.text))
+        tree = pyast.parse(textwrap.dedent(site.text))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     parents: dict[int, ast.AST] = {}
