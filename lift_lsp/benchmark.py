@@ -100,7 +100,7 @@ def resolve_type_holes(analysis: DocumentAnalysis, site: SpecSite) -> tuple[str,
     type `Any` also gets its import), and the fixes' titles. A hole without such a fix stays: forward mode refuses."""
     edits: list[Edit] = []
     titles: list[str] = []
-    for action in code_actions(analysis, site.name_span.start_line, site.name_span.start_col, types.Position):
+    for action in code_actions(analysis, analysis.function_ir(site), types.Position):
         if action.is_preferred and action.edit is not None and action.edit.changes:
             titles.append(action.title.removeprefix("Resolve hole: "))
             for e in action.edit.changes[analysis.uri]:

@@ -1,4 +1,4 @@
-"""Code actions on a function: "Generate from spec", "Resolve hole: ...", "Show IR". Cheap: parsing only.
+"""Code actions on a function: "Generate from spec", "Resolve hole: ...", "Show IR". Cheap: from its IR alone.
 
 The model is never called while actions are listed; "Generate from spec" runs the `lift.generate` command.
 """
@@ -22,11 +22,9 @@ ToClient = Callable[[int, int], types.Position]
 """Converts a (line, code-point column) to the client's position encoding."""
 
 
-def code_actions(analysis: DocumentAnalysis, line: int, col: int, to_client: ToClient) -> list[types.CodeAction]:
-    site = analysis.site_at(line, col)
-    if site is None:
-        return []
-    fir = analysis.function_ir(site)
+def code_actions(analysis: DocumentAnalysis, fir: FunctionIR, to_client: ToClient) -> list[types.CodeAction]:
+    """The actions on the function `fir` of the document `analysis`."""
+    site = fir.site
     actions: list[types.CodeAction] = []
     if site.is_stub:
         actions += _resolve_hole_actions(analysis.uri, fir, to_client)

@@ -70,6 +70,23 @@ def read_spec(site: SpecSite) -> DocSpec:
     return doc
 
 
+def _is_receiver(site: SpecSite, index: int, name: str) -> bool:
+    """`self` or `cls` of a method."""
+    return index == 0 and bool(site.class_name) and name in ("self", "cls") and "staticmethod" not in site.decorators
+
+
+def needs_types(site: SpecSite, doc: DocSpec) -> bool:
+    """Whether jedi's context can change the function's IR: a parameter, or the return of an implemented function,
+    with neither an annotation nor a documented type."""
+    documented = {p.name: p for p in doc.params}
+    for index, param in enumerate(site.params):
+        described = documented.get(param.name)
+        typed = param.annotation is not None or (described is not None and bool(described.type))
+        if not typed and not _is_receiver(site, index, param.name):
+            return True
+    return site.return_annotation is None and not doc.returns_type and not site.is_stub
+
+
 def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | None = None) -> FunctionIR:
     doc = doc if doc is not None else read_spec(site)
     spec_source = Source.DOCSTRING if site.docstring is not None else Source.SPEC_COMMENT
@@ -85,7 +102,7 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
     documented = {p.name: p for p in doc.params}
     parameters: list[Parameter] = []
     for index, param in enumerate(site.params):
-        if index == 0 and site.class_name and param.name in ("self", "cls") and "staticmethod" not in site.decorators:
+        if _is_receiver(site, index, param.name):
             continue
         described = documented.get(param.name)
         type_text = param.annotation
