@@ -31,6 +31,7 @@ import torch  # noqa: E402
 import xgrammar as xg  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
+from lift_lsp.benchmark import percentile  # noqa: E402
 from lift_lsp.generate.grammar import schema_to_ebnf, tighten_bounds  # noqa: E402
 from lift_lsp.spec.ir import IR, CodeCandidate  # noqa: E402
 
@@ -38,15 +39,12 @@ RESULTS = REPO / "bench" / "results" / "constrained.json"
 CACHE_ARG = "past_key_values"
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def ms(values: list[float]) -> dict[str, float]:
+    p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+    assert p50 is not None and p99 is not None, "no steps were timed"
     return {
-        "p50_ms": round(pct(values, 0.5) * 1e3, 4),
-        "p99_ms": round(pct(values, 0.99) * 1e3, 4),
+        "p50_ms": round(p50 * 1e3, 4),
+        "p99_ms": round(p99 * 1e3, 4),
         "mean_ms": round(statistics.fmean(values) * 1e3, 4),
     }
 

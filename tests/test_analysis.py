@@ -74,7 +74,8 @@ def test_an_edit_elsewhere_reuses_the_type_contexts() -> None:
     edited = UNTYPED.replace('"""The sum."""', '"""The sum of the numbers."""')
     second = DocumentAnalysis(uri="file:///m.py", version=2, text=edited, contexts=contexts)
     assert second.quick(second.sites[0]).complete  # from the cached context: no jedi
-    third = DocumentAnalysis(uri="file:///m.py", version=3, text=edited.replace("v * k", "v * k + 1"), contexts=contexts)
+    changed = edited.replace("v * k", "v * k + 1")
+    third = DocumentAnalysis(uri="file:///m.py", version=3, text=changed, contexts=contexts)
     assert not third.quick(third.sites[0]).complete  # its own text changed
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from cachetools import TTLCache
+
 from lift_lsp.check.sandbox import Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec import pyast
@@ -71,11 +73,20 @@ class Finding:
         }
 
 
+CHECK_CACHE_ENTRIES = 4096
+CHECK_CACHE_AGE_S = 3600.0
+"""Bounds of a `CheckCache`: the most recently stored functions' findings are kept, none longer than an hour."""
+
+
+def _bounded_entries() -> TTLCache[str, list[Finding]]:
+    return TTLCache(maxsize=CHECK_CACHE_ENTRIES, ttl=CHECK_CACHE_AGE_S)
+
+
 @dataclass
 class CheckCache:
-    """Findings by function key; shared across saves (and files) in one server or CLI run."""
+    """Findings by function key; shared across saves (and files) in one server or CLI run; bounded by size and age."""
 
-    entries: dict[str, list[Finding]] = field(default_factory=dict)
+    entries: TTLCache[str, list[Finding]] = field(default_factory=_bounded_entries)
     lock: threading.Lock = field(default_factory=threading.Lock)
     runs: int = 0
     """How many functions were actually run in the sandbox (for tests and benchmarks)."""
