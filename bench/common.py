@@ -112,6 +112,7 @@ class LspClient:
     command: Sequence[str]
     cwd: str | None = None
     stderr: IO[bytes] | None = None
+    env: dict[str, str] | None = None
     notifications: list[Message] = field(default_factory=list)
     responses: dict[int, Message] = field(default_factory=dict)
     """Responses to requests started with `send_request`, by id, as they arrive."""
@@ -126,6 +127,7 @@ class LspClient:
             stdout=subprocess.PIPE,
             stderr=self.stderr if self.stderr is not None else subprocess.DEVNULL,
             cwd=self.cwd,
+            env=self.env,
         )
         threading.Thread(target=self._read_loop, daemon=True).start()
 

@@ -256,8 +256,12 @@ def goals(servers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         "after_open_p50": goal("after_open", "p50_ms", 1.0, "lift-lsp p50 <= jedi-language-server p50"),
     }
     p99 = lift["after_open"]["p99_ms"]
-    out["after_open_p99"] = {"lift_ms": p99, "jedi_ms": jedi["after_open"]["p99_ms"], "target": "< 200 ms",
-                             "met": p99 < 200}  # fmt: skip
+    out["after_open_p99"] = {
+        "lift_ms": p99,
+        "jedi_ms": jedi["after_open"]["p99_ms"],
+        "target": "< 200 ms",
+        "met": p99 < 200,
+    }
     return out
 
 
@@ -295,17 +299,21 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in ("hover_one", "hover_spread", "code_action", "after_open"):
         for name in commands:
             r = servers[name][scenario]
-            rows.append([f"{scenario} {name}", r["n"], r["answered"], r["p50_ms"], r["p95_ms"], r["p99_ms"],
-                         r["max_ms"]])  # fmt: skip
+            rows.append(
+                [f"{scenario} {name}", r["n"], r["answered"], r["p50_ms"], r["p95_ms"], r["p99_ms"], r["max_ms"]]
+            )
         ratio = servers[LIFT][scenario]["p50_ms"] / servers[JEDI][scenario]["p50_ms"]
-        rows.append([f"{scenario} p50 ratio lift/jedi", "", "", round(ratio, 3), "", "", ""])
+        rows.append([f"{scenario} p50 ratio lift/jedi", "", "", f"{ratio:.3f}", "", "", ""])
     print(table(["scenario server", "n", "answered", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows))
     rows = [
-        [f"{scenario} {name}", servers[name][scenario]["first_hover_ms"],
-         servers[name][scenario]["first_diagnostics_ms"] or float("nan")]
+        [
+            f"{scenario} {name}",
+            servers[name][scenario]["first_hover_ms"],
+            servers[name][scenario]["first_diagnostics_ms"] or float("nan"),
+        ]
         for scenario in ("first_generated", "first_library")
         for name in commands
-    ]  # fmt: skip
+    ]
     print(table(["opened file server", "open -> first hover ms", "open -> first diagnostics ms"], rows))
     for goal, g in report["goals"].items():
         verdict = "MET" if g["met"] else "MISSED"

@@ -51,20 +51,26 @@ class InProcessServer:
         raise TimeoutError(f"nothing matched within {timeout_s} s; sent: {[m.get('method') for m in self.sent]}")
 
     async def start(self, options: dict[str, Any] | None = None) -> None:
-        await self.request("initialize", {"processId": None, "rootUri": None, "capabilities": {},
-                                          "initializationOptions": options})  # fmt: skip
+        await self.request(
+            "initialize", {"processId": None, "rootUri": None, "capabilities": {}, "initializationOptions": options}
+        )
         self.notify("initialized", {})
 
     def open(self, path: Path, text: str, version: int = 1) -> str:
         uri = path.as_uri()
-        self.notify("textDocument/didOpen",
-                    {"textDocument": {"uri": uri, "languageId": "python", "version": version, "text": text}})  # fmt: skip
+        self.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "python", "version": version, "text": text}},
+        )
         return uri
 
     def published(self, uri: str) -> list[dict[str, Any]]:
         """Every `publishDiagnostics` of `uri` so far, in order: their params."""
-        return [m["params"] for m in self.sent if m.get("method") == "textDocument/publishDiagnostics"
-                and m["params"]["uri"] == uri]  # fmt: skip
+        return [
+            m["params"]
+            for m in self.sent
+            if m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri
+        ]
 
     async def stop(self) -> None:
         await self.request("shutdown", None)

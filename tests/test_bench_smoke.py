@@ -49,8 +49,13 @@ def test_lsp_latency_measures_both_servers(tmp_path: Path) -> None:
         assert report["servers"]["lift-lsp"][scenario]["answered"] == report["config"]["requests"]
     assert report["servers"]["lift-lsp"]["first_library"]["hover_answered"]
     assert report["servers"]["lift-lsp"]["first_library"]["first_diagnostics_ms"] > 0
-    assert set(report["goals"]) == {"hover_one_p50", "hover_spread_p50", "code_action_p50", "after_open_p50",
-                                    "after_open_p99"}  # fmt: skip
+    assert set(report["goals"]) == {
+        "hover_one_p50",
+        "hover_spread_p50",
+        "code_action_p50",
+        "after_open_p50",
+        "after_open_p99",
+    }
 
 
 def test_load_latency_runs_generations_and_cancels_half(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -82,8 +82,11 @@ def failing_checks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
 
 def _errors_shown(lsp: InProcessServer) -> list[str]:
-    return [m["params"]["message"] for m in lsp.sent if m.get("method") == "window/showMessage"
-            and m["params"]["type"] == types.MessageType.Error]  # fmt: skip
+    return [
+        m["params"]["message"]
+        for m in lsp.sent
+        if m.get("method") == "window/showMessage" and m["params"]["type"] == types.MessageType.Error
+    ]
 
 
 async def test_a_failed_check_is_retried_once(tmp_path: Path, failing_checks: list[int]) -> None:
@@ -129,8 +132,14 @@ async def test_requests_never_wait_for_jedi_or_background_work(tmp_path: Path) -
         assert PENDING_TYPES_NOTE in hover["contents"]["value"]  # said, not silently left out
         double = await lsp.request("textDocument/hover", _hover(uri, 1, 5), timeout_s=30)
         assert PENDING_TYPES_NOTE not in double["contents"]["value"]  # jedi cannot add to an annotated function
-        actions = await lsp.request("textDocument/codeAction", {"textDocument": {"uri": uri}, "range": {
-            "start": {"line": 1, "character": 5}, "end": {"line": 1, "character": 5}}, "context": {"diagnostics": []}})  # fmt: skip
+        actions = await lsp.request(
+            "textDocument/codeAction",
+            {
+                "textDocument": {"uri": uri},
+                "range": {"start": {"line": 1, "character": 5}, "end": {"line": 1, "character": 5}},
+                "context": {"diagnostics": []},
+            },
+        )
         assert [a["title"] for a in actions] == ["Show IR of double"]
         assert lsp.published(uri) == []  # the check waits in its lane
     finally:
@@ -164,8 +173,11 @@ async def test_replaced_backends_are_closed(tmp_path: Path) -> None:
     server's open sockets do not grow; at shutdown the last backend's connection is closed too."""
     with FaultServer() as endpoint:
         endpoint.script(*[status(500, "overloaded")] * 21)
-        settings: dict[str, Any] = {"backend": {"kind": "openai", "url": endpoint.url, "model": "m0", "maxRetries": 0},
-                                    "generation": {"cache": False}, **QUIET}  # fmt: skip
+        settings: dict[str, Any] = {
+            "backend": {"kind": "openai", "url": endpoint.url, "model": "m0", "maxRetries": 0},
+            "generation": {"cache": False},
+            **QUIET,
+        }
         client = await SERVER.start()
         await start(client, options=settings)
         assert client._server is not None

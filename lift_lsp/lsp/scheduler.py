@@ -58,6 +58,9 @@ class Lane:
         self._wake.set()
         return future
 
+    def has_pending(self, uri: str) -> bool:
+        return uri in self._pending
+
     def cancel(self, uri: str) -> None:
         """Drop the document's pending job (a running one finishes)."""
         replaced = self._pending.pop(uri, None)

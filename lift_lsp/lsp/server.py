@@ -194,8 +194,9 @@ def _diagnostic(finding: Finding, doc: TextDocument) -> types.Diagnostic:
 
 
 async def publish_checks(ls: LiftServer, uri: str) -> None:
-    """Check a document in the check lane and publish the findings. A check that fails is run once more; when
-    that fails too the error is shown and the diagnostics published last stay."""
+    """Check a document in the check lane and publish the findings. A check that fails is run once more (unless a
+    newer check of the document waits already: that one publishes); when that fails too the error is shown and
+    the diagnostics published last stay."""
     doc = ls.open_document(uri)
     if doc is None:
         return
@@ -203,23 +204,24 @@ async def publish_checks(ls: LiftServer, uri: str) -> None:
     path = to_fs_path(uri) if uri.startswith("file:") else uri
     options = ls.options
     work = functools.partial(check_text, text, path or uri, options.diagnostics, options.sandbox, ls.check_cache)
-    try:
+    for attempt in (1, 2):
         try:
             findings = await ls.check_lane.submit(uri, work)
+            break
         except Superseded:
-            raise
-        except Exception:
-            log.warning("lift-lsp: checking %s failed; trying once more", uri, exc_info=True)
-            findings = await ls.check_lane.submit(uri, work)
-    except Superseded:
-        return  # a newer check of the document replaced this one before it ran
-    except Exception as err:
-        log.exception("lift-lsp: checking %s failed", uri)
-        ls.show(
-            f"lift-lsp: checking the file failed (the diagnostics shown are from the last check): {err}",
-            types.MessageType.Error,
-        )
-        return
+            return  # a newer check of the document replaced this one before it ran
+        except Exception as err:
+            if ls.check_lane.has_pending(uri):
+                return  # a newer check of the document waits already: it publishes
+            if attempt == 1:
+                log.warning("lift-lsp: checking %s failed; trying once more", uri, exc_info=True)
+                continue
+            log.exception("lift-lsp: checking %s failed", uri)
+            ls.show(
+                f"lift-lsp: checking the file failed (the diagnostics shown are from the last check): {err}",
+                types.MessageType.Error,
+            )
+            return
     current = ls.open_document(uri)
     if current is None or (current.version != version and current.source != text):
         return  # closed, or the document moved on: the next save publishes fresh results
