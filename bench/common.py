@@ -258,7 +258,9 @@ CLIENT_CAPABILITIES: dict[str, Any] = {
 }
 
 
-def initialize(client: LspClient, root: Path, options: dict[str, Any] | None = None) -> tuple[Any, float]:
+def initialize(
+    client: LspClient, root: Path, options: dict[str, Any] | None = None, timeout_s: float = 120.0
+) -> tuple[Any, float]:
     result = client.request(
         "initialize",
         {
@@ -270,6 +272,7 @@ def initialize(client: LspClient, root: Path, options: dict[str, Any] | None = N
             "capabilities": CLIENT_CAPABILITIES,
             "initializationOptions": options,
         },
+        timeout_s,
     )
     client.notify("initialized", {})
     return result

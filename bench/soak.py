@@ -202,7 +202,7 @@ class Session:
         self.client = LspClient(command, cwd=str(root), stderr=self.log, env=env)
         self.probe = Probe(self.client.proc.pid)
         self.settings = SETTINGS[0]
-        initialize(self.client, root, self.settings)
+        initialize(self.client, root, self.settings, timeout_s=900 if args.tracemalloc else 120)
         self.cache = CheckCache()
 
     def open(self, path: Path, text: str, version: int) -> None:
@@ -262,7 +262,8 @@ def growth(first: Path, last: Path, top: int) -> list[str]:
     stats = new.filter_traces(ignore).compare_to(old.filter_traces(ignore), "traceback")
     lines = []
     for stat in stats[:top]:
-        frames = "  <- ".join(f"{f.filename.removeprefix(str(REPO) + '/')}:{f.lineno}" for f in stat.traceback[:4])
+        recent = list(reversed(stat.traceback))[:4]  # a traceback lists the oldest frame first
+        frames = "  <- ".join(f"{f.filename.removeprefix(str(REPO) + '/')}:{f.lineno}" for f in recent)
         lines.append(f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  {frames}")
     return lines
 

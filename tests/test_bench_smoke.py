@@ -68,3 +68,15 @@ def test_load_latency_runs_generations_and_cancels_half(model_url: str, tiny_mod
     for kind in ("hover", "codeAction"):
         assert report["latency"][kind]["idle"]["n"] == 5 and report["latency"][kind]["under_load"]["n"] >= 1
     assert "under_load" in stdout
+
+
+def test_soak_runs_a_session_and_reports_its_steadiness(tmp_path: Path) -> None:
+    stdout, report = _run("soak.py", tmp_path / "soak.json", "--quick")
+    verdicts = report["verdicts"]
+    assert set(verdicts) >= {"rss_growth_second_half", "fds", "threads", "children", "diagnostics", "hover_p50_ms"}
+    assert len(report["samples"]) == report["config"]["cycles"] and report["samples"][-1]["rss_kb"] > 0
+    saves = verdicts["diagnostics"]
+    assert saves["saves"] > report["config"]["cycles"]  # every cycle's save, the first open's and the reopens'
+    assert saves["matched"] + saves["mismatched"] + saves["lost"] == saves["saves"]
+    assert len(report["hover_s"]) == report["config"]["cycles"]
+    assert "goal every save's diagnostics published and right" in stdout

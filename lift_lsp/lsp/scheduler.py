@@ -35,11 +35,20 @@ def lower_priority() -> None:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
 
 
+def started(executor: ThreadPoolExecutor, threads: int) -> ThreadPoolExecutor:
+    """The pool with its `threads` threads started now (a pool starts them only as work comes), so that the server
+    runs the same threads from its start to its end."""
+    barrier = threading.Barrier(threads)
+    for _ in range(threads):
+        executor.submit(barrier.wait)  # each waits for the others: the pool must start a thread for each
+    return executor
+
+
 class Lane:
     def __init__(self, name: str, rank: Callable[[str], int]) -> None:
         """`rank(uri)`: how recently the document was used (higher: sooner)."""
         self._rank = rank
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=name, initializer=lower_priority)
+        self._executor = started(ThreadPoolExecutor(1, thread_name_prefix=name, initializer=lower_priority), 1)
         self._pending: dict[str, tuple[Callable[[], Any], asyncio.Future[Any]]] = {}
         self._wake: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -103,7 +112,9 @@ class RequestPool:
     """Threads for the part of a request that cannot be answered from what is ready (normal priority)."""
 
     def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(REQUEST_THREADS, thread_name_prefix="lift-request")
+        self._executor = started(
+            ThreadPoolExecutor(REQUEST_THREADS, thread_name_prefix="lift-request"), REQUEST_THREADS
+        )
 
     async def run(self, work: Callable[[], R]) -> R:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)

@@ -76,6 +76,7 @@ class LiftServer(LanguageServer):
             version=__version__,
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             protocol_cls=LiftProtocol,
+            max_workers=1,  # pygls's pool only reads stdin (one line at a time); its threads would come and grow
         )
         self.options = Options()
         self.analyses = AnalysisCache()
@@ -301,12 +302,13 @@ def stop_warm(ls: LiftServer, uri: str) -> None:
     ls.analysis_lane.cancel(uri)
 
 
-def schedule_warm(ls: LiftServer, uri: str) -> None:
-    """Analyse every function of the document's latest version in the analysis lane, once the user pauses typing,
-    so that hovers answer from what is ready. A newer version stops the run between two functions."""
+def schedule_warm(ls: LiftServer, uri: str, delay_s: float = WARM_DELAY_S) -> None:
+    """Analyse every function of the document's latest version in the analysis lane, once the user pauses typing
+    (at once when the document is opened or saved), so that hovers answer from what is ready. A newer version
+    stops the run between two functions."""
     stop_warm(ls, uri)
     if ls.options.hover.enabled:
-        ls.warm_timers[uri] = asyncio.get_running_loop().call_later(WARM_DELAY_S, _warm, ls, uri)
+        ls.warm_timers[uri] = asyncio.get_running_loop().call_later(delay_s, _warm, ls, uri)
 
 
 def _warm(ls: LiftServer, uri: str) -> None:
@@ -454,7 +456,7 @@ def create_server() -> LiftServer:
     def did_open(ls: LiftServer, params: types.DidOpenTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.touch(uri)
-        schedule_warm(ls, uri)
+        schedule_warm(ls, uri, delay_s=0)
         if ls.options.diagnostics.on_open:
             ls.spawn(publish_checks(ls, uri))
 
@@ -462,6 +464,8 @@ def create_server() -> LiftServer:
     def did_save(ls: LiftServer, params: types.DidSaveTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.touch(uri)
+        if ls.warm_timers.get(uri) is not None:  # the user paused: analyse the latest version now
+            schedule_warm(ls, uri, delay_s=0)
         if ls.options.diagnostics.on_save:
             ls.spawn(publish_checks(ls, uri))
 
