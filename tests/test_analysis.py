@@ -1,4 +1,4 @@
-"""The per-version document analysis: lazily computed, cached, and warmed in the background."""
+"""The per-version document analysis: lazily computed, cached, prepared and completed in the background."""
 
 from __future__ import annotations
 
@@ -42,9 +42,10 @@ print(scale([1, 2], 3))
 '''
 
 
-def test_warm_completes_every_function_and_requests_reuse_it() -> None:
+def test_prepared_functions_are_lookups() -> None:
     analysis = DocumentAnalysis(uri="file:///m.py", version=1, text=TEXT)
-    analysis.warm(lambda: True)
+    assert analysis.prepare(lambda: True)
+    assert analysis.complete_types(lambda: True) == 0  # every function is annotated: jedi adds nothing
     for site in analysis.sites:
         first = analysis.ready(site)
         assert first is not None and first.complete and PENDING_TYPES_NOTE not in first.markdown
@@ -61,7 +62,7 @@ def test_quick_never_runs_jedi_and_says_what_is_pending() -> None:
     assert not quick.complete and PENDING_TYPES_NOTE in quick.markdown
     assert quick.fir.ir.signature.parameters[0].type is None
     assert analysis.quick(total).complete  # jedi cannot add to a fully annotated function
-    assert analysis.warm(lambda: True) == 1
+    assert analysis.complete_types(lambda: True) == 1
     done = analysis.ready(scale)
     assert done is not None and done.complete and PENDING_TYPES_NOTE not in done.markdown
     assert done.fir.ir.signature.parameters[0].type == "list"  # jedi, from the call at the bottom
@@ -70,7 +71,7 @@ def test_quick_never_runs_jedi_and_says_what_is_pending() -> None:
 def test_an_edit_elsewhere_reuses_the_type_contexts() -> None:
     contexts = ContextCache()
     first = DocumentAnalysis(uri="file:///m.py", version=1, text=UNTYPED, contexts=contexts)
-    assert first.warm(lambda: True) == 1
+    assert first.prepare(lambda: True) and first.complete_types(lambda: True) == 1
     edited = UNTYPED.replace('"""The sum."""', '"""The sum of the numbers."""')
     second = DocumentAnalysis(uri="file:///m.py", version=2, text=edited, contexts=contexts)
     assert second.quick(second.sites[0]).complete  # from the cached context: no jedi
@@ -79,7 +80,7 @@ def test_an_edit_elsewhere_reuses_the_type_contexts() -> None:
     assert not third.quick(third.sites[0]).complete  # its own text changed
 
 
-def test_warm_stops_when_no_longer_wanted() -> None:
+def test_background_work_stops_when_no_longer_wanted() -> None:
     analysis = DocumentAnalysis(uri="file:///m.py", version=1, text=TEXT)
     asked: list[int] = []
 
@@ -87,8 +88,9 @@ def test_warm_stops_when_no_longer_wanted() -> None:
         asked.append(1)
         return len(asked) <= 1
 
-    assert analysis.warm(wanted) == 0
+    assert not analysis.prepare(wanted)
     assert [analysis.ready(site) is not None for site in analysis.sites] == [True, False, False]
+    assert DocumentAnalysis(uri="file:///m.py", version=1, text=UNTYPED).complete_types(lambda: False) == 0
 
 
 def test_cache_replaces_an_older_version() -> None:

@@ -121,6 +121,7 @@ async def test_requests_never_wait_for_jedi_or_background_work(tmp_path: Path) -
     release = threading.Event()
     blocked = [
         ls.analysis_lane.submit("file:///busy.py", release.wait),
+        ls.types_lane.submit("file:///busy.py", release.wait),
         ls.check_lane.submit("file:///busy.py", release.wait),
     ]
     typecontext._JEDI.acquire()  # jedi busy elsewhere (the lock every use of jedi takes)

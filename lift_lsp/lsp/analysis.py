@@ -4,7 +4,8 @@ Markdown already rendered, so that a hover is a lookup.
 A function's IR is *complete* once jedi's types are in it, or when jedi cannot add to it (every parameter and the
 return are annotated or documented: most functions). `quick` never waits for jedi: it answers the complete IR when
 it is ready (or when jedi's context is cached from an earlier version), else the IR without jedi's types, marked
-so, and puts that function first in line for `warm`, which completes the rest in the background. Everything here
+so, and puts that function first in line for `complete_types`, which completes the rest in the background
+(`prepare` computes every function's IR without jedi ahead of the first hover). Everything here
 is plain and synchronous, so the CLI, the tests and the server share it.
 """
 
@@ -69,7 +70,7 @@ class DocumentAnalysis:
         self._oracle: TypeOracle | None = None
         self._results: dict[tuple[str, int], Analysed] = {}
         self._first: deque[SpecSite] = deque()
-        """Functions a request found incomplete: `warm` completes them first."""
+        """Functions a request found incomplete: `complete_types` completes them first."""
         self._lock = threading.Lock()
         """Guards the fields above; never held while computing."""
         self._sites_lock = threading.Lock()
@@ -107,7 +108,7 @@ class DocumentAnalysis:
 
     def quick(self, site: SpecSite) -> Analysed:
         """The function's IR without waiting for jedi (a few milliseconds): complete when jedi cannot add to it or its
-        context is cached, else without jedi's types (and the function goes first in line for `warm`)."""
+        context is cached, else without jedi's types (and the function goes first in line for `complete_types`)."""
         known = self.ready(site)
         if known is not None:
             return known
@@ -153,15 +154,19 @@ class DocumentAnalysis:
         self.contexts.put(key, ctx)
         return ctx
 
-    def warm(self, wanted: Callable[[], bool]) -> int:
-        """Complete every function's IR ahead of the first hover: first each function without jedi (cheap: every
-        hover becomes a lookup), then jedi's types where they are needed, the functions a request asked for first.
-        Stops as soon as `wanted()` turns false (a newer version arrived); returns how many functions it completed.
-        Pauses between functions so that requests get the interpreter."""
+    def prepare(self, wanted: Callable[[], bool]) -> bool:
+        """Each function's IR without waiting for jedi (cheap: every hover becomes a lookup). Stops as soon as
+        `wanted()` turns false (a newer version arrived); whether it went through."""
         for site in self.sites:
             if not wanted():
-                return 0
+                return False
             self.quick(site)
+        return True
+
+    def complete_types(self, wanted: Callable[[], bool]) -> int:
+        """Add jedi's types where they are needed, the functions a request asked for first; stops as soon as
+        `wanted()` turns false. Returns how many functions it completed. Pauses between functions so that
+        requests get the interpreter."""
         done = 0
         while wanted():
             incomplete = self._next_incomplete()

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from lift_lsp.lsp.memory import release_freed
 
 R = TypeVar("R")
 BACKGROUND_NICE = 10
@@ -42,6 +45,14 @@ def started(executor: ThreadPoolExecutor, threads: int) -> ThreadPoolExecutor:
     for _ in range(threads):
         executor.submit(barrier.wait)  # each waits for the others: the pool must start a thread for each
     return executor
+
+
+def _then_release(work: Callable[[], R]) -> R:
+    """Run a background job, then give the memory it freed back to the system."""
+    try:
+        return work()
+    finally:
+        release_freed()
 
 
 class Lane:
@@ -90,7 +101,7 @@ class Lane:
                     continue
                 self.running = uri
                 try:
-                    result = await loop.run_in_executor(self._executor, work)
+                    result = await loop.run_in_executor(self._executor, functools.partial(_then_release, work))
                 except Exception as exc:
                     if not future.done():
                         future.set_exception(exc)

@@ -31,6 +31,7 @@ from lift_lsp.generate.backends.base import Backend, BackendError
 from lift_lsp.lsp.actions import GENERATE_COMMAND, SHOW_IR_COMMAND, code_actions
 from lift_lsp.lsp.analysis import Analysed, AnalysisCache, DocumentAnalysis
 from lift_lsp.lsp.documents import LspWorkspace, server_position
+from lift_lsp.lsp.memory import keep_large_blocks_apart
 from lift_lsp.lsp.scheduler import Lane, RequestPool, Superseded
 from lift_lsp.options import Options, parse_options
 
@@ -93,6 +94,9 @@ class LiftServer(LanguageServer):
         """Open documents by when they were last used (a counter): background work takes the latest first."""
         self._uses = 0
         self.analysis_lane = Lane("lift-analysis", self.rank)
+        """Each function's IR without jedi, ahead of the first hover: short jobs."""
+        self.types_lane = Lane("lift-types", self.rank)
+        """jedi's types where the IR needs them: long jobs, which never hold up the analysis lane."""
         self.check_lane = Lane("lift-check", self.rank)
         self.requests = RequestPool()
         self.warm_timers: dict[str, asyncio.TimerHandle] = {}
@@ -164,6 +168,7 @@ class LiftServer(LanguageServer):
             timer.cancel()
         self.warm_timers.clear()
         self.analysis_lane.close()
+        self.types_lane.close()
         self.check_lane.close()
         self.requests.close()
         backend, self._backend = self._backend, None
@@ -300,6 +305,7 @@ def stop_warm(ls: LiftServer, uri: str) -> None:
     if timer is not None:
         timer.cancel()
     ls.analysis_lane.cancel(uri)
+    ls.types_lane.cancel(uri)
 
 
 def schedule_warm(ls: LiftServer, uri: str, delay_s: float = WARM_DELAY_S) -> None:
@@ -317,14 +323,23 @@ def _warm(ls: LiftServer, uri: str) -> None:
     if found is None:
         return
     analysis = found[0]
-    future = ls.analysis_lane.submit(uri, lambda: analysis.warm(lambda: ls.analyses.is_current(analysis)))
-    future.add_done_callback(_log_warm_failure)
+
+    def wanted() -> bool:
+        return ls.analyses.is_current(analysis)
+
+    def prepared(future: asyncio.Future[bool]) -> None:
+        if _succeeded(future) and future.result():
+            ls.types_lane.submit(uri, lambda: analysis.complete_types(wanted)).add_done_callback(_succeeded)
+
+    ls.analysis_lane.submit(uri, lambda: analysis.prepare(wanted)).add_done_callback(prepared)
 
 
-def _log_warm_failure(future: asyncio.Future[int]) -> None:
+def _succeeded(future: asyncio.Future[Any]) -> bool:
+    """Whether a background analysis went well; logs it when it failed (a superseded one did not)."""
     error = None if future.cancelled() else future.exception()
     if error is not None and not isinstance(error, Superseded):
         log.error("lift-lsp: analysing a document failed", exc_info=error)
+    return not future.cancelled() and error is None
 
 
 async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, Any]:
@@ -572,5 +587,6 @@ def create_server() -> LiftServer:
 def serve() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    keep_large_blocks_apart()
     create_server().start_io()
     return 0
