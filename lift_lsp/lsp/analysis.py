@@ -73,16 +73,18 @@ class DocumentAnalysis:
         """Functions a request found incomplete: `complete_types` completes them first."""
         self._lock = threading.Lock()
         """Guards the fields above; never held while computing."""
-        self._sites_lock = threading.Lock()
         self._jedi_lock = threading.Lock()
         """One thread builds and queries this version's `TypeOracle` at a time."""
 
     @property
     def sites(self) -> list[SpecSite]:
+        """The document's functions. Two threads that ask at once both parse (no lock): a request never waits for
+        the background thread, which runs at a lower priority."""
         if self._sites is None:
-            with self._sites_lock:
+            sites = find_sites(self.text)
+            with self._lock:
                 if self._sites is None:
-                    self._sites = find_sites(self.text)
+                    self._sites = sites
         return self._sites
 
     @property

@@ -382,7 +382,7 @@ async def run_generation(ls: LiftServer, uri: str, function: str) -> dict[str, A
         ls.generations[token] = task
         ls.backend_users[task] = backend
     try:
-        context = await ls.requests.run(lambda: analysis.type_context(site))
+        context = await asyncio.to_thread(analysis.type_context, site)  # jedi: never in the requests' threads
         outcome = await forward.generate(
             text,
             site,
@@ -570,7 +570,7 @@ def create_server() -> LiftServer:
                 "ir": known.fir.ir.model_dump(mode="json"),
                 "markdown": known.markdown,
             }
-            for known in await ls.requests.run(analyse)
+            for known in await asyncio.to_thread(analyse)  # jedi: never in the requests' threads
         ]
 
     @server.command(DOCUMENT_TEXT_COMMAND)
