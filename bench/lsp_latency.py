@@ -204,21 +204,25 @@ def middle_name(text: str) -> Position:
     return row, col + len(name) // 2
 
 
-def plan(root: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Every scenario's documents and request parameters: seeded, the same for both servers."""
+def plan(root: Path, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first generated file's statistics, and every scenario (its documents and request parameters): seeded,
+    the same for both servers."""
     rng = random.Random(args.seed)
     docs = []
     for index in range(args.documents):
         path = root / f"generated_{index}.py"
-        path.write_text(generate_module(args.lines, args.seed + index).text, encoding="utf-8")
+        generated = generate_module(args.lines, args.seed + index)
+        path.write_text(generated.text, encoding="utf-8")
         docs.append(Document(path, path.read_text(encoding="utf-8")))
+        if index == 0:
+            first_file = generated.stats()
     main = docs[0]
     defs = def_positions(main.text)
     one = (defs[len(defs) // 3][0], defs[len(defs) // 3][1] + 1)
     library = library_file()
     library_doc = Document(library, library.read_text(encoding="utf-8"))
     hover_warm = hover_params(main, (defs[0][0], defs[0][1]))
-    return {
+    return first_file, {
         "hover_one": settled_requests(
             main, "textDocument/hover", hover_warm, [hover_params(main, one)] * args.requests
         ),
@@ -281,18 +285,20 @@ def main(argv: list[str] | None = None) -> int:
     servers: dict[str, dict[str, Any]] = {name: {"command": command} for name, command in commands.items()}
     with tempfile.TemporaryDirectory(prefix="lift-bench-lsp-") as tmp:
         root = Path(tmp)
-        scenarios = plan(root, args)
+        stats, scenarios = plan(root, args)
         for scenario, body in scenarios.items():
             for name, command in commands.items():
                 servers[name][scenario] = run_session(command, root, root / f"{name}-{scenario}.log", body)
     report = {
         "config": vars(args) | {"out": str(args.out), "library": LIBRARY_MODULE},
         "machine": machine(),
+        "file": stats,
         "servers": servers,
         "goals": goals(servers),
     }
     print(
-        f"{args.lines}-line generated files (seed {args.seed}), {args.requests} requests per server and scenario, "
+        f"{args.lines}-line generated files (seed {args.seed}; the first: {stats['functions']} functions, "
+        f"{stats['stubs']} stubs, {stats['examples']} examples), {args.requests} requests per server and scenario, "
         f"{args.documents} documents in after_open; load average at start {report['machine']['loadavg_at_start']}"
     )
     rows = []
