@@ -466,7 +466,7 @@ def create_server() -> LiftServer:
     async def shutdown(ls: LiftServer, params: None) -> None:
         await ls.close()
 
-    # Notifications are handled synchronously and start their own tasks: see `LiftProtocol`.
+    # Notifications return at once: the work they start runs in the lanes and in tasks the server keeps.
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: LiftServer, params: types.DidOpenTextDocumentParams) -> None:
         uri = params.text_document.uri
