@@ -89,7 +89,7 @@ def subset_body_rules(names: list[str]) -> list[str]:
         'py_expr ::= py_e2 (" if " py_e2 " else " py_e2)?',
         "py_e2 ::= py_e1 (py_op py_e1)?",
         'py_e1 ::= py_e0 | py_func "(" (py_e0 (", " py_e0){0,2})? ")" | "[" (py_e0 (", " py_e0){0,3})? "]" '
-        '| "(" py_e0 py_op py_e0 ")" | "not " py_e0 | "-" py_e0',
+        '| "(" py_e0 py_op py_e0 ")" | "(not " py_e0 ")" | "-" py_e0',  # `x // not y` would not parse
         'py_e0 ::= py_var | py_int | "True" | "False" | "None" | py_func "(" py_var ")"',
         'py_op ::= " + " | " - " | " * " | " // " | " % " | " < " | " <= " | " > " | " >= " | " == " | " != " '
         '| " and " | " or " | " in "',
