@@ -34,7 +34,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -371,10 +370,6 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     }
 
 
-def window(values: Sequence[float], start: int, end: int) -> list[float]:
-    return list(values[start:end])
-
-
 def steady(samples: list[dict[str, Any]], key: str, tenth: int) -> dict[str, Any]:
     """No growth after warm-up: the median of the last tenth of the session is no higher than that of the first
     (a sample taken while a check runs counts its transient threads and pipes; the maxima are reported too)."""
@@ -398,8 +393,8 @@ def verdicts(result: dict[str, Any], cycles: int) -> dict[str, Any]:
     rss_half = statistics.median(s["rss_kb"] for s in samples[max(cycles // 2 - 20, 0) : cycles // 2])
     rss_end = statistics.median(s["rss_kb"] for s in samples[-20:])
     rss_growth = (rss_end - rss_half) / rss_half
-    early = summary_ms(window(result["hover_s"], tenth, 2 * tenth))
-    late = summary_ms(window(result["hover_s"], cycles - tenth, cycles))
+    early = summary_ms(result["hover_s"][tenth : 2 * tenth])
+    late = summary_ms(result["hover_s"][cycles - tenth : cycles])
     saves = result["saves"]
     return {
         "rss_mib": {
@@ -427,8 +422,8 @@ def verdicts(result: dict[str, Any], cycles: int) -> dict[str, Any]:
             "met": late["p50_ms"] <= 1.1 * early["p50_ms"],
         },
         "code_action_p50_ms": {
-            "early": summary_ms(window(result["code_action_s"], tenth, 2 * tenth)).get("p50_ms"),
-            "late": summary_ms(window(result["code_action_s"], cycles - tenth, cycles)).get("p50_ms"),
+            "early": summary_ms(result["code_action_s"][tenth : 2 * tenth]).get("p50_ms"),
+            "late": summary_ms(result["code_action_s"][cycles - tenth : cycles]).get("p50_ms"),
         },
     }
 
