@@ -25,32 +25,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from lift_lsp.benchmark import percentile
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 
 # ---------------------------------------------------------------- statistics and output
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-quantile (0 <= q <= 1) with linear interpolation between the closest ranks."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+def quantile_ms(seconds: Sequence[float], q: float) -> float:
+    """The q-quantile of durations in seconds, in milliseconds (`lift_lsp.benchmark.percentile`); nan for none."""
+    value = percentile(seconds, q)
+    return math.nan if value is None else round(value * 1e3, 3)
 
 
 def summary_ms(seconds: Sequence[float]) -> dict[str, float | int]:
-    """n, mean, p50, p95, min and max of durations given in seconds, in milliseconds."""
+    """n, mean, p50, p95, p99, min and max of durations given in seconds, in milliseconds."""
     if not seconds:
         return {"n": 0}
     return {
         "n": len(seconds),
         "mean_ms": round(statistics.fmean(seconds) * 1e3, 3),
-        "p50_ms": round(percentile(seconds, 0.5) * 1e3, 3),
-        "p95_ms": round(percentile(seconds, 0.95) * 1e3, 3),
+        "p50_ms": quantile_ms(seconds, 0.5),
+        "p95_ms": quantile_ms(seconds, 0.95),
+        "p99_ms": quantile_ms(seconds, 0.99),
         "min_ms": round(min(seconds) * 1e3, 3),
         "max_ms": round(max(seconds) * 1e3, 3),
     }
@@ -114,6 +112,7 @@ class LspClient:
     command: Sequence[str]
     cwd: str | None = None
     stderr: IO[bytes] | None = None
+    env: dict[str, str] | None = None
     notifications: list[Message] = field(default_factory=list)
     responses: dict[int, Message] = field(default_factory=dict)
     """Responses to requests started with `send_request`, by id, as they arrive."""
@@ -128,6 +127,7 @@ class LspClient:
             stdout=subprocess.PIPE,
             stderr=self.stderr if self.stderr is not None else subprocess.DEVNULL,
             cwd=self.cwd,
+            env=self.env,
         )
         threading.Thread(target=self._read_loop, daemon=True).start()
 
@@ -258,7 +258,9 @@ CLIENT_CAPABILITIES: dict[str, Any] = {
 }
 
 
-def initialize(client: LspClient, root: Path, options: dict[str, Any] | None = None) -> tuple[Any, float]:
+def initialize(
+    client: LspClient, root: Path, options: dict[str, Any] | None = None, timeout_s: float = 120.0
+) -> tuple[Any, float]:
     result = client.request(
         "initialize",
         {
@@ -270,6 +272,7 @@ def initialize(client: LspClient, root: Path, options: dict[str, Any] | None = N
             "capabilities": CLIENT_CAPABILITIES,
             "initializationOptions": options,
         },
+        timeout_s,
     )
     client.notify("initialized", {})
     return result

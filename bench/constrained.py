@@ -12,7 +12,7 @@ Without `--model` it builds the tests' random-weight Llama (tests/tiny_model.py)
   favoured by 1e4 (greedy), so every step runs the mask, the model and the sampler as a generation does;
 - random: the random model samples (temperature 1) under the grammar, as the tests' generations do.
 
-Goals (issue 16): mask p50 <= 10 us and p99 <= 100 us of thread CPU time for both grammars on realistic outputs;
+Goals: mask p50 <= 10 us and p99 <= 100 us of thread CPU time for both grammars on realistic outputs;
 compiling an already-seen grammar < 1 ms. Prints a table and writes `bench/results/constrained.json`.
 """
 

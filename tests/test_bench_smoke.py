@@ -42,13 +42,24 @@ def test_check_speed_reports_cold_and_resave(tmp_path: Path) -> None:
 
 def test_lsp_latency_measures_both_servers(tmp_path: Path) -> None:
     stdout, report = _run("lsp_latency.py", tmp_path / "lsp_latency.json", "--quick")
-    assert "hover lift-lsp" in stdout and "codeAction jedi-language-server" in stdout
+    assert "hover_one lift-lsp" in stdout and "after_open jedi-language-server" in stdout
     for server in ("lift-lsp", "jedi-language-server"):
-        for kind in ("hover", "codeAction"):
-            measured = report["servers"][server][kind]
+        for scenario in ("hover_one", "hover_spread", "code_action", "after_open"):
+            measured = report["servers"][server][scenario]
             assert measured["n"] == report["config"]["requests"] and measured["p50_ms"] > 0
-    assert report["servers"]["lift-lsp"]["hover"]["answered"] == report["config"]["requests"]
-    assert set(report["goals"]) == {"hover_p50", "code_action_p50"}
+        for scenario in ("first_generated", "first_library"):
+            assert report["servers"][server][scenario]["first_hover_ms"] > 0
+    for scenario in ("hover_one", "hover_spread", "after_open"):
+        assert report["servers"]["lift-lsp"][scenario]["answered"] == report["config"]["requests"]
+    assert report["servers"]["lift-lsp"]["first_library"]["hover_answered"]
+    assert report["servers"]["lift-lsp"]["first_library"]["first_diagnostics_ms"] > 0
+    assert set(report["goals"]) == {
+        "hover_one_p50",
+        "hover_spread_p50",
+        "code_action_p50",
+        "after_open_p50",
+        "after_open_p99",
+    }
 
 
 def test_load_latency_runs_generations_and_cancels_half(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -72,3 +83,15 @@ def test_constrained_times_the_local_backends_loop_on_real_outputs(tmp_path: Pat
         assert entry["random"]["steps"] > 0
         assert entry["compile_seen_ms"] > 0 and 0 < entry["realistic"]["cpu_p50_us"] <= entry["realistic"]["cpu_p99_us"]
         assert set(entry["met"]) == {"mask_p50", "mask_p99", "compile_seen"}
+
+
+def test_soak_runs_a_session_and_reports_its_steadiness(tmp_path: Path) -> None:
+    stdout, report = _run("soak.py", tmp_path / "soak.json", "--quick")
+    verdicts = report["verdicts"]
+    assert set(verdicts) >= {"rss_growth_second_half", "fds", "threads", "children", "diagnostics", "hover_p50_ms"}
+    assert len(report["samples"]) == report["config"]["cycles"] and report["samples"][-1]["rss_kb"] > 0
+    saves = verdicts["diagnostics"]
+    assert saves["saves"] > report["config"]["cycles"]  # every cycle's save, the first open's and the reopens'
+    assert saves["matched"] + saves["mismatched"] + saves["lost"] == saves["saves"]
+    assert len(report["hover_s"]) == report["config"]["cycles"]
+    assert "goal every save's diagnostics published and right" in stdout

@@ -15,6 +15,7 @@ from typing import Any
 
 from lift_lsp.spec.docstrings import DocSpec, ParamShape, parse_docstring
 from lift_lsp.spec.ir import ParamKind
+from tests.figures import assert_figure
 from tests.humaneval import problems
 
 _STATED = re.compile(r"input\s*:|for\s+\w+\s*=|\w+\s*=|(assert\s+)?\w+\(", re.IGNORECASE)
@@ -137,8 +138,9 @@ def test_doctest_examples_match_the_doctest_parser_and_lines() -> None:
             *(f"  missed {m}" for m in missed),
         ]
     )
-    assert total >= 150
-    assert share >= 0.95
+    assert_figure(
+        "doctest examples recovered as IR examples (arguments and result)", f"{recovered} / {total} ({share:.0%})"
+    )
     assert args_checked >= 150 and args_right == args_checked
 
 
@@ -224,9 +226,14 @@ def test_every_form_confirmed_by_the_canonical_solutions() -> None:
             *(f"  not confirmed {f}" for f in failed),
         ]
     )
-    assert extracted >= 400
-    assert share >= 0.90
-    assert lines_share >= 0.85
+    assert_figure(
+        "examples of every form extracted / confirmed by the canonical solution",
+        f"{extracted} / {confirmed} ({share:.1%})",
+    )
+    assert_figure(
+        "prose example lines (`f(x) ➞ y`, `=>`, `returns`, ...) read as examples",
+        f"{recovered_lines} / {example_lines} ({lines_share:.1%})",
+    )
 
 
 def _report(lines: list[str]) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lift_lsp.check.checks import Code
+from lift_lsp.check.checks import CHECK_CACHE_AGE_S, CHECK_CACHE_ENTRIES, Code
+from lift_lsp.lsp.analysis import ANALYSIS_CACHE_AGE_S, ANALYSIS_CACHE_DOCUMENTS
 from lift_lsp.options import settings_markdown
+from lift_lsp.spec.typecontext import CONTEXT_CACHE_AGE_S, CONTEXT_CACHE_ENTRIES
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -18,3 +20,13 @@ def test_every_diagnostic_code_is_documented() -> None:
     codes = [value for name, value in vars(Code).items() if name.isupper()]
     assert len(codes) == 16
     assert all(f"`{code}`" in README for code in codes)
+
+
+def test_cache_bounds_are_documented() -> None:
+    stated = (
+        f"the check cache keeps the findings of the {CHECK_CACHE_ENTRIES} most recently checked functions, each for "
+        f"at most {CHECK_CACHE_AGE_S:.0f} s; the analysis cache keeps the {ANALYSIS_CACHE_DOCUMENTS} most recently "
+        f"used documents, each unused for at most {ANALYSIS_CACHE_AGE_S:.0f} s; jedi's type contexts are kept for the "
+        f"{CONTEXT_CACHE_ENTRIES} most recently analysed functions, each for at most {CONTEXT_CACHE_AGE_S:.0f} s."
+    )
+    assert stated in " ".join(README.split())

@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from cachetools import TTLCache
+
 from lift_lsp.check.contracts.runner import ConditionStatus, Counterexample, FunctionContracts, check_contracts
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.project import DoctestConfig, Interpreter, doctest_config, find_interpreter, module_target
 from lift_lsp.check.sandbox import UNAVAILABLE, Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
+from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import Example
 from lift_lsp.spec.reverse import FunctionIR, function_ir, placeholder_lines, read_spec
@@ -78,6 +81,15 @@ class Finding:
             "severity": self.severity,
             "message": self.message,
         }
+
+
+CHECK_CACHE_ENTRIES = 4096
+CHECK_CACHE_AGE_S = 3600.0
+"""Bounds of a `CheckCache`: the most recently stored functions' findings are kept, none longer than an hour."""
+
+
+def _bounded_entries() -> TTLCache[str, Checked]:
+    return TTLCache(maxsize=CHECK_CACHE_ENTRIES, ttl=CHECK_CACHE_AGE_S)
 
 
 @dataclass
@@ -132,18 +144,23 @@ class FileCheck:
         return " · ".join(parts) or None
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What one check of a function (or of the module's other docstrings) found, as the cache keeps it."""
+
+    findings: list[Finding]
+    statuses: dict[str, ExampleStatus]
+    contracts: FunctionContracts | None = None
+
+
 @dataclass
 class CheckCache:
-    """Findings by function key; shared across saves (and files) in one server or CLI run."""
+    """Findings by function key; shared across saves (and files) in one server or CLI run; bounded by size and age."""
 
-    entries: dict[str, list[Finding]] = field(default_factory=dict)
-    contracts: dict[str, FunctionContracts] = field(default_factory=dict)
-    """Each checked function's postconditions and their status (for the hover), by the same key."""
+    entries: TTLCache[str, Checked] = field(default_factory=_bounded_entries)
     lock: threading.Lock = field(default_factory=threading.Lock)
     runs: int = 0
     """How many functions were actually run in the sandbox (for tests and benchmarks)."""
-    statuses: dict[str, dict[str, ExampleStatus]] = field(default_factory=dict)
-    """The example statuses that go with `entries`, by the same key."""
 
 
 def check_text(
@@ -195,18 +212,18 @@ def check_document(
         key = _function_key(site, by_name, diagnostics, sandbox, contracts, context)
         cached = _cached(cache, key)
         if cached is not None:
-            report.findings += [_relocate(f, file, site) for f in cached[0]]
-            report.statuses.update(cached[1])
-            if cached[2] is not None:
-                report.contracts[site.qualname] = cached[2]
+            report.findings += [_relocate(f, file, site) for f in cached.findings]
+            report.statuses.update(cached.statuses)
+            if cached.contracts is not None:
+                report.contracts[site.qualname] = cached.contracts
         else:
             to_run.append((key, site, doc))
     rest_key = hashlib.sha256(f"{context}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
     rest = diagnostics.examples and ">>>" in _outside_functions(text, sites)
     cached_rest = _cached(cache, rest_key) if rest else None
     if cached_rest is not None:
-        report.findings += cached_rest[0]
-        report.statuses.update(cached_rest[1])
+        report.findings += cached_rest.findings
+        report.statuses.update(cached_rest.statuses)
     if to_run or (rest and cached_rest is None):
         claimed = sorted({site.qualname for site in sites if has_doctest(site)})
         run_rest = rest and cached_rest is None
@@ -244,21 +261,15 @@ def _store(
 ) -> None:
     if cache is not None:
         with cache.lock:
-            cache.entries[key] = findings
-            cache.statuses[key] = statuses
-            if contracts is not None:
-                cache.contracts[key] = contracts
+            cache.entries[key] = Checked(findings, statuses, contracts)
             cache.runs += 1
 
 
-def _cached(
-    cache: CheckCache | None, key: str
-) -> tuple[list[Finding], dict[str, ExampleStatus], FunctionContracts | None] | None:
+def _cached(cache: CheckCache | None, key: str) -> Checked | None:
     if cache is None:
         return None
     with cache.lock:
-        found = cache.entries.get(key)
-        return None if found is None else (found, cache.statuses.get(key, {}), cache.contracts.get(key))
+        return cache.entries.get(key)
 
 
 def _outside_functions(text: str, sites: Sequence[SpecSite]) -> str:
@@ -430,7 +441,7 @@ def _bases(type_text: str) -> set[str] | None:
     if optional:
         text = f"{optional.group(1)} | None"
     try:
-        node = ast.parse(text, mode="eval").body
+        node = pyast.parse_expression(text)
     except SyntaxError:
         return None
     bases: set[str] = set()
@@ -473,7 +484,7 @@ def never_raises(site: SpecSite, exception: str) -> bool:
     """True when the function certainly cannot raise `exception`: no `raise` of it (or a bare re-raise), and it
     calls nothing but a few builtins, and no operator or subscript in it can produce that exception."""
     try:
-        tree = ast.parse(textwrap.dedent(site.text))
+        tree = pyast.parse(textwrap.dedent(site.text))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     name = exception.split(".")[-1]
@@ -501,7 +512,7 @@ def never_raises(site: SpecSite, exception: str) -> bool:
 
 def _is_direct_call(example: Example, name: str) -> bool:
     try:
-        node = ast.parse(example.call, mode="eval").body
+        node = pyast.parse_expression(example.call)
     except SyntaxError:
         return False
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name

@@ -18,7 +18,6 @@ and indirect routes (paths relative to a `dir_fd`, changes through a file descri
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import json
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lift_lsp.check import isolation
+from lift_lsp.spec import pyast
 
 if TYPE_CHECKING:
     from lift_lsp.options import SandboxOptions
@@ -197,7 +197,7 @@ class CallOutcome:
 def check_source_compiles(source: str, filename: str = "<lift>") -> str | None:
     """None if `source` parses and compiles (nothing is executed), else an error message with its line."""
     try:
-        compile(ast.parse(source, filename), filename, "exec", dont_inherit=True)
+        compile(pyast.parse(source, filename), filename, "exec", dont_inherit=True)
     except SyntaxError as exc:  # IndentationError, TabError included
         where = f"{filename}, line {exc.lineno}" if exc.lineno else filename
         if exc.lineno and exc.offset:

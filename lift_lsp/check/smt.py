@@ -42,6 +42,8 @@ from typing import Any, Literal
 
 import z3
 
+from lift_lsp.spec import pyast
+
 Status = Literal["proved", "counterexample", "unknown", "unsupported"]
 
 __all__ = ["SmtVerdict", "Status", "check_postconditions"]
@@ -616,11 +618,11 @@ class _Executor:
 
 def _parse_function(source: str) -> ast.FunctionDef:
     try:
-        module = ast.parse(textwrap.dedent(source))
+        module = pyast.parse(textwrap.dedent(source))
         stmts = module.body
     except SyntaxError:
         try:  # e.g. a method whose docstring has lines less indented than the `def`
-            stmts = ast.parse("if 1:\n" + source).body
+            stmts = pyast.parse("if 1:\n" + source).body
             stmts = stmts[0].body if stmts and isinstance(stmts[0], ast.If) else stmts
         except SyntaxError as exc:
             raise Unsupported(f"syntax error: {exc.msg}") from None
@@ -708,14 +710,14 @@ def _build(source: str, unroll: int) -> _Model:
 def _condition(text: str, env: dict[str, _Var], ex: _Executor) -> tuple[Z, Z, bool]:
     """(value, no-raise condition, mentions ``result``) of a pre/postcondition."""
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        expression = pyast.parse_expression(text.strip())
     except SyntaxError as exc:
         raise Unsupported(f"syntax error: {exc.msg}") from None
-    mentions = any(isinstance(n, ast.Name) and n.id == "result" for n in ast.walk(tree))
+    mentions = any(isinstance(n, ast.Name) and n.id == "result" for n in ast.walk(expression))
     saved = ex.local_names
     ex.local_names = set()  # in a condition, unknown names are globals
     try:
-        v, ok = ex.eval(tree.body, env)
+        v, ok = ex.eval(expression, env)
     finally:
         ex.local_names = saved
     return _truthy(v), ok, mentions

@@ -27,6 +27,7 @@ from lift_lsp.generate.backends.base import Backend, BackendError, GenerationReq
 from lift_lsp.generate.constraints import code_constraint_for, pinned_ir_constraint
 from lift_lsp.generate.prompts import code_messages, fix_messages, ir_messages, repair_messages
 from lift_lsp.options import BackendOptions, GenerationOptions, SandboxOptions
+from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import IR, CodeCandidate, Provenance, Source
 from lift_lsp.spec.reverse import function_ir
@@ -111,7 +112,7 @@ def import_edit(text: str, imports: list[str]) -> Edit | None:
     lines = text.split("\n")
     insert_at = 0
     try:
-        module = ast.parse(text)
+        module = pyast.parse(text)
         for node in module.body:
             is_doc = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and node is module.body[0]
             if is_doc or isinstance(node, ast.Import | ast.ImportFrom):

@@ -49,8 +49,8 @@ class ActionRequest:
     """A code-action request: the document, the position, and the request's context."""
 
     analysis: DocumentAnalysis
-    line: int
-    col: int
+    fir: FunctionIR | None
+    """The function at the request's position, as far as it is analysed (None: no function there)."""
     to_client: ToClient
     diagnostics: Sequence[types.Diagnostic] = ()
     only: Sequence[str] | None = None
@@ -73,6 +73,7 @@ QuickFixBuilder = Callable[[ActionRequest, types.Diagnostic], list[types.CodeAct
 
 
 def code_actions(request: ActionRequest) -> list[types.CodeAction]:
+    """The quick fixes of the request's diagnostics, and the actions on the function at its position."""
     actions: list[types.CodeAction] = []
     for diagnostic in request.diagnostics:
         if diagnostic.source == "lift" and isinstance(diagnostic.code, str):
@@ -80,9 +81,9 @@ def code_actions(request: ActionRequest) -> list[types.CodeAction]:
                 actions += build(request, diagnostic)
     analysis = request.analysis
     actions += fix_actions(analysis, request.diagnostics)
-    site = analysis.site_at(request.line, request.col)
-    if site is not None:
-        fir = analysis.function_ir(site)
+    fir = request.fir
+    if fir is not None:
+        site = fir.site
         if site.is_stub:
             actions += _resolve_hole_actions(request, fir)
             actions.append(_generate_action(analysis, fir))
@@ -386,7 +387,7 @@ def _docstring_state(request: ActionRequest, diagnostic: types.Diagnostic) -> _D
     site = _site_of(request, diagnostic)
     if site is None or site.docstring_span is None:
         return None
-    fir = request.analysis.function_ir(site)
+    fir = request.analysis.quick(site).fir  # the docstring's own parameters: jedi cannot change them
     params = {p.name for p in site.params}
     documented = [p.name.lstrip("*") for p in fir.doc.params]
     absent = [name for name in documented if name not in params]
@@ -610,8 +611,8 @@ def resolve_type_holes(analysis: DocumentAnalysis, site: SpecSite) -> tuple[str,
     For the command line and the benchmark: the user's edit, made without an editor."""
     edits: list[Edit] = []
     titles: list[str] = []
-    line, col = site.name_span.start_line, site.name_span.start_col
-    for action in code_actions(ActionRequest(analysis, line, col, types.Position, versioned_edits=False)):
+    request = ActionRequest(analysis, analysis.function_ir(site), types.Position, versioned_edits=False)
+    for action in code_actions(request):
         if action.is_preferred and action.edit is not None and action.edit.changes:
             titles.append(action.title.removeprefix("Resolve hole: "))
             for e in action.edit.changes[analysis.uri]:

@@ -54,9 +54,16 @@ def offset_at(lines: Sequence[str], position: types.Position, encoding: str | No
 class LspTextDocument(TextDocument):
     """A pygls document whose lines and incremental changes follow the LSP's rules."""
 
+    _lines_of: str | None = None
+    _lines: tuple[str, ...] = ()
+
     @property
     def lines(self) -> Sequence[str]:
-        return tuple(lsp_lines(self.source))
+        """The lines of the current text (split once per version: every request converts positions with them)."""
+        source = self.source
+        if self._lines_of is not source:
+            self._lines_of, self._lines = source, tuple(lsp_lines(source))
+        return self._lines
 
     def _apply_incremental_change(self, change: types.TextDocumentContentChangePartial) -> None:
         lines, encoding = self.lines, self.position_codec.encoding

@@ -1,20 +1,27 @@
 """The language server: registers features and delegates to plain functions. No logic of its own beyond wiring,
-caching by document version, and keeping bad input from ever taking it down."""
+caching by document version, scheduling, and keeping bad input from ever taking it down.
+
+Requests never wait for background work: a hover or code action on an analysed function is a lookup answered on the
+event loop; otherwise that one function is computed in a request thread without waiting for jedi (analysis.py).
+Analysis and checks run in background lanes at a lower priority, the most recently used document first
+(scheduler.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
-import threading
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
@@ -25,8 +32,10 @@ from lift_lsp.check.workspace import check_paths
 from lift_lsp.generate import forward
 from lift_lsp.generate.backends.base import Backend, BackendError
 from lift_lsp.lsp.actions import FIX_COMMAND, GENERATE_COMMAND, SHOW_IR_COMMAND, ActionRequest, code_actions
-from lift_lsp.lsp.analysis import AnalysisCache, DocumentAnalysis
+from lift_lsp.lsp.analysis import Analysed, AnalysisCache, DocumentAnalysis
 from lift_lsp.lsp.documents import LspWorkspace, server_position
+from lift_lsp.lsp.memory import keep_large_blocks_apart
+from lift_lsp.lsp.scheduler import Lane, RequestPool, Superseded
 from lift_lsp.options import DiagnosticsOptions, Options, missing_backend_message, parse_options
 from lift_lsp.spec.render import to_markdown
 
@@ -39,14 +48,46 @@ UNTRUSTED_MESSAGE = (
     "own code) are off; hover and the static checks work. To turn them on: trust the workspace (VS Code: Workspace "
     "Trust), or add its folder to the setting `sandbox.trustedFolders`, or set `sandbox.trustAll`."
 )
+SWITCH_INTERVAL_S = 0.001
+"""How long a thread waiting for the interpreter lets another one run before it asks for its turn (Python's default
+is 5 ms): the event loop answers a request sooner while background threads compute."""
 R = TypeVar("R")
 P = ParamSpec("P")
+
+
+class LiftProtocol(LanguageServerProtocol):
+    """pygls 2.1's protocol, without its leak: `JsonRPCProtocol._execute_handler` keeps the future of every
+    notification handled by a coroutine or by one of its own generator features (didOpen, didChange, didClose, ...)
+    in `_request_futures` under a fresh id, and nothing ever removes it. Here each such future is removed once done;
+    a request's future is removed by pygls itself when it sends the answer."""
+
+    def _execute_handler(
+        self,
+        msg_id: Any,
+        handler: Any,
+        callback: Any,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        answered = isinstance(callback, functools.partial) and callback.func == self._send_handler_result
+        future = self._request_futures.get(msg_id)
+        if future is not None and not answered:
+            future.add_done_callback(functools.partial(self._forget, msg_id))
+
+    def _forget(self, msg_id: Any, future: Any) -> None:
+        if self._request_futures.get(msg_id) is future:
+            del self._request_futures[msg_id]
 
 
 class LiftServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__(
-            name="lift-lsp", version=__version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+            name="lift-lsp",
+            version=__version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=LiftProtocol,
+            max_workers=1,  # pygls's pool only reads stdin (one line at a time); its threads would come and grow
         )
         self.options = Options()
         self.analyses = AnalysisCache()
@@ -58,13 +99,38 @@ class LiftServer(LanguageServer):
         """Each open document's last check, by URI: its functions' example and contract statuses (shown on hover)."""
         self._backend: Backend | None = None
         self._backend_options: str | None = None
+        self.backend_users: dict[asyncio.Task[Any], Backend] = {}
+        """The backend each generation in flight uses: a replaced backend is closed once they are done."""
         self.generations: dict[str, asyncio.Task[Any]] = {}
         """Generations in flight, by progress token (for `window/workDoneProgress/cancel`)."""
         self.cancelled_by_user: set[str] = set()
         self.told_untrusted = False
         """Whether the user was told that checks running code are off in an untrusted workspace (told once)."""
-        self.warmers: dict[str, tuple[asyncio.Task[None], threading.Event]] = {}
-        """Background analysis of each open document's latest version, by URI (see `schedule_warm`)."""
+        self.recency: dict[str, int] = {}
+        """Open documents by when they were last used (a counter): background work takes the latest first."""
+        self._uses = 0
+        self.analysis_lane = Lane("lift-analysis", self.rank)
+        """Each function's IR without jedi, ahead of the first hover: short jobs."""
+        self.types_lane = Lane("lift-types", self.rank)
+        """jedi's types where the IR needs them: long jobs, which never hold up the analysis lane."""
+        self.check_lane = Lane("lift-check", self.rank)
+        self.requests = RequestPool()
+        self.warm_timers: dict[str, asyncio.TimerHandle] = {}
+        """Pending background analyses, by URI (see `schedule_warm`)."""
+        self.tasks: set[asyncio.Task[Any]] = set()
+        """The server's own background tasks (checks being published), kept until they finish."""
+
+    def touch(self, uri: str) -> None:
+        self._uses += 1
+        self.recency[uri] = self._uses
+
+    def rank(self, uri: str) -> int:
+        return self.recency.get(uri, 0)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def backend(self) -> Backend | None:
         """The configured backend, built once per settings; raises BackendError for unusable settings."""
@@ -72,9 +138,24 @@ class LiftServer(LanguageServer):
 
         key = self.options.backend.model_dump_json() + self.options.generation.model_dump_json()
         if self._backend is None or key != self._backend_options:
+            self.retire_backend()
             self._backend = make_backend(self.options.backend, self.options.generation)
             self._backend_options = key
         return self._backend
+
+    def retire_backend(self) -> None:
+        """Close the current backend (its connections, its model) once the generations using it are done."""
+        old, self._backend = self._backend, None
+        if old is None:
+            return
+        users = [task for task, backend in self.backend_users.items() if backend is old]
+
+        async def close() -> None:
+            if users:
+                await asyncio.wait(users)
+            await old.aclose()
+
+        self.spawn(close())
 
     def open_document(self, uri: str) -> TextDocument | None:
         """The editor's copy of an open document; None once it is closed (never read from disk instead)."""
@@ -90,7 +171,7 @@ class LiftServer(LanguageServer):
 
     def apply_settings(self, raw: Any) -> None:
         self.options, problems = parse_options(raw)
-        self._backend = None
+        self.retire_backend()
         for problem in problems:
             self.show(f"lift-lsp: {problem}", types.MessageType.Warning)
 
@@ -125,6 +206,19 @@ class LiftServer(LanguageServer):
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
+    async def close(self) -> None:
+        """Stop the background work and close the backend (at `shutdown`)."""
+        for timer in self.warm_timers.values():
+            timer.cancel()
+        self.warm_timers.clear()
+        self.analysis_lane.close()
+        self.types_lane.close()
+        self.check_lane.close()
+        self.requests.close()
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            await backend.aclose()
+
 
 _SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -150,13 +244,33 @@ def _diagnostic(finding: Finding, doc: TextDocument) -> types.Diagnostic:
 
 
 async def publish_checks(ls: LiftServer, uri: str) -> None:
-    """Run the checks of a document off the event loop and publish them (the server keeps answering meanwhile)."""
+    """Check a document in the check lane and publish the findings. A check that fails is run once more (unless a
+    newer check of the document waits already: that one publishes); when that fails too the error is shown and
+    the diagnostics published last stay."""
     doc = ls.open_document(uri)
     if doc is None:
         return
     text, version = doc.source, doc.version
     path = to_fs_path(uri) if uri.startswith("file:") else None
-    report = await asyncio.to_thread(ls.check, text, path or uri, ls.trusted_diagnostics(path))
+    work = functools.partial(ls.check, text, path or uri, ls.trusted_diagnostics(path))
+    for attempt in (1, 2):
+        try:
+            report = await ls.check_lane.submit(uri, work)
+            break
+        except Superseded:
+            return  # a newer check of the document replaced this one before it ran
+        except Exception as err:
+            if ls.check_lane.has_pending(uri):
+                return  # a newer check of the document waits already: it publishes
+            if attempt == 1:
+                log.warning("lift-lsp: checking %s failed; trying once more", uri, exc_info=True)
+                continue
+            log.exception("lift-lsp: checking %s failed", uri)
+            ls.show(
+                f"lift-lsp: checking the file failed (the diagnostics shown are from the last check): {err}",
+                types.MessageType.Error,
+            )
+            return
     current = ls.open_document(uri)
     if current is None or (current.version != version and current.source != text):
         return  # closed, or the document moved on: the next save publishes fresh results
@@ -237,14 +351,27 @@ def _escape(text: str) -> str:
     return "".join(f"\\{c}" if c in "\\`*_[]<>#|" else c for c in text)
 
 
-def _guarded(handler: Callable[P, R]) -> Callable[P, R | None]:
+def _hover_markdown(report: FileCheck | None, known: Analysed) -> str:
+    """The function's IR as rendered, with what the document's last check found: each postcondition's status, and
+    the function's status in one line."""
+    if report is None:
+        return known.markdown
+    qualname = known.fir.site.qualname
+    checked = report.contracts.get(qualname)
+    notes = {c.expr: c.detail for c in checked.conditions} if checked is not None else None
+    markdown = known.markdown if notes is None else to_markdown(known.fir.ir, notes)
+    status = report.status_line(qualname)
+    return markdown if status is None else f"{markdown}\n\n---\n*{_escape(status)}*"
+
+
+def _guarded(handler: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R | None]]:
     """A handler that fails answers None and logs, instead of failing the request: bad input never takes the
     server down and every request gets an answer."""
 
     @functools.wraps(handler)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R | None:
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R | None:
         try:
-            return handler(*args, **kwargs)
+            return await handler(*args, **kwargs)
         except Exception:
             log.exception("lift-lsp: %s failed", handler.__name__)
             return None
@@ -271,45 +398,73 @@ def _client_converter(doc: TextDocument) -> Callable[[int, int], types.Position]
     return convert
 
 
+async def function_at(
+    ls: LiftServer, uri: str, position: types.Position
+) -> tuple[Analysed | None, DocumentAnalysis, TextDocument] | None:
+    """The function at a position (None where there is none), as far as it is analysed: from what is ready when it
+    is (no waiting), else computed for that one function in a request thread, without waiting for jedi; None for a
+    document that is not open."""
+    found = ls.analysis(uri)
+    if found is None:
+        return None
+    analysis, doc = found
+    ls.touch(uri)
+    if not analysis.sites_ready:
+        await ls.requests.run(lambda: analysis.sites)
+    at = _to_server(doc, position)
+    site = analysis.site_at(*at) if at is not None else None
+    if site is None:
+        return None, analysis, doc
+    known = analysis.ready(site)
+    if known is None:
+        known = await ls.requests.run(functools.partial(analysis.quick, site))
+    return known, analysis, doc
+
+
 WARM_DELAY_S = 0.3
 """Quiet time after a change before the document is analysed in the background."""
 
 
 def stop_warm(ls: LiftServer, uri: str) -> None:
-    running = ls.warmers.pop(uri, None)
-    if running is not None:
-        task, stop = running
-        stop.set()
-        task.cancel()
+    timer = ls.warm_timers.pop(uri, None)
+    if timer is not None:
+        timer.cancel()
+    ls.analysis_lane.cancel(uri)
+    ls.types_lane.cancel(uri)
 
 
-def schedule_warm(ls: LiftServer, uri: str) -> None:
-    """Analyse every function of the document's latest version in a worker thread, once the user pauses typing,
-    so that hovers answer from the cache. A newer change stops the run between two functions."""
+def schedule_warm(ls: LiftServer, uri: str, delay_s: float = WARM_DELAY_S) -> None:
+    """Analyse every function of the document's latest version in the analysis lane, once the user pauses typing
+    (at once when the document is opened or saved), so that hovers answer from what is ready. A newer version
+    stops the run between two functions."""
     stop_warm(ls, uri)
-    if not ls.options.hover.enabled:
+    if ls.options.hover.enabled:
+        ls.warm_timers[uri] = asyncio.get_running_loop().call_later(delay_s, _warm, ls, uri)
+
+
+def _warm(ls: LiftServer, uri: str) -> None:
+    ls.warm_timers.pop(uri, None)
+    found = ls.analysis(uri)
+    if found is None:
         return
-    stop = threading.Event()
+    analysis = found[0]
 
-    async def warm() -> None:
-        await asyncio.sleep(WARM_DELAY_S)
-        found = ls.analysis(uri)
-        if found is None:
-            return
-        try:
-            await asyncio.to_thread(found[0].warm, lambda: not stop.is_set())
-        except Exception:
-            log.exception("lift-lsp: analysing %s failed", uri)
+    def wanted() -> bool:
+        return ls.analyses.is_current(analysis)
 
-    ls.warmers[uri] = (asyncio.ensure_future(warm()), stop)
+    def prepared(future: asyncio.Future[bool]) -> None:
+        if _succeeded(future) and future.result():
+            ls.types_lane.submit(uri, lambda: analysis.complete_types(wanted)).add_done_callback(_succeeded)
+
+    ls.analysis_lane.submit(uri, lambda: analysis.prepare(wanted)).add_done_callback(prepared)
 
 
-async def _checked(ls: LiftServer, uri: str) -> None:
-    try:
-        await publish_checks(ls, uri)
-    except Exception as err:
-        log.exception("lift-lsp: checking %s failed", uri)
-        ls.show(f"lift-lsp: checking the file failed: {err}", types.MessageType.Error)
+def _succeeded(future: asyncio.Future[Any]) -> bool:
+    """Whether a background analysis went well; logs it when it failed (a superseded one did not)."""
+    error = None if future.cancelled() else future.exception()
+    if error is not None and not isinstance(error, Superseded):
+        log.error("lift-lsp: analysing a document failed", exc_info=error)
+    return not future.cancelled() and error is None
 
 
 async def run_generation(ls: LiftServer, uri: str, function: str, fixing: bool = False) -> dict[str, Any]:
@@ -326,7 +481,7 @@ async def run_generation(ls: LiftServer, uri: str, function: str, fixing: bool =
     if found is None:
         return fail("the document is not open in the editor")
     analysis, doc = found
-    site = analysis.find(function)
+    site = await ls.requests.run(lambda: analysis.find(function))
     if site is None:
         return fail(f"no function `{function}` in this document")
     try:
@@ -353,14 +508,16 @@ async def run_generation(ls: LiftServer, uri: str, function: str, fixing: bool =
     task = asyncio.current_task()
     if task is not None:
         ls.generations[token] = task
+        ls.backend_users[task] = backend
     try:
+        context = await asyncio.to_thread(analysis.type_context, site)  # jedi: never in the requests' threads
         outcome = await (forward.fix if fixing else forward.generate)(
             text,
             site,
             backend,
             ls.options.generation,
             ls.options.sandbox,
-            context=analysis.type_context(site),
+            context=context,
             file=to_fs_path(uri) or uri,
             progress=report,
             timeout_s=ls.options.backend.timeout_s,
@@ -373,6 +530,8 @@ async def run_generation(ls: LiftServer, uri: str, function: str, fixing: bool =
         return {"ok": False, "message": "cancelled"}
     finally:
         ls.generations.pop(token, None)
+        if task is not None:
+            ls.backend_users.pop(task, None)
         ls.cancelled_by_user.discard(token)
         if has_progress:
             progress.end(token, types.WorkDoneProgressEnd())
@@ -426,7 +585,6 @@ def create_server() -> LiftServer:
         ls.pending_messages = []
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    @_guarded
     def did_change_configuration(ls: LiftServer, params: types.DidChangeConfigurationParams) -> None:
         settings = params.settings
         if isinstance(settings, dict) and "lift" in settings:
@@ -434,57 +592,60 @@ def create_server() -> LiftServer:
         if settings is not None:
             ls.apply_settings(settings)
 
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: LiftServer, params: None) -> None:
+        await ls.close()
+
+    # Notifications return at once: the work they start runs in the lanes and in tasks the server keeps.
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    async def did_open(ls: LiftServer, params: types.DidOpenTextDocumentParams) -> None:
-        schedule_warm(ls, params.text_document.uri)
+    def did_open(ls: LiftServer, params: types.DidOpenTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        ls.touch(uri)
+        schedule_warm(ls, uri, delay_s=0)
         if ls.options.diagnostics.on_open:
-            await _checked(ls, params.text_document.uri)
+            ls.spawn(publish_checks(ls, uri))
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
-    async def did_save(ls: LiftServer, params: types.DidSaveTextDocumentParams) -> None:
+    def did_save(ls: LiftServer, params: types.DidSaveTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        ls.touch(uri)
+        if ls.warm_timers.get(uri) is not None:  # the user paused: analyse the latest version now
+            schedule_warm(ls, uri, delay_s=0)
         if ls.options.diagnostics.on_save:
-            await _checked(ls, params.text_document.uri)
+            ls.spawn(publish_checks(ls, uri))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LiftServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         stop_warm(ls, uri)
+        ls.check_lane.cancel(uri)
         ls.analyses.drop(uri)
         ls.checked_versions.pop(uri, None)
         ls.reports.pop(uri, None)
+        ls.recency.pop(uri, None)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: LiftServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.touch(params.text_document.uri)
         schedule_warm(ls, params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     @_guarded
-    def hover(ls: LiftServer, params: types.HoverParams) -> types.Hover | None:
+    async def hover(ls: LiftServer, params: types.HoverParams) -> types.Hover | None:
         if not ls.options.hover.enabled:
             return None
-        found = ls.analysis(params.text_document.uri)
-        if found is None:
+        found = await function_at(ls, params.text_document.uri, params.position)
+        known = found[0] if found is not None else None
+        if found is None or known is None:
             return None
-        analysis, doc = found
-        position = _to_server(doc, params.position)
-        if position is None:
-            return None
-        site = analysis.site_at(*position)
-        if site is None:
-            return None
-        fir = analysis.function_ir(site)
-        report = ls.reports.get(params.text_document.uri)
-        checked = report.contracts.get(site.qualname) if report is not None else None
-        notes = {c.expr: c.detail for c in checked.conditions} if checked is not None else None
+        doc = found[2]
         to_client = _client_converter(doc)
-        span = site.name_span
-        markdown = to_markdown(fir.ir, notes)
-        status = report.status_line(site.qualname) if report is not None else None
-        if status is not None:
-            markdown += f"\n\n---\n*{_escape(status)}*"
+        span = known.fir.site.name_span
         return types.Hover(
-            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=markdown),
+            contents=types.MarkupContent(
+                kind=types.MarkupKind.Markdown, value=_hover_markdown(ls.reports.get(params.text_document.uri), known)
+            ),
             range=types.Range(
                 start=to_client(span.start_line, span.start_col), end=to_client(span.end_line, span.end_col)
             ),
@@ -498,18 +659,15 @@ def create_server() -> LiftServer:
         ),
     )
     @_guarded
-    def code_action(ls: LiftServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
-        found = ls.analysis(params.text_document.uri)
+    async def code_action(ls: LiftServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        found = await function_at(ls, params.text_document.uri, params.range.start)
         if found is None:
             return None
-        analysis, doc = found
-        position = _to_server(doc, params.range.start)
-        if position is None:
-            return None
+        known, analysis, doc = found
         edit_capabilities = ls.client_capabilities.workspace and ls.client_capabilities.workspace.workspace_edit
         request = ActionRequest(
             analysis,
-            *position,
+            known.fir if known is not None else None,
             _client_converter(doc),
             diagnostics=params.context.diagnostics,
             only=params.context.only,
@@ -546,21 +704,25 @@ def create_server() -> LiftServer:
 
     @server.command(SHOW_IR_COMMAND)
     @_guarded
-    def show_ir(ls: LiftServer, uri: str, function: str | None = None) -> list[dict[str, Any]] | None:
+    async def show_ir(ls: LiftServer, uri: str, function: str | None = None) -> list[dict[str, Any]] | None:
         """The IR of one function (or of every function) of a document: `{function, line, ir, markdown}`."""
         found = ls.analysis(uri)
         if found is None:
             return None
         analysis = found[0]
-        sites = analysis.sites if function is None else [s for s in analysis.sites if function in (s.qualname, s.name)]
+
+        def analyse() -> list[Analysed]:
+            sites = [s for s in analysis.sites if function is None or function in (s.qualname, s.name)]
+            return [analysis.analysed(site) for site in sites]
+
         return [
             {
-                "function": fir.function,
-                "line": fir.line,
-                "ir": fir.ir.model_dump(mode="json"),
-                "markdown": to_markdown(fir.ir),
+                "function": known.fir.function,
+                "line": known.fir.line,
+                "ir": known.fir.ir.model_dump(mode="json"),
+                "markdown": known.markdown,
             }
-            for fir in (analysis.function_ir(site) for site in sites)
+            for known in await asyncio.to_thread(analyse)  # jedi: never in the requests' threads
         ]
 
     @server.command(CHECK_WORKSPACE_COMMAND)
@@ -585,5 +747,7 @@ def create_server() -> LiftServer:
 
 def serve() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    keep_large_blocks_apart()
     create_server().start_io()
     return 0

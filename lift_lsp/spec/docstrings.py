@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lift_lsp.spec import pyast
 from lift_lsp.spec.ir import Condition, Example, ParamKind, Raise
 from lift_lsp.spec.sections import DocParam, SectionKind, Sections, annotation_of, read_fields, read_google, read_numpy
 
@@ -955,10 +956,9 @@ def _parse(source: str, mode: Literal["eval", "exec"] = "eval") -> ast.AST | Non
     if len(source) > _MAX_EXPR * 4:
         return None
     try:
-        tree = ast.parse(source, mode=mode)
+        return pyast.parse_expression(source) if mode == "eval" else pyast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return None
-    return tree.body if isinstance(tree, ast.Expression) else tree
 
 
 def _segment(source: str, node: ast.AST) -> str:

@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec, ParamShape, parse_docstring
 from lift_lsp.spec.ir import (
     IR,
@@ -97,6 +98,23 @@ def _lines(text: str) -> int:
     return len(re.split(r"\r\n|\r|\n", text))
 
 
+def _is_receiver(site: SpecSite, index: int, name: str) -> bool:
+    """`self` or `cls` of a method."""
+    return index == 0 and bool(site.class_name) and name in ("self", "cls") and "staticmethod" not in site.decorators
+
+
+def needs_types(site: SpecSite, doc: DocSpec) -> bool:
+    """Whether jedi's context can change the function's IR: a parameter, or the return of an implemented function,
+    with neither an annotation nor a documented type."""
+    documented = {p.name: p for p in doc.params}
+    for index, param in enumerate(site.params):
+        described = documented.get(param.name)
+        typed = param.annotation is not None or (described is not None and bool(described.type))
+        if not typed and not _is_receiver(site, index, param.name):
+            return True
+    return site.return_annotation is None and not doc.returns_type and not site.is_stub
+
+
 def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | None = None) -> FunctionIR:
     doc = doc if doc is not None else read_spec(site)
     spec_source = Source.DOCSTRING if site.docstring is not None else Source.SPEC_COMMENT
@@ -113,7 +131,7 @@ def function_ir(site: SpecSite, ctx: TypeContext | None = None, doc: DocSpec | N
     parameters: list[Parameter] = []
     parameters_left_out = 0
     for index, param in enumerate(site.params):
-        if index == 0 and site.class_name and param.name in ("self", "cls") and "staticmethod" not in site.decorators:
+        if _is_receiver(site, index, param.name):
             continue
         if len(parameters) == MAX_PARAMETERS:
             parameters_left_out += 1
@@ -263,7 +281,7 @@ def _effects(site: SpecSite, params: list[str]) -> list[Effect]:
 def literal_type(source: str) -> str | None:
     """The Python type of a literal's value, written as an annotation (`[1, 2]` -> `list[int]`)."""
     try:
-        value = ast.literal_eval(source)
+        value = pyast.literal_eval(source)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
     return _type_of(value)
@@ -344,7 +362,7 @@ def placeholder_lines(site: SpecSite) -> list[int]:
     """0-based file lines of `...` placeholders in an implemented function (a statement `...` or `x = ...`), not
     counting `...` in subscripts (`tuple[int, ...]`), defaults, or as the whole body of a nested stub."""
     try:
-        tree = ast.parse(textwrap.dedent(site.text))
+        tree = pyast.parse(textwrap.dedent(site.text))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     parents: dict[int, ast.AST] = {}

@@ -1,13 +1,21 @@
-"""Type context from jedi: what the types around a function are, for hover and for every prompt."""
+"""Type context from jedi: what the types around a function are, for hover and for every prompt.
+
+jedi takes tens of milliseconds per function, so contexts are cached (`ContextCache`) by what they depend on
+(`context_keys`): an edit elsewhere in a file, or a new version of it, reuses the contexts of the functions it did
+not touch.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import jedi
+from cachetools import TTLCache
 
 from lift_lsp.spec.sites import SpecSite
 
@@ -41,6 +49,61 @@ class TypeContext:
         if self.inferred_return:
             lines.append(f"Inferred return type: {self.inferred_return}")
         return "\n".join(lines)
+
+
+CONTEXT_CACHE_ENTRIES = 4096
+CONTEXT_CACHE_AGE_S = 3600.0
+"""Bounds of a `ContextCache`: the most recently stored contexts are kept, none longer than an hour."""
+
+
+class ContextCache:
+    """Type contexts by `context_keys`, shared across documents and versions; thread-safe, bounded by size and age."""
+
+    def __init__(self, entries: int = CONTEXT_CACHE_ENTRIES, age_s: float = CONTEXT_CACHE_AGE_S) -> None:
+        self._entries: TTLCache[str, TypeContext] = TTLCache(maxsize=entries, ttl=age_s)
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> TypeContext | None:
+        with self._lock:
+            return self._entries.get(key)
+
+    def put(self, key: str, context: TypeContext) -> None:
+        with self._lock:
+            self._entries[key] = context
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._entries.expire()
+            return len(self._entries)
+
+
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def context_keys(text: str, sites: Sequence[SpecSite], path: str | None = None) -> dict[tuple[str, int], str]:
+    """A key per function (by qualname and `def` line) of what jedi's view of it depends on: its own text, the
+    texts of the module's functions it uses (transitively) and of those that call it (jedi infers a parameter from
+    its call sites), the module outside its functions (imports, globals, class bodies) and the file's path."""
+    lines = text.split("\n")
+    inside = {row for site in sites for row in range(site.span.start_line, site.span.end_line + 1)}
+    outside = "\n".join(line for row, line in enumerate(lines) if row not in inside)
+    words = {site.qualname: set(_WORD.findall(site.text)) for site in sites}
+    by_name = {site.name: site for site in sites if site.class_name is None and "<locals>" not in site.qualname}
+    keys: dict[tuple[str, int], str] = {}
+    for site in sites:
+        used: set[str] = set()
+        pending = [site]
+        while pending:
+            current = pending.pop()
+            if current.qualname in used:
+                continue
+            used.add(current.qualname)
+            pending += [by_name[w] for w in words[current.qualname] if w in by_name]
+        callers = {other.qualname for other in sites if site.name in words[other.qualname]}
+        texts = sorted(s.text for s in sites if s.qualname in used | callers)
+        payload = "\x00".join([path or "", outside, site.qualname, site.text, *texts])
+        keys[site.qualname, site.def_line] = hashlib.sha256(payload.encode("utf-8", errors="surrogatepass")).hexdigest()
+    return keys
 
 
 class TypeOracle:
