@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from lift_lsp.check.checks import CHECK_CACHE_AGE_S, CHECK_CACHE_ENTRIES, CheckCache, check_text
-from lift_lsp.options import DiagnosticsOptions
+from lift_lsp.options import ContractOptions
 from lift_lsp.spec.typecontext import ContextCache, TypeContext
+
+NO_CONTRACTS = ContractOptions(enabled=False)
 
 
 def test_the_check_cache_keeps_the_most_recent_entries() -> None:
@@ -14,9 +16,9 @@ def test_the_check_cache_keeps_the_most_recent_entries() -> None:
         cache.entries[str(index)] = []
     assert len(cache.entries) == CHECK_CACHE_ENTRIES and "0" not in cache.entries and str(index) in cache.entries
     text = 'def f(x: int) -> int:\n    """Twice x.\n\n    >>> f(2)\n    5\n    """\n    return 2 * x\n'
-    assert [f.code for f in check_text(text, "m.py", DiagnosticsOptions(smt=False), cache=cache)] == ["LIFT001"]
+    assert [f.code for f in check_text(text, "m.py", cache=cache, contracts=NO_CONTRACTS)] == ["LIFT001"]
     assert cache.runs == 1 and len(cache.entries) == CHECK_CACHE_ENTRIES  # stored; the oldest went
-    assert [f.code for f in check_text(text, "m.py", DiagnosticsOptions(smt=False), cache=cache)] == ["LIFT001"]
+    assert [f.code for f in check_text(text, "m.py", cache=cache, contracts=NO_CONTRACTS)] == ["LIFT001"]
     assert cache.runs == 1  # answered from the cache
 
 

@@ -298,3 +298,29 @@ async def test_workspace_check_with_progress_and_the_status_on_hover(client: Lan
     found = await hover(client, uri, line, 5)
     assert found is not None and isinstance(found.contents, types.MarkupContent)
     assert "2 examples ran: 2 passed, 0 failed; Python: " in found.contents.value.replace("\\", "")
+
+
+def test_forward_mode_compares_a_doctest_by_value_where_check_does_as_doctest(tmp_path: Path) -> None:
+    """`lift-lsp check` agrees with doctest (`"21"` written for `'21'` fails); a generated body that returns the value
+    the docstring states passes forward mode's validation (no right answer lost to the docstring's quoting)."""
+    source = textwrap.dedent(
+        '''
+        def join(parts: list[str]) -> str:
+            """Join the parts.
+
+            >>> join(["2", "1"])
+            "21"
+            >>> join(["a", "b"]) == "ab"
+            """
+            return "".join(parts)
+        '''
+    )
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    checked = check_document(source, str(path))
+    assert [f.code for f in checked.findings] == [Code.EXAMPLE_WRONG_RESULT, Code.EXAMPLE_WRONG_RESULT]
+    site = next(s for s in find_sites(source) if s.name == "join")
+    assert function_example_findings(source, str(path), site, read_spec(site), SandboxOptions()) == []
+    wrong = source.replace('return "".join(parts)', 'return "-".join(parts)')
+    found = function_example_findings(wrong, str(path), site, read_spec(site), SandboxOptions())
+    assert [f.code for f in found] == [Code.EXAMPLE_WRONG_RESULT, Code.EXAMPLE_WRONG_RESULT]

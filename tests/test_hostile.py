@@ -51,7 +51,8 @@ WORKER = str(Path(sandbox.__file__).with_name("worker.py"))
 NOBODY = 65534
 SETTINGS = {
     "sandbox": {"trustAll": True, "exampleTimeoutS": 2, "fileTimeoutS": 20, "workers": 1},
-    "diagnostics": {"smt": False, "timeBudgetS": 60},
+    "diagnostics": {"timeBudgetS": 60},
+    "contracts": {"enabled": False},
     "hover": {"enabled": False},  # no background analysis of 26 documents: the checks alone
 }
 

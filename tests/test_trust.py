@@ -45,7 +45,7 @@ async def session(options: dict[str, Any], *paths: Path) -> tuple[list[list[type
     client = await SERVER.start()
     assert isinstance(client, LanguageClient)
     try:
-        await start(client, options={"diagnostics": {"smt": False}, **options})
+        await start(client, options={"contracts": {"enabled": False}, **options})
         diagnostics = [await asyncio.wait_for(opened(client, path), timeout=120) for path in paths]
         text = hover_text(await hover(client, paths[0].as_uri(), 0, 5))
         return diagnostics, [m.message for m in client.messages], text

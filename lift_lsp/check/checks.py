@@ -27,7 +27,7 @@ from cachetools import TTLCache
 from lift_lsp.check.contracts.runner import ConditionStatus, Counterexample, FunctionContracts, check_contracts
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.project import DoctestConfig, Interpreter, doctest_config, find_interpreter, module_target
-from lift_lsp.check.sandbox import UNAVAILABLE, Call, CallOutcome, SandboxLimits, run_calls
+from lift_lsp.check.sandbox import BY_VALUE, UNAVAILABLE, Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
@@ -664,13 +664,14 @@ def function_example_findings(
     text: str, file: str, site: SpecSite, doc: DocSpec, sandbox: SandboxOptions, interpreter: Interpreter | None = None
 ) -> list[Finding]:
     """The findings of one function's examples (its doctest session and its prose examples), run in the sandbox on
-    the document `text`: what forward mode validates a candidate with."""
+    the document `text`: what forward mode validates a candidate with. A doctest's output is also compared by value
+    (`BY_VALUE`): a docstring states values, and a right answer must not be lost to `"21"` written for `'21'`."""
     ran = _Ran({})
     planned = _plan([(site, doc)])
     if planned and _compiles(text):
         diagnostics = DiagnosticsOptions(time_budget_s=sandbox.file_timeout_s)
         python = interpreter or find_interpreter(file, mode=sandbox.mode)
-        _run_examples(text, file, [site], planned, diagnostics, sandbox, python, ran)
+        _run_examples(text, file, [site], planned, diagnostics, sandbox, python, ran, extra_flags=(BY_VALUE,))
     return [f for found, _ in ran.functions.values() for f in found]
 
 
@@ -683,8 +684,10 @@ def _run_examples(
     sandbox: SandboxOptions,
     interpreter: Interpreter,
     ran: _Ran,
+    extra_flags: Sequence[str] = (),
 ) -> None:
-    """Run the planned calls in the sandbox, the module imported as what it is; their findings and counts into `ran`."""
+    """Run the planned calls in the sandbox, the module imported as what it is (doctests with the project's option
+    flags and `extra_flags`); their findings and counts into `ran`."""
     from lift_lsp.check.doctests import run_findings
 
     python = interpreter.python.path + ("" if interpreter.is_project else f" (not the project's: {interpreter.note})")
@@ -704,7 +707,7 @@ def _run_examples(
         module_name=target.name,
         is_package=target.is_package,
         python=interpreter.python,
-        doctest_flags=config.flags,
+        doctest_flags=[*config.flags, *extra_flags],
     )
     failure = next((o for o in outcomes if not o.loaded), None)
     if failure is not None:
@@ -881,7 +884,7 @@ def wrong_result_data(
     actual = actual_repr
     if printed:  # `print(x)`: the example compares `str(x)`, and the doctest shows the text itself
         try:
-            actual = ast.literal_eval(actual_repr)
+            actual = pyast.literal_eval(actual_repr)
         except (ValueError, SyntaxError):
             return None
     lines_out = [line.rstrip() or "<BLANKLINE>" for line in actual.split("\n")]  # doctest's blank-line marker

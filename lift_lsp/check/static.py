@@ -7,10 +7,11 @@ or variables, redefinitions) do not. Source that does not parse gives no finding
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 
 from pyflakes import checker, messages
+
+from lift_lsp.spec import pyast
 
 CERTAIN_ERRORS: tuple[type[messages.Message], ...] = (
     messages.UndefinedName,
@@ -52,7 +53,7 @@ def static_errors(source: str, filename: str = "<lift>", lines: range | None = N
     """The certain errors pyflakes finds in `source` (a module), in line order; only those on `lines` (1-based)
     when given."""
     try:
-        tree = ast.parse(source, filename)
+        tree = pyast.parse(source, filename)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return []
     found = checker.Checker(tree, filename=filename).messages

@@ -16,6 +16,7 @@ object per line:
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import faulthandler
 import importlib
@@ -444,10 +445,17 @@ def import_buffer(name: str, filename: str, source: str, is_package: bool) -> ty
 # ---------------------------------------------------------------------------------------------------------- doctests
 
 
+BY_VALUE = "LIFT_BY_VALUE"
+"""lift-lsp's own doctest option: an example also passes when its output is the value the expected output writes
+(`"21"` written for `'21'`, `2.0` for `2.0000000001`), or shows `True` where nothing is written (an example such as
+`f(x) == y`, meant as an assertion). Forward mode checks generated code with it: docstrings state values."""
+
+
 def doctest_flags(names: Iterable[str]) -> int:
-    """The option flags named (`ELLIPSIS`, ...); names this doctest does not know are left out."""
+    """The option flags named (`ELLIPSIS`, ..., `LIFT_BY_VALUE`); names this doctest does not know are left out."""
     import doctest
 
+    doctest.register_optionflag(BY_VALUE)  # registered once: it returns the flag it has
     flags = 0
     for name in names:
         flags |= doctest.OPTIONFLAGS_BY_NAME.get(name, 0)
@@ -462,6 +470,29 @@ def _skipped(example: doctest.Example, flags: int) -> bool:
     return bool(flags & doctest.SKIP)
 
 
+def _checker() -> doctest.OutputChecker:
+    """doctest's output checker, which with `LIFT_BY_VALUE` also compares the values the texts write."""
+    import doctest
+
+    by_value = doctest.register_optionflag(BY_VALUE)
+
+    class ValueChecker(doctest.OutputChecker):
+        def check_output(self, want: str, got: str, optionflags: int) -> bool:
+            if super().check_output(want, got, optionflags):
+                return True
+            if not optionflags & by_value:
+                return False
+            if not want.strip():
+                return got.strip() == "True"
+            try:
+                expected, value = ast.literal_eval(want.strip()), ast.literal_eval(got.strip())
+            except Exception:
+                return False
+            return values_match(value, got.strip(), expected)
+
+    return ValueChecker()
+
+
 class _Recorder:
     """doctest's own runner (imported only when doctests run: it is slow to import); each example's start and result
     are sent to the parent as they happen."""
@@ -470,7 +501,7 @@ class _Recorder:
         import doctest
 
         self.optionflags = doctest_flags(flag_names)
-        self.runner = doctest.DocTestRunner(doctest.OutputChecker(), verbose=False, optionflags=self.optionflags)
+        self.runner = doctest.DocTestRunner(_checker(), verbose=False, optionflags=self.optionflags)
         for name in ("report_start", "report_success", "report_failure", "report_unexpected_exception"):
             setattr(self.runner, name, getattr(self, name))  # the runner calls its own report_* after each example
         self.emit = emit

@@ -23,6 +23,7 @@ from lsprotocol import types
 
 from lift_lsp.generate.forward import Edit, apply_edits, import_edit
 from lift_lsp.lsp.analysis import DocumentAnalysis
+from lift_lsp.spec import pyast
 from lift_lsp.spec.ir import HoleKind, ParamKind
 from lift_lsp.spec.reverse import FunctionIR
 from lift_lsp.spec.sites import SpecSite
@@ -257,8 +258,8 @@ _RETURN_NAMES = ("__return__", "result", "_")
 def _result_from_spec(condition: str, inputs: dict[str, str]) -> str | None:
     """The result the condition fixes for these inputs (`__return__ == x` with x=3 -> `3`), when it is a literal."""
     try:
-        tree = ast.parse(condition, mode="eval").body
-        values = {name: ast.parse(value, mode="eval").body for name, value in inputs.items()}
+        tree = pyast.parse_expression(condition)
+        values = {name: pyast.parse_expression(value) for name, value in inputs.items()}
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     if not (isinstance(tree, ast.Compare) and len(tree.ops) == 1 and isinstance(tree.ops[0], ast.Eq)):
@@ -276,7 +277,7 @@ def _result_from_spec(condition: str, inputs: dict[str, str]) -> str | None:
             return values.get(node.id, node)
 
     try:
-        value = ast.literal_eval(Substitute().visit(other))
+        value = pyast.literal_value(Substitute().visit(other))
     except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
         return None
     return repr(value)
@@ -547,7 +548,7 @@ _TYPING_NAMES = set(typing.__all__) - set(dir(builtins))
 def _import_edits(request: ActionRequest, annotation: str) -> list[Edit]:
     """`from typing import X` for each typing name the annotation uses that the module does not bind."""
     try:
-        used = {n.id for n in ast.walk(ast.parse(annotation, mode="eval")) if isinstance(n, ast.Name)}
+        used = {n.id for n in ast.walk(pyast.parse_expression(annotation)) if isinstance(n, ast.Name)}
     except SyntaxError:
         return []
     missing = sorted((used & _TYPING_NAMES) - _module_names(request.analysis.text))
@@ -561,7 +562,7 @@ _IMPORT_LINE = re.compile(r"(?:from\s+[\w.]+\s+)?import\s+(?P<names>[^()\\#]+?)\
 def _module_names(text: str) -> set[str]:
     """Names the module binds at its top level (imports, definitions, assignments)."""
     try:
-        tree = ast.parse(text)
+        tree = pyast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # broken code: its one-line imports
         names: set[str] = set()
         for line in text.split("\n"):

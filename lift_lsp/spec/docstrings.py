@@ -938,7 +938,7 @@ def _type_names(annotation: str) -> set[str] | None:
 def _value_types(source: str) -> set[str] | None:
     """The types a literal's value fits (`3` fits int, float, complex); None when it is no literal."""
     try:
-        value = ast.literal_eval(source)
+        value = pyast.literal_eval(source)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
     return _VALUE_TYPES.get(type(value), {type(value).__name__})

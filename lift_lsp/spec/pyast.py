@@ -34,3 +34,8 @@ def literal_eval(source: str) -> Any:
     with _AST_LOCK:
         tree = ast.parse(source.lstrip(" \t"), mode="eval")
     return ast.literal_eval(tree)
+
+
+def literal_value(node: ast.expr) -> Any:
+    """`ast.literal_eval` of a tree already built (no parse, so no lock)."""
+    return ast.literal_eval(node)

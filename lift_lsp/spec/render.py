@@ -6,6 +6,7 @@ import ast
 import re
 from collections.abc import Mapping
 
+from lift_lsp.spec import pyast
 from lift_lsp.spec.ir import IR, Condition, Example, Parameter, ParamKind, Source
 
 _SOURCE_WORDS = {
@@ -78,7 +79,7 @@ def condition_text(condition: Condition) -> str:
 def _normalized(expr: str) -> str | None:
     """The expression's AST with `__return__` and `_` read as `result`, for comparing spellings of one contract."""
     try:
-        tree = ast.parse(expr.strip(), mode="eval")
+        tree = pyast.parse_expression(expr.strip())
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     for node in ast.walk(tree):

@@ -86,7 +86,7 @@ def _docstring_value(site: SpecSite) -> str | None:
         return None
     try:
         indent = site.span.start_col  # the definition at its column, inside a class when indented
-        tree = ast.parse("class _:\n" * bool(indent) + " " * indent + site.text)
+        tree = pyast.parse("class _:\n" * bool(indent) + " " * indent + site.text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     node = next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None)

@@ -21,6 +21,8 @@ from docstring_parser.google import GoogleParser
 from numpydoc.docscrape import NumpyDocString
 from numpydoc.docscrape import ParseError as NumpydocError
 
+from lift_lsp.spec import pyast
+
 Style = Literal["numpy", "google", "rest", "epydoc"]
 SectionKind = Literal["params", "returns", "yields", "raises"]
 
@@ -273,7 +275,7 @@ def _is_flat(text: str) -> bool:
 
 def _is_literal(text: str) -> bool:
     try:
-        value = ast.literal_eval(text)
+        value = pyast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return False
     return isinstance(value, str | int | bool) or value is None
@@ -282,7 +284,7 @@ def _is_literal(text: str) -> bool:
 def _is_annotation(text: str) -> bool:
     """Whether `text` is an annotation made of types: dotted or capitalised names, builtin types, subscripts."""
     try:
-        tree = ast.parse(text, mode="eval").body
+        tree = pyast.parse_expression(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     modules = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}

@@ -8,7 +8,6 @@ Python in a fresh sandbox worker (`replay.py`), and only a replayed violation re
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
 import re
@@ -23,6 +22,7 @@ import lift_lsp
 from lift_lsp.check.contracts.replay import call_text
 from lift_lsp.check.sandbox import Call, CallOutcome, Python, SandboxLimits, run_calls
 from lift_lsp.options import ContractOptions, SandboxOptions
+from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import Condition, ParamKind
 from lift_lsp.spec.sites import SpecSite
@@ -215,7 +215,7 @@ def written(condition: Condition) -> str:
     match = _HEADER.match(condition.text)
     if match is not None:
         try:
-            ast.parse(match["expr"].strip(), mode="eval")
+            pyast.parse_expression(match["expr"].strip())
         except SyntaxError:
             return condition.expr
         return match["expr"].strip()
