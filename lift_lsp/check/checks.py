@@ -12,11 +12,9 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
-import io
 import re
 import textwrap
 import threading
-import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,7 @@ from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import Example
 from lift_lsp.spec.reverse import FunctionIR, function_ir, placeholder_lines, read_spec
-from lift_lsp.spec.sites import SpecSite, find_sites
+from lift_lsp.spec.sites import SpecSite, find_sites, functions_used, module_functions, outside_functions
 
 Severity = Literal["error", "warning", "info"]
 
@@ -193,7 +191,7 @@ def check_document(
     if unavailable is not None:  # no example runs; the first function that has some says why, once
         diagnostics = diagnostics.model_copy(update={"examples": False})
     sites = find_sites(text)
-    by_name = _module_functions(sites)
+    by_name = module_functions(sites)
     contracts = contracts or ContractOptions()
     report = FileCheck([])
     dynamic = diagnostics.examples or contracts.enabled
@@ -219,7 +217,7 @@ def check_document(
         else:
             to_run.append((key, site, doc))
     rest_key = hashlib.sha256(f"{context}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
-    rest = diagnostics.examples and ">>>" in _outside_functions(text, sites)
+    rest = diagnostics.examples and ">>>" in outside_functions(text, sites)
     cached_rest = _cached(cache, rest_key) if rest else None
     if cached_rest is not None:
         report.findings += cached_rest.findings
@@ -272,35 +270,13 @@ def _cached(cache: CheckCache | None, key: str) -> Checked | None:
         return cache.entries.get(key)
 
 
-def _outside_functions(text: str, sites: Sequence[SpecSite]) -> str:
-    """The module's code outside every function: imports, constants, class bodies, the module docstring (not its
-    comment lines and blank lines, which change nothing an example sees)."""
-    covered = _comment_lines(text)
-    for site in sites:
-        covered.update(range(site.span.start_line, site.span.end_line + 1))
-    return "\n".join(line for index, line in enumerate(text.split("\n")) if index not in covered)
-
-
-def _comment_lines(text: str) -> set[int]:
-    """0-based rows holding only a comment or nothing (empty when the text does not tokenize)."""
-    rows: set[int] = set()
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            alone = not token.line[: token.start[1]].strip()
-            if (token.type == tokenize.COMMENT and alone) or (token.type == tokenize.NL and not token.line.strip()):
-                rows.add(token.start[0] - 1)
-    except (tokenize.TokenError, SyntaxError):
-        return set()
-    return rows
-
-
 def _module_context(text: str, file: str, sites: Sequence[SpecSite], interpreter: Interpreter | None) -> str:
     """What every function's examples depend on besides the functions: the module around them, its name and package,
     the interpreter, the doctest flags."""
     target = module_target(file)
     flags = doctest_config(str(Path(file).absolute().parent)) if target.root else None
     python = interpreter.python.path if interpreter else ""
-    return "\x00".join([_outside_functions(text, sites), repr(target), python, repr(flags)])
+    return "\x00".join([outside_functions(text, sites), repr(target), python, repr(flags)])
 
 
 _NOT_SANDBOXED: dict[str, object] = {"sandbox": "unavailable"}
@@ -310,10 +286,6 @@ def _not_sandboxed(file: str, site: SpecSite, why: str) -> Finding:
     """The one finding of a file whose examples did not run because no sandbox could be made (never cached)."""
     message = f"the examples did not run: {why}"
     return Finding(file, site.qualname, site.def_line + 1, Code.MODULE_FAILED, "warning", message, _NOT_SANDBOXED)
-
-
-def _module_functions(sites: Sequence[SpecSite]) -> dict[str, SpecSite]:
-    return {s.name: s for s in sites if s.class_name is None and "<locals>" not in s.qualname}
 
 
 def _function_key(
@@ -326,17 +298,7 @@ def _function_key(
 ) -> str:
     """The function's text, plus the text of the module functions it uses (transitively): a change to a helper
     re-runs its callers' examples."""
-    texts: list[str] = []
-    seen: set[str] = set()
-    pending = [site]
-    while pending:
-        current = pending.pop()
-        if current.qualname in seen:
-            continue
-        seen.add(current.qualname)
-        texts.append(current.text)
-        words = set(re.findall(r"[A-Za-z_]\w*", current.text))
-        pending += [by_name[w] for w in words if w in by_name and by_name[w].qualname not in seen]
+    texts = [used.text for used in functions_used(site, by_name)]
     options = [diagnostics.model_dump_json(), sandbox.model_dump_json(), contracts.model_dump_json()]
     payload = "\x00".join([*sorted(texts), *options, context])
     return hashlib.sha256(payload.encode("utf-8", errors="surrogatepass")).hexdigest()

@@ -6,7 +6,10 @@ columns here are 0-based; columns count Unicode code points (the server converts
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import re
+import tokenize
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -150,6 +153,48 @@ def site_at(sites: list[SpecSite], line: int, col: int) -> SpecSite | None:
         if site.span.contains(line, col) and (best is None or site.span.start_line >= best.span.start_line):
             best = site
     return best
+
+
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def module_functions(sites: Sequence[SpecSite]) -> dict[str, SpecSite]:
+    """The module-level functions by name (what another function can call by its bare name)."""
+    return {s.name: s for s in sites if s.class_name is None and "<locals>" not in s.qualname}
+
+
+def functions_used(site: SpecSite, by_name: dict[str, SpecSite]) -> list[SpecSite]:
+    """`site` and the module functions (`by_name`) it names, transitively: what its behaviour depends on."""
+    used: dict[str, SpecSite] = {}
+    pending = [site]
+    while pending:
+        current = pending.pop()
+        if current.qualname not in used:
+            used[current.qualname] = current
+            pending += [by_name[w] for w in set(_WORD.findall(current.text)) if w in by_name]
+    return list(used.values())
+
+
+def outside_functions(text: str, sites: Sequence[SpecSite]) -> str:
+    """The module's code outside every function: imports, constants, class bodies, the module docstring (not its
+    comment lines and blank lines, which change nothing that runs)."""
+    covered = _comment_lines(text)
+    for site in sites:
+        covered.update(range(site.span.start_line, site.span.end_line + 1))
+    return "\n".join(line for index, line in enumerate(text.split("\n")) if index not in covered)
+
+
+def _comment_lines(text: str) -> set[int]:
+    """0-based rows holding only a comment or nothing (empty when the text does not tokenize)."""
+    rows: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            alone = not token.line[: token.start[1]].strip()
+            if (token.type == tokenize.COMMENT and alone) or (token.type == tokenize.NL and not token.line.strip()):
+                rows.add(token.start[0] - 1)
+    except (tokenize.TokenError, SyntaxError):
+        return set()
+    return rows
 
 
 def _functions(root: tree_sitter.Node, src: _Source) -> Iterator[tuple[tree_sitter.Node, tuple[str, ...]]]:

@@ -17,7 +17,7 @@ from typing import Any
 import jedi
 from cachetools import TTLCache
 
-from lift_lsp.spec.sites import SpecSite
+from lift_lsp.spec.sites import SpecSite, functions_used, module_functions, outside_functions
 
 MAX_NAMES = 24
 MAX_CALLEES = 12
@@ -84,21 +84,12 @@ def context_keys(text: str, sites: Sequence[SpecSite], path: str | None = None) 
     """A key per function (by qualname and `def` line) of what jedi's view of it depends on: its own text, the
     texts of the module's functions it uses (transitively) and of those that call it (jedi infers a parameter from
     its call sites), the module outside its functions (imports, globals, class bodies) and the file's path."""
-    lines = text.split("\n")
-    inside = {row for site in sites for row in range(site.span.start_line, site.span.end_line + 1)}
-    outside = "\n".join(line for row, line in enumerate(lines) if row not in inside)
+    outside = outside_functions(text, sites)
     words = {site.qualname: set(_WORD.findall(site.text)) for site in sites}
-    by_name = {site.name: site for site in sites if site.class_name is None and "<locals>" not in site.qualname}
+    by_name = module_functions(sites)
     keys: dict[tuple[str, int], str] = {}
     for site in sites:
-        used: set[str] = set()
-        pending = [site]
-        while pending:
-            current = pending.pop()
-            if current.qualname in used:
-                continue
-            used.add(current.qualname)
-            pending += [by_name[w] for w in words[current.qualname] if w in by_name]
+        used = {s.qualname for s in functions_used(site, by_name)}
         callers = {other.qualname for other in sites if site.name in words[other.qualname]}
         texts = sorted(s.text for s in sites if s.qualname in used | callers)
         payload = "\x00".join([path or "", outside, site.qualname, site.text, *texts])
