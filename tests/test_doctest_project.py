@@ -324,3 +324,56 @@ def test_forward_mode_compares_a_doctest_by_value_where_check_does_as_doctest(tm
     wrong = source.replace('return "".join(parts)', 'return "-".join(parts)')
     found = function_example_findings(wrong, str(path), site, read_spec(site), SandboxOptions())
     assert [f.code for f in found] == [Code.EXAMPLE_WRONG_RESULT, Code.EXAMPLE_WRONG_RESULT]
+
+
+def test_a_docstring_doctest_cannot_read_is_a_warning_and_the_others_still_run(tmp_path: Path) -> None:
+    """doctest's parser refuses a docstring whose string holds a real newline (`python -m doctest` stops the whole
+    module there); lift-lsp says so at that docstring, with doctest's words, and runs the other docstrings."""
+    source = textwrap.dedent(
+        '''
+        def strip(text):
+            """Strip.
+
+            >>> strip("a\\nb")
+            'ab'
+            """
+            return text.replace("\\n", "")
+
+
+        def double(x):
+            """Twice x.
+
+            >>> double(2)
+            5
+            """
+            return x * 2
+        '''
+    )
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    doctest_run = subprocess.run([sys.executable, "-m", "doctest", str(path)], capture_output=True, text=True)
+    assert doctest_run.returncode != 0 and "inconsistent leading whitespace" in doctest_run.stderr
+    report = check_document(source, str(path))
+    unreadable, wrong = report.findings
+    assert unreadable.code == Code.MODULE_FAILED and unreadable.severity == "warning"
+    assert unreadable.function == "strip" and unreadable.line == source.split("\n").index('    """Strip.') + 1
+    assert "doctest cannot read the docstring" in unreadable.message and "inconsistent leading whitespace" in (
+        unreadable.message
+    )
+    assert wrong.code == Code.EXAMPLE_WRONG_RESULT and wrong.function == "double"
+    assert report.statuses["double"].failed == 1
+
+
+async def test_generation_from_a_docstring_doctest_cannot_read_asks_no_model() -> None:
+    from lift_lsp.generate.backends.scripted import ScriptedBackend
+    from lift_lsp.generate.forward import generate
+    from lift_lsp.options import GenerationOptions
+
+    stub = 'def strip(text: str) -> str:\n    """Strip.\n\n    >>> strip("a\\nb")\n    \'ab\'\n    """\n'
+    backend = ScriptedBackend([])  # any request would fail the test: the script is empty
+    outcome = await generate(stub, find_sites(stub)[0], backend, GenerationOptions(cache=False), SandboxOptions())
+    assert not outcome.ok and outcome.failure == "refused" and backend.requests == []
+    assert outcome.message == (
+        "cannot check generated code against the examples: doctest cannot read the docstring: line 4 of the "
+        "docstring for strip has inconsistent leading whitespace: 'b\")'"
+    )

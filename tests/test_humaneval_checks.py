@@ -142,8 +142,16 @@ def test_canonical_solutions_errors_exactly_where_examples_are_wrong() -> None:
     )
     for line in false_alarms:
         print(f"  error on a function whose doctests pass: {line}", file=sys.stderr)
-    assert_figure("canonical solutions with right examples: functions with an error", f"{len(false_alarms)} of {right}")
-    assert_figure("canonical solutions with a wrong docstring example: flagged", f"{wrong - len(missed)} of {wrong}")
+    assert_figure(
+        "canonical solutions whose examples pass (doctest, unchanged; prose examples by value): "
+        "functions with an error",
+        f"{len(false_alarms)} of {right}",
+    )
+    assert_figure(
+        "canonical solutions with an example doctest fails (e.g. `\"21\"` written for `'21'`, "
+        "`>>> f(x) == y` with no output): flagged",
+        f"{wrong - len(missed)} of {wrong}",
+    )
 
 
 _OPERATORS: dict[type, type] = {

@@ -231,7 +231,8 @@ def test_every_form_confirmed_by_the_canonical_solutions() -> None:
         f"{extracted} / {confirmed} ({share:.1%})",
     )
     assert_figure(
-        "prose example lines (`f(x) ➞ y`, `=>`, `returns`, ...) read as examples",
+        "prose example lines (`f(x) ➞ y`, `=>`, `returns`, ...) read as examples "
+        "(not: non-literal arguments, results of another type)",
         f"{recovered_lines} / {example_lines} ({lines_share:.1%})",
     )
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
-from lift_lsp.check.checks import check_text
+from lift_lsp.check.checks import check_document
 from lift_lsp.lsp import server as server_module
 from lift_lsp.lsp.analysis import PENDING_TYPES_NOTE
 from lift_lsp.spec import typecontext
@@ -39,6 +39,7 @@ def scale(values, k: int) -> list[int]:
 print(scale([1, 2], 3))
 '''
 QUIET = {"diagnostics": {"onOpen": False, "onSave": False}}
+TRUSTED = {"sandbox": {"trustAll": True}}  # examples run in the test's folder
 
 
 def _change(uri: str, version: int, text: str) -> dict[str, Any]:
@@ -68,16 +69,16 @@ async def test_handled_messages_leave_nothing_behind(tmp_path: Path) -> None:
 
 @pytest.fixture
 def failing_checks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """`check_text` in the server fails with gh-106905's error while the list holds a positive count."""
+    """`check_document` in the server fails with gh-106905's error while the list holds a positive count."""
     failures = [0]
 
     def check(*args: Any, **kwargs: Any) -> Any:
         if failures[0] > 0:
             failures[0] -= 1
             raise SystemError("AST constructor recursion depth mismatch (before=33, after=31)")
-        return check_text(*args, **kwargs)
+        return check_document(*args, **kwargs)
 
-    monkeypatch.setattr(server_module, "check_text", check)
+    monkeypatch.setattr(server_module, "check_document", check)
     yield failures
 
 
@@ -92,7 +93,7 @@ def _errors_shown(lsp: InProcessServer) -> list[str]:
 async def test_a_failed_check_is_retried_once(tmp_path: Path, failing_checks: list[int]) -> None:
     failing_checks[0] = 1
     lsp = InProcessServer()
-    await lsp.start()
+    await lsp.start(TRUSTED)
     uri = lsp.open(tmp_path / "m.py", MODULE)
     await lsp.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics")
     assert [d["code"] for d in lsp.published(uri)[0]["diagnostics"]] == ["LIFT001"]
@@ -102,7 +103,7 @@ async def test_a_failed_check_is_retried_once(tmp_path: Path, failing_checks: li
 
 async def test_a_check_that_keeps_failing_keeps_the_last_diagnostics(tmp_path: Path, failing_checks: list[int]) -> None:
     lsp = InProcessServer()
-    await lsp.start()
+    await lsp.start(TRUSTED)
     uri = lsp.open(tmp_path / "m.py", MODULE)
     await lsp.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics")
     failing_checks[0] = 2

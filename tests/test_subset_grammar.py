@@ -54,10 +54,13 @@ def test_every_body_the_subset_grammar_allows_parses(subset: xg.CompiledGrammar)
             raise AssertionError(f"the subset grammar allowed a body that does not parse:\n{body}") from err
 
 
-def test_not_is_parenthesised_where_an_operator_precedes_it(subset: xg.CompiledGrammar) -> None:
+def test_not_only_starts_an_expression(subset: xg.CompiledGrammar) -> None:
+    """`x // not a` does not parse: the grammar puts `not` only at the start of an expression."""
+
     def doc(body: str) -> str:
         return '{"imports": [], "helpers": [], "body": "' + body + '", "notes": ""}'
 
     assert not xg.GrammarMatcher(subset).accept_string(doc("return True // not a"))
+    assert not xg.GrammarMatcher(subset).accept_string(doc("return True // (not a)"))
     matcher = xg.GrammarMatcher(subset)
-    assert matcher.accept_string(doc("return True // (not a)")) and matcher.is_completed()
+    assert matcher.accept_string(doc("return not a // 2")) and matcher.is_completed()

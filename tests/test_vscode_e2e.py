@@ -164,7 +164,7 @@ def test_vscode_hover_problems_and_the_lightbulb_quick_fix(code_server: tuple[st
     assert "def running_max(values: list[int]) -> list[int]" in results["hover"], report
     assert "Return the running maximum of a list of integers." in results["hover"], report
     # Saving the broken example put lift's error in the Problems panel.
-    assert "`sq(3)` returned 9, expected 6" in results["problem"] and "LIFT001" in results["problem"], report
+    assert "`sq(3)`: expected 6, got 9" in results["problem"] and "LIFT001" in results["problem"], report
     # The lightbulb offered the quick fix; it restored the right result; after saving, the problem is gone.
     assert "Update the example to the actual result" in results["offered"], report
     assert "    >>> sq(3)\n    9\n" in results["fixed"] + "\n", report

@@ -25,7 +25,7 @@ from cachetools import TTLCache
 from lift_lsp.check.contracts.runner import ConditionStatus, Counterexample, FunctionContracts, check_contracts
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.project import DoctestConfig, Interpreter, doctest_config, find_interpreter, module_target
-from lift_lsp.check.sandbox import BY_VALUE, UNAVAILABLE, Call, CallOutcome, SandboxLimits, run_calls
+from lift_lsp.check.sandbox import BY_VALUE, UNAVAILABLE, UNREADABLE, Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
@@ -537,6 +537,29 @@ def has_doctest(site: SpecSite) -> bool:
     return site.docstring is not None and ">>>" in site.docstring and "<locals>" not in site.qualname
 
 
+def unreadable_doctest(site: SpecSite) -> str | None:
+    """Why doctest's parser refuses the function's docstring (as the sandbox worker words it), or None. Parsing only:
+    no code runs."""
+    if not has_doctest(site):
+        return None
+    try:
+        node = pyast.parse(textwrap.dedent(site.text)).body[0]
+    except (SyntaxError, ValueError, RecursionError, MemoryError, IndexError):
+        return None
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return None
+    docstring = ast.get_docstring(node, clean=False)
+    if docstring is None:
+        return None
+    import doctest
+
+    try:
+        doctest.DocTestParser().parse(docstring, site.qualname)
+    except ValueError as err:
+        return f"doctest cannot read the docstring: {err}"
+    return None
+
+
 def _from_doctest(site: SpecSite, example: Example) -> bool:
     """The example is a `>>>` line of the docstring (run by doctest, not by value)."""
     if site.docstring is None or site.docstring_line is None or example.line is None:
@@ -696,7 +719,13 @@ def _run_examples(
             ran.add(site.qualname, found, _prose_status(call, outcome, found, python) if counted else None)
             continue
         if outcome.status != "ok" and not outcome.doctests:
-            ran.add(site.qualname if site else "<module>", [], ExampleStatus(reasons=[outcome.message], python=python))
+            function = site.qualname if site else "<module>"
+            unreadable = []
+            if outcome.exception == UNREADABLE and site is not None:
+                line = (site.docstring_line or site.def_line) + 1
+                message = f"the examples could not run: {outcome.message}"
+                unreadable = [Finding(file, function, line, Code.MODULE_FAILED, "warning", message)]
+            ran.add(function, unreadable, ExampleStatus(reasons=[outcome.message], python=python))
         for run in outcome.doctests:
             function = site.qualname if site else (run.name or "<module>")
             found, status = run_findings(file, lines, run, function, site or by_qualname.get(run.name), suffix)

@@ -50,6 +50,8 @@ _WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
 BY_VALUE = "LIFT_BY_VALUE"
 """The worker's own doctest option (`worker.BY_VALUE`): an example's output may also equal the expected one as a
 value."""
+UNREADABLE = "DocstringUnreadable"
+"""The `exception` of an outcome whose docstring doctest's parser refuses (`worker.UNREADABLE`)."""
 _REPLAY_SCRIPT = str(Path(__file__).with_name("contracts") / "replay.py")
 """Loaded by the worker for `contracts` calls (standard library only, like the worker)."""
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024

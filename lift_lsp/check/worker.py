@@ -449,6 +449,8 @@ BY_VALUE = "LIFT_BY_VALUE"
 """lift-lsp's own doctest option: an example also passes when its output is the value the expected output writes
 (`"21"` written for `'21'`, `2.0` for `2.0000000001`), or shows `True` where nothing is written (an example such as
 `f(x) == y`, meant as an assertion). Forward mode checks generated code with it: docstrings state values."""
+UNREADABLE = "DocstringUnreadable"
+"""The outcome's `exception` when doctest's parser refuses the docstring (`sandbox.UNREADABLE`)."""
 
 
 def doctest_flags(names: Iterable[str]) -> int:
@@ -567,6 +569,8 @@ class Worker:
         self.emit = emit
         self.module = types.ModuleType(self.module_name)
         self.tests: dict[str, doctest.DocTest] | None = None
+        self.unreadable: dict[str, str] = {}
+        """Docstrings doctest's parser refuses, by name as in `tests`: why (`python -m doctest` stops there)."""
 
     def load(self, source: str) -> dict[str, Any]:
         with _Captured(self.max_output, self.log) as cap:
@@ -616,15 +620,27 @@ class Worker:
 
     def _found_tests(self) -> dict[str, doctest.DocTest]:
         """Every docstring with examples that doctest finds in the module, by name relative to the module ("" for
-        the module's own docstring)."""
+        the module's own docstring); one its parser refuses goes to `unreadable` and leaves the others to run."""
         if self.tests is None:
             import doctest
 
             prefix = self.module.__name__ + "."
-            self.tests = {
-                ("" if t.name == self.module.__name__ else t.name[len(prefix) :]): t
-                for t in doctest.DocTestFinder().find(self.module, self.module.__name__)
-            }
+
+            def relative(name: str) -> str:
+                return "" if name == self.module.__name__ else name[len(prefix) :]
+
+            unreadable = self.unreadable
+
+            class Parser(doctest.DocTestParser):
+                def get_doctest(self, string: str, globs: Any, name: str, filename: Any, lineno: Any) -> Any:
+                    try:
+                        return super().get_doctest(string, globs, name, filename, lineno)
+                    except ValueError as exc:  # as doctest words it: inconsistent indentation, no space after >>>
+                        unreadable[relative(name)] = str(exc)
+                        return super().get_doctest("", globs, name, filename, lineno)
+
+            found = doctest.DocTestFinder(parser=Parser()).find(self.module, self.module.__name__)
+            self.tests = {relative(t.name): t for t in found if relative(t.name) not in unreadable}
         return self.tests
 
     def _doctests(self, call: dict[str, Any]) -> dict[str, Any]:
@@ -635,6 +651,9 @@ class Worker:
             names = [selector["only"]] if selector["only"] in tests else []
         else:
             names = [n for n in sorted(tests) if n not in set(selector["except"])]
+        if not names and selector.get("only") in self.unreadable:
+            why = self.unreadable[selector["only"]]
+            return {"status": "error", "exception": UNREADABLE, "message": f"doctest cannot read the docstring: {why}"}
         if not names and "only" in selector:
             return {"status": "error", "message": "doctest does not find this docstring in the imported module"}
         tag = call["id"]

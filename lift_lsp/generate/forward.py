@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from lift_lsp.check.checks import function_contract_findings, function_example_findings
+from lift_lsp.check.checks import function_contract_findings, function_example_findings, unreadable_doctest
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.sandbox import check_source_compiles
 from lift_lsp.check.static import static_errors
@@ -234,6 +234,9 @@ async def generate(
             f"the spec of `{site.qualname}` has unresolved holes ({holes}); resolve them first",
             failure="refused",
         )
+    unreadable = unreadable_doctest(site)
+    if unreadable is not None:  # no candidate could pass its examples: say so before asking the model
+        return Outcome(False, f"cannot check generated code against the examples: {unreadable}", failure="refused")
     unavailable = sandbox_problem(sandbox.mode) if spec.doc.examples else None
     if unavailable is not None:  # the candidates could not be checked: say so before asking the model
         return Outcome(

@@ -36,7 +36,12 @@ async function press(page, chord) {
 
 /** Wait until `fn(...args)` is truthy in the page; its value. */
 async function until(page, fn, ...args) {
-  const handle = await page.waitForFunction(fn, { timeout: STEP_MS, polling: 250 }, ...args);
+  return untilWithin(page, STEP_MS, fn, ...args);
+}
+
+/** `until`, giving up after `ms`. */
+async function untilWithin(page, ms, fn, ...args) {
+  const handle = await page.waitForFunction(fn, { timeout: ms, polling: 250 }, ...args);
   return handle.jsonValue();
 }
 
@@ -84,6 +89,37 @@ async function problems(page) {
   return page.evaluate(() =>
     [...document.querySelectorAll('.markers-panel .monaco-list-row')].map((row) => row.innerText.replace(/\s+/g, ' ')),
   );
+}
+
+/** Click the lightbulb on the line above `wantLine` and then the menu row titled `title`; the rows offered go in
+ * the results. */
+async function pickQuickFix(page, wantLine, title) {
+  await goToLine(page, wantLine - 1, 5);
+  const bulb = await until(page, () => {
+    const widget = document.querySelector('.editor-instance .lightBulbWidget');
+    if (!widget) return null;
+    const box = widget.getBoundingClientRect();
+    return box.width > 0 ? { x: box.x + box.width / 2, y: box.y + box.height / 2 } : null;
+  });
+  await page.mouse.click(bulb.x, bulb.y);
+  const offered = await until(page, () => {
+    const rows = [...document.querySelectorAll('.action-widget .monaco-list-row')].map((r) => r.innerText.trim());
+    return rows.length > 0 ? rows : null;
+  });
+  step('lightbulb', { offered });
+  const findRow = (wanted) => {
+    for (const r of document.querySelectorAll('.action-widget .monaco-list-row')) {
+      if (r.innerText.includes(wanted)) {
+        const box = r.getBoundingClientRect();
+        return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+      }
+    }
+    return null;
+  };
+  const row = await until(page, findRow, title);
+  await page.mouse.move(row.x, row.y);
+  const settled = await until(page, findRow, title); // where it is once the pointer is on it
+  await page.mouse.click(settled.x, settled.y);
 }
 
 async function main() {
@@ -162,34 +198,23 @@ async function run(page) {
   });
   step('problem', { problem, problemsAfterSave: await problems(page) });
 
-  // 3. The lightbulb on the example's line: its quick fix, picked with the mouse.
-  await goToLine(page, wantLine - 1, 5);
-  const bulb = await until(page, () => {
-    const widget = document.querySelector('.editor-instance .lightBulbWidget');
-    if (!widget) return null;
-    const box = widget.getBoundingClientRect();
-    return box.width > 0 ? { x: box.x + box.width / 2, y: box.y + box.height / 2 } : null;
-  });
-  await page.mouse.click(bulb.x, bulb.y);
-  const offered = await until(page, () => {
-    const rows = [...document.querySelectorAll('.action-widget .monaco-list-row')].map((r) => r.innerText.trim());
-    return rows.length > 0 ? rows : null;
-  });
-  step('lightbulb', { offered });
-  const row = await until(page, () => {
-    for (const r of document.querySelectorAll('.action-widget .monaco-list-row')) {
-      if (r.innerText.includes('Update the example to the actual result')) {
-        const box = r.getBoundingClientRect();
-        return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
-      }
+  // 3. The lightbulb on the example's line: its quick fix, picked with the mouse (again if a busy machine re-laid
+  // the menu out under the pointer and the click missed: at most three tries, each recorded).
+  results.tries = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pickQuickFix(page, wantLine, 'Update the example to the actual result');
+      await untilWithin(page, STEP_MS / 4, () => {
+        const lines = [...document.querySelectorAll('.editor-instance .view-line')].map((l) => l.innerText.replace(/\u00a0/g, ' '));
+        return lines.includes('    9');
+      });
+      break;
+    } catch (err) {
+      results.tries.push(String(err));
+      if (attempt === 3) throw err;
+      await page.keyboard.press('Escape');
     }
-    return null;
-  });
-  await page.mouse.click(row.x, row.y);
-  await until(page, () => {
-    const lines = [...document.querySelectorAll('.editor-instance .view-line')].map((l) => l.innerText.replace(/\u00a0/g, ' '));
-    return lines.includes('    9');
-  });
+  }
   const fixed = await editorText(page);
   await press(page, 'Control+S');
   step('fixed', { fixed });
