@@ -365,15 +365,19 @@ def test_a_docstring_doctest_cannot_read_is_a_warning_and_the_others_still_run(t
 
 
 async def test_generation_from_a_docstring_doctest_cannot_read_asks_no_model() -> None:
+    """Generate from spec and Fix the code from its spec both refuse before asking the model, saying why."""
     from lift_lsp.generate.backends.scripted import ScriptedBackend
-    from lift_lsp.generate.forward import generate
+    from lift_lsp.generate.forward import fix, generate
     from lift_lsp.options import GenerationOptions
 
     stub = 'def strip(text: str) -> str:\n    """Strip.\n\n    >>> strip("a\\nb")\n    \'ab\'\n    """\n'
+    implemented = stub + "    return text\n"
     backend = ScriptedBackend([])  # any request would fail the test: the script is empty
-    outcome = await generate(stub, find_sites(stub)[0], backend, GenerationOptions(cache=False), SandboxOptions())
-    assert not outcome.ok and outcome.failure == "refused" and backend.requests == []
-    assert outcome.message == (
-        "cannot check generated code against the examples: doctest cannot read the docstring: line 4 of the "
-        "docstring for strip has inconsistent leading whitespace: 'b\")'"
-    )
+    options = GenerationOptions(cache=False)
+    for run, text in ((generate, stub), (fix, implemented)):
+        outcome = await run(text, find_sites(text)[0], backend, options, SandboxOptions())
+        assert not outcome.ok and outcome.failure == "refused" and backend.requests == []
+        assert outcome.message == (
+            "cannot check generated code against the examples: doctest cannot read the docstring: line 4 of the "
+            "docstring for strip has inconsistent leading whitespace: 'b\")'"
+        )
