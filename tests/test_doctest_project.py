@@ -186,6 +186,22 @@ def test_module_names_and_the_projects_python(project: Path) -> None:
     assert missing.python.path == sys.executable and "does not exist" in missing.note
 
 
+def test_a_relative_interpreter_setting_is_taken_from_the_workspace_or_the_current_folder(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    core = str(project / "src/pkg/core.py")
+    from_workspace = find_interpreter(core, setting=".venv/bin/python", workspace_roots=[str(project)])
+    assert from_workspace.python.path == str(project / ".venv/bin/python") and from_workspace.is_project
+    monkeypatch.chdir(project)  # the command line: `lift-lsp check --python .venv/bin/python` in the project
+    done = subprocess.run(
+        [sys.executable, "-m", "lift_lsp.cli", "check", "--python", ".venv/bin/python", "src/pkg/util.py"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert f"Python: {project / '.venv/bin/python'} (python.interpreter)" in done.stdout, done.stdout + done.stderr
+
+
 def test_check_agrees_with_doctest_run_by_the_projects_python(project: Path, tmp_path: Path) -> None:
     python = str(project / ".venv/bin/python")
     done = subprocess.run(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import configparser
 import doctest
 import os
+import shutil
 import sys
 import tempfile
 import tomllib
@@ -150,6 +151,7 @@ def find_interpreter(
     lift-lsp's own interpreter (said in `note`)."""
     own = Python()
     if setting:
+        setting = _interpreter_path(setting, file, workspace_roots)
         python, why = probe_python(setting, mode)
         if python is not None:
             return Interpreter(python, "python.interpreter")
@@ -170,6 +172,18 @@ def find_interpreter(
             if python is not None:
                 return Interpreter(python, found)
     return Interpreter(own, "lift-lsp's own", "no project interpreter found (set python.interpreter, or VIRTUAL_ENV)")
+
+
+def _interpreter_path(setting: str, file: str, workspace_roots: Sequence[str]) -> str:
+    """The setting as an absolute path: `~` expanded; a relative path taken from the workspace folder holding the
+    file (the current directory for the command line); a bare command name looked up on PATH."""
+    if os.sep not in setting and not setting.startswith("~"):
+        return shutil.which(setting) or setting
+    path = Path(setting).expanduser()
+    if path.is_absolute():
+        return str(path)
+    folder = project_root(file, workspace_roots) if workspace_roots else None
+    return str((folder or Path.cwd()) / path)
 
 
 # ---------------------------------------------------------------------------------------------- pytest's doctest flags
