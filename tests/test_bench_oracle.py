@@ -27,8 +27,6 @@ ROWS = {
 }
 CONTRADICTED = {"HumanEval/47", "HumanEval/116"}
 """Prompts whose docstring examples contradict HumanEval's own tests: the canonical solution fails them."""
-UNREADABLE = {"HumanEval/51"}
-"""Prompts whose docstring doctest cannot read (a `\\n` in a non-raw docstring splits an example): refused."""
 
 
 @pytest.fixture(scope="module")
@@ -61,23 +59,20 @@ def test_perfect_model_figures_are_the_readmes(oracle_url: str, mode: str, tmp_p
     printed, report = _bench(oracle_url, mode, tmp_path / f"{mode}.json")
     assert ORACLE_NOTE in printed and report["disclaimer"] == ORACLE_NOTE
     rows, summary = report["rows"], report["summary"]
-    assert len(rows) == 164 and all(r["ir_valid"] for r in rows if r["task_id"] not in UNREADABLE)
+    assert len(rows) == 164 and all(r["ir_valid"] for r in rows)
     assert _readme_row(mode, summary) in README, _readme_row(mode, summary)
     failed = {r["task_id"] for r in rows if not r["pass_at_1"]}
     delivered_wrong = sorted((r["task_id"] for r in rows if r["delivered"] and not r["pass_at_1"]), key=_number)
-    assert all(r["failure"] == "refused" for r in rows if r["task_id"] in UNREADABLE)
-    assert all(r["failure"] != "refused" for r in rows if r["task_id"] not in UNREADABLE)
     if mode == "canonical":
-        assert failed == CONTRADICTED | UNREADABLE  # every other right answer is delivered
+        assert failed == CONTRADICTED  # every other right answer is delivered
         assert all(r["failure"] == "checks" for r in rows if r["task_id"] in CONTRADICTED)
-        assert all(f"`{task}`" in README for task in CONTRADICTED | UNREADABLE)
+        assert all(f"`{task}`" in README for task in CONTRADICTED)
     elif mode == "wrong-then-right":
         assert summary["counts"]["pass_at_1"] >= 0.93 * len(rows)
         assert f"wrong answers delivered: {', '.join(f'`{t}`' for t in delivered_wrong)}" in README
     else:
-        assert summary["counts"]["delivered"] == 0
-        assert summary["counts"]["failed_checks"] == len(rows) - len(UNREADABLE)
-        assert all("undefined name 'missing_helper'" in r["message"] for r in rows if r["task_id"] not in UNREADABLE)
+        assert summary["counts"]["delivered"] == 0 and summary["counts"]["failed_checks"] == len(rows)
+        assert all("undefined name 'missing_helper'" in r["message"] for r in rows)
 
 
 def _number(task_id: str) -> int:

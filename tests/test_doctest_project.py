@@ -380,20 +380,28 @@ def test_a_docstring_doctest_cannot_read_is_a_warning_and_the_others_still_run(t
     assert report.statuses["double"].failed == 1
 
 
-async def test_generation_from_a_docstring_doctest_cannot_read_asks_no_model() -> None:
-    """Generate from spec and Fix the code from its spec both refuse before asking the model, saying why."""
-    from lift_lsp.generate.backends.scripted import ScriptedBackend
-    from lift_lsp.generate.forward import fix, generate
-    from lift_lsp.options import GenerationOptions
+def test_forward_mode_checks_each_example_of_a_docstring_doctest_cannot_read_by_value(tmp_path: Path) -> None:
+    """No right answer is lost to a docstring doctest cannot read: forward mode's validation runs each of its examples
+    alone, by value, as lift-lsp reads them (the `\\n` as written); a wrong body still fails them."""
+    source = textwrap.dedent(
+        '''
+        def strip(text: str) -> str:
+            """Strip.
 
-    stub = 'def strip(text: str) -> str:\n    """Strip.\n\n    >>> strip("a\\nb")\n    \'ab\'\n    """\n'
-    implemented = stub + "    return text\n"
-    backend = ScriptedBackend([])  # any request would fail the test: the script is empty
-    options = GenerationOptions(cache=False)
-    for run, text in ((generate, stub), (fix, implemented)):
-        outcome = await run(text, find_sites(text)[0], backend, options, SandboxOptions())
-        assert not outcome.ok and outcome.failure == "refused" and backend.requests == []
-        assert outcome.message == (
-            "cannot check generated code against the examples: doctest cannot read the docstring: line 4 of the "
-            "docstring for strip has inconsistent leading whitespace: 'b\")'"
-        )
+            >>> strip("a\\nb")
+            'ab'
+            >>> strip("c")
+            'c'
+            """
+        '''
+    )
+    path = tmp_path / "m.py"
+    right = source + '    return text.replace("\\n", "")\n'
+    site = find_sites(right)[0]
+    assert function_example_findings(right, str(path), site, read_spec(site), SandboxOptions()) == []
+    wrong = source + "    return text\n"
+    site = find_sites(wrong)[0]
+    found = function_example_findings(wrong, str(path), site, read_spec(site), SandboxOptions())
+    assert [(f.code, f.message.split(" [")[0]) for f in found] == [
+        (Code.EXAMPLE_WRONG_RESULT, "`strip(\"a\\nb\")` returned 'a\\nb', expected 'ab'")
+    ]

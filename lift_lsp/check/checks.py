@@ -650,8 +650,11 @@ def function_example_findings(
 ) -> list[Finding]:
     """The findings of one function's examples (its doctest session and its prose examples), run in the sandbox on
     the document `text`: what forward mode validates a candidate with. A doctest's output is also compared by value
-    (`BY_VALUE`): a docstring states values, and a right answer must not be lost to `"21"` written for `'21'`."""
+    (`BY_VALUE`): a docstring states values, and a right answer must not be lost to `"21"` written for `'21'`; where
+    doctest cannot read the docstring (`"a\nb"` in a docstring that is not raw), each example runs alone, by value."""
     ran = _Ran({})
+    if unreadable_doctest(site) is not None:  # its examples one by one, by value, as lift-lsp reads them
+        site = dataclasses.replace(site, docstring=None)
     planned = _plan([(site, doc)])
     if planned and _compiles(text):
         diagnostics = DiagnosticsOptions(time_budget_s=sandbox.file_timeout_s)

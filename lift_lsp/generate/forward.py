@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from lift_lsp.check.checks import function_contract_findings, function_example_findings, unreadable_doctest
+from lift_lsp.check.checks import function_contract_findings, function_example_findings
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.sandbox import check_source_compiles
 from lift_lsp.check.static import static_errors
@@ -234,9 +234,6 @@ async def generate(
             f"the spec of `{site.qualname}` has unresolved holes ({holes}); resolve them first",
             failure="refused",
         )
-    refusal = _unreadable_examples(site)
-    if refusal is not None:
-        return refusal
     unavailable = sandbox_problem(sandbox.mode) if spec.doc.examples else None
     if unavailable is not None:  # the candidates could not be checked: say so before asking the model
         return Outcome(
@@ -304,9 +301,6 @@ async def fix(
         return Outcome(
             False, f"`{site.qualname}` has no examples or contracts to check a fix against", failure="refused"
         )
-    refusal = _unreadable_examples(site)
-    if refusal is not None:
-        return refusal
     report("checking the current code", 5)
     problems = await asyncio.to_thread(validate, text, site, spec.doc, sandbox, file, _function_lines(site))
     if not problems:
@@ -324,15 +318,6 @@ async def fix(
         return await _search(search, backend, generation, sandbox, report, timeout_s)
     except BackendError as err:
         return _backend_failure(err)
-
-
-def _unreadable_examples(site: SpecSite) -> Outcome | None:
-    """The refusal when doctest cannot read the docstring: no candidate could pass its examples, so no model is
-    asked."""
-    unreadable = unreadable_doctest(site)
-    if unreadable is None:
-        return None
-    return Outcome(False, f"cannot check generated code against the examples: {unreadable}", failure="refused")
 
 
 def _labelled(report: Progress, label: str, percent: int) -> Callable[[str], None]:
