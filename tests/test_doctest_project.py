@@ -363,6 +363,17 @@ def test_a_docstring_doctest_cannot_read_is_a_warning_and_the_others_still_run(t
             5
             """
             return x * 2
+
+
+        class Joiner:
+            """Joins lines.
+
+            >>> Joiner().join(["a", "b"])
+            'a\\nb'
+            """
+
+            def join(self, lines):
+                return "\\n".join(lines)
         '''
     )
     path = tmp_path / "m.py"
@@ -370,14 +381,19 @@ def test_a_docstring_doctest_cannot_read_is_a_warning_and_the_others_still_run(t
     doctest_run = subprocess.run([sys.executable, "-m", "doctest", str(path)], capture_output=True, text=True)
     assert doctest_run.returncode != 0 and "inconsistent leading whitespace" in doctest_run.stderr
     report = check_document(source, str(path))
-    unreadable, wrong = report.findings
-    assert unreadable.code == Code.MODULE_FAILED and unreadable.severity == "warning"
-    assert unreadable.function == "strip" and unreadable.line == source.split("\n").index('    """Strip.') + 1
-    assert "doctest cannot read the docstring" in unreadable.message and "inconsistent leading whitespace" in (
-        unreadable.message
-    )
+    unreadable, wrong, unreadable_class = report.findings
+    lines = source.split("\n")
+    for finding, name, line in (
+        (unreadable, "strip", '    """Strip.'),
+        (unreadable_class, "Joiner", '    """Joins lines.'),
+    ):
+        assert finding.code == Code.MODULE_FAILED and finding.severity == "warning"
+        assert finding.function == name and finding.line == lines.index(line) + 1
+        assert "doctest cannot read the docstring" in finding.message
+        assert "has inconsistent leading whitespace" in finding.message
     assert wrong.code == Code.EXAMPLE_WRONG_RESULT and wrong.function == "double"
     assert report.statuses["double"].failed == 1
+    assert report.statuses["Joiner"].ran == 0 and "doctest cannot read" in report.statuses["Joiner"].reasons[0]
 
 
 def test_forward_mode_checks_each_example_of_a_docstring_doctest_cannot_read_by_value(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from cachetools import TTLCache
 from lift_lsp.check.contracts.runner import ConditionStatus, Counterexample, FunctionContracts, check_contracts
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.project import DoctestConfig, Interpreter, doctest_config, find_interpreter, module_target
-from lift_lsp.check.sandbox import BY_VALUE, UNAVAILABLE, UNREADABLE, Call, CallOutcome, SandboxLimits, run_calls
+from lift_lsp.check.sandbox import BY_VALUE, UNAVAILABLE, Call, CallOutcome, SandboxLimits, run_calls
 from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
@@ -722,13 +722,7 @@ def _run_examples(
             ran.add(site.qualname, found, _prose_status(call, outcome, found, python) if counted else None)
             continue
         if outcome.status != "ok" and not outcome.doctests:
-            function = site.qualname if site else "<module>"
-            unreadable = []
-            if outcome.exception == UNREADABLE and site is not None:
-                line = (site.docstring_line or site.def_line) + 1
-                message = f"the examples could not run: {outcome.message}"
-                unreadable = [Finding(file, function, line, Code.MODULE_FAILED, "warning", message)]
-            ran.add(function, unreadable, ExampleStatus(reasons=[outcome.message], python=python))
+            ran.add(site.qualname if site else "<module>", [], ExampleStatus(reasons=[outcome.message], python=python))
         for run in outcome.doctests:
             function = site.qualname if site else (run.name or "<module>")
             found, status = run_findings(file, lines, run, function, site or by_qualname.get(run.name), suffix)

@@ -98,9 +98,14 @@ def run_findings(
     file: str, lines: Sequence[str], run: DoctestRun, function: str, site: SpecSite | None, suffix: str = ""
 ) -> tuple[list[Finding], ExampleStatus]:
     """Findings and counts of one docstring's doctest session."""
+    bases = [site.docstring_line if site is not None else None, run.line]
+    if run.unreadable is not None:
+        why = f"doctest cannot read the docstring: {run.unreadable}"
+        line = next((base for base in bases if base is not None), 0) + 1
+        message = f"the examples could not run: {why}"
+        return [Finding(file, function, line, Code.MODULE_FAILED, "warning", message)], ExampleStatus(reasons=[why])
     status = ExampleStatus()
     findings: list[Finding] = []
-    bases = [site.docstring_line if site is not None else None, run.line]
     for index, example in enumerate(run.examples):
         if index in run.skipped:
             continue

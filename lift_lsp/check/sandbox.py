@@ -50,8 +50,6 @@ _WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
 BY_VALUE = "LIFT_BY_VALUE"
 """The worker's own doctest option (`worker.BY_VALUE`): an example's output may also equal the expected one as a
 value."""
-UNREADABLE = "DocstringUnreadable"
-"""The `exception` of an outcome whose docstring doctest's parser refuses (`worker.UNREADABLE`)."""
 _REPLAY_SCRIPT = str(Path(__file__).with_name("contracts") / "replay.py")
 """Loaded by the worker for `contracts` calls (standard library only, like the worker)."""
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -139,6 +137,8 @@ class DoctestRun:
     examples: tuple[DoctestExample, ...]
     skipped: frozenset[int] = frozenset()
     """Indexes of the examples that a SKIP flag or directive leaves out (doctest does not run them)."""
+    unreadable: str | None = None
+    """Why doctest's parser refuses the docstring (none of its examples ran), in doctest's words."""
 
 
 @dataclass(frozen=True)
@@ -579,7 +579,7 @@ class _Sessions:
     process running user code)."""
 
     def __init__(self) -> None:
-        self.runs: list[tuple[str, int | None, list[DoctestExample], frozenset[int]]] = []
+        self.runs: list[tuple[str, int | None, list[DoctestExample], frozenset[int], str | None]] = []
         self.running: int | None = None
 
     def add(self, event: dict[str, Any]) -> bool:
@@ -593,7 +593,10 @@ class _Sessions:
             ]
             skipped = frozenset(i for i in event.get("skipped", []) if isinstance(i, int))
             line = event.get("lineno")
-            self.runs.append((str(event.get("name", "")), line if _ints([line]) else None, examples, skipped))
+            unreadable = event.get("unreadable")
+            name = str(event.get("name", ""))
+            why = unreadable if isinstance(unreadable, str) else None
+            self.runs.append((name, line if _ints([line]) else None, examples, skipped, why))
             self.running = None
         elif kind == "start":
             index = event.get("index")
@@ -632,7 +635,7 @@ class _Sessions:
         if stopped is not None and self.running is not None:
             examples = self.runs[-1][2]
             examples[self.running] = dataclasses.replace(examples[self.running], status=stopped, message=message)
-        return tuple(DoctestRun(name, line, tuple(ex), skipped) for name, line, ex, skipped in self.runs)
+        return tuple(DoctestRun(name, line, tuple(ex), skipped, why) for name, line, ex, skipped, why in self.runs)
 
 
 def _ints(values: Sequence[object]) -> bool:

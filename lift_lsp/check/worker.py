@@ -449,8 +449,6 @@ BY_VALUE = "LIFT_BY_VALUE"
 """lift-lsp's own doctest option: an example also passes when its output is the value the expected output writes
 (`"21"` written for `'21'`, `2.0` for `2.0000000001`), or shows `True` where nothing is written (an example such as
 `f(x) == y`, meant as an assertion). Forward mode checks generated code with it: docstrings state values."""
-UNREADABLE = "DocstringUnreadable"
-"""The outcome's `exception` when doctest's parser refuses the docstring (`sandbox.UNREADABLE`)."""
 
 
 def doctest_flags(names: Iterable[str]) -> int:
@@ -569,8 +567,9 @@ class Worker:
         self.emit = emit
         self.module = types.ModuleType(self.module_name)
         self.tests: dict[str, doctest.DocTest] | None = None
-        self.unreadable: dict[str, str] = {}
-        """Docstrings doctest's parser refuses, by name as in `tests`: why (`python -m doctest` stops there)."""
+        self.unreadable: dict[str, tuple[str, int | None]] = {}
+        """Docstrings doctest's parser refuses, by name as in `tests`: why (`python -m doctest` stops there), and the
+        docstring's 0-based line."""
 
     def load(self, source: str) -> dict[str, Any]:
         with _Captured(self.max_output, self.log) as cap:
@@ -636,7 +635,7 @@ class Worker:
                     try:
                         return super().get_doctest(string, globs, name, filename, lineno)
                     except ValueError as exc:  # as doctest words it: inconsistent indentation, no space after >>>
-                        unreadable[relative(name)] = str(exc)
+                        unreadable[relative(name)] = (str(exc), lineno)
                         return super().get_doctest("", globs, name, filename, lineno)
 
             found = doctest.DocTestFinder(parser=Parser()).find(self.module, self.module.__name__)
@@ -651,15 +650,20 @@ class Worker:
             names = [selector["only"]] if selector["only"] in tests else []
         else:
             names = [n for n in sorted(tests) if n not in set(selector["except"])]
-        if not names and selector.get("only") in self.unreadable:
-            why = self.unreadable[selector["only"]]
-            return {"status": "error", "exception": UNREADABLE, "message": f"doctest cannot read the docstring: {why}"}
+        if "only" in selector and selector["only"] in self.unreadable:
+            names = [selector["only"]]
+        elif "except" in selector:
+            names = sorted({*names, *(n for n in self.unreadable if n not in set(selector["except"]))})
         if not names and "only" in selector:
             return {"status": "error", "message": "doctest does not find this docstring in the imported module"}
         tag = call["id"]
         recorder = _Recorder(lambda m: self.emit({**m, "id": tag}), self.doctest_flags, self)
         for name in names:
-            recorder.run(name, tests[name])
+            if name in self.unreadable:
+                why, line = self.unreadable[name]
+                self.emit({"event": "test", "id": tag, "name": name, "lineno": line, "examples": [], "unreadable": why})
+            else:
+                recorder.run(name, tests[name])
         return {"status": "ok"}
 
     def _evaluate(self, call: dict[str, Any]) -> dict[str, Any]:
