@@ -106,3 +106,45 @@ def test_the_docstring_is_read_as_python_has_it() -> None:
     params = {p.name: (p.documented_type, p.description) for p in fir.ir.signature.parameters}
     assert params == {"x": ("ndarray of shape (n, m) or (n,)", "The \\alpha value."), "y": ("int", "Other.")}
     assert [e.line for e in fir.ir.examples] == [source.split("\n").index("    >>> f(1, 2)") + 1]
+
+
+def test_effects_name_the_first_parameter_the_code_changes() -> None:
+    source = """
+def append_one(xs, ys):
+    ys.append(1)
+    xs[0] = 2
+
+
+def set_key(d, k):
+    d[k] = 1
+
+
+def rename(obj, name):
+    obj.name = name
+
+
+def total(values):
+    result = values.count(1)
+    return result == 1
+
+
+def shadow(items):
+    other_items = []
+    other_items.append(1)
+    return items
+"""
+    effects = {f.site.name: [e.description for e in f.ir.effects] for f in extract_file(source, types=False)}
+    assert effects["append_one"] == ["mutates its argument `xs`"]  # the parameters' order, not the code's
+    assert effects["set_key"] == ["mutates its argument `d`"]
+    assert effects["rename"] == ["mutates its argument `obj`"]
+    assert effects["total"] == effects["shadow"] == ["no side effects found in the code"]
+
+
+def test_the_code_outside_functions_leaves_out_comments_blank_lines_and_functions() -> None:
+    from lift_lsp.spec.sites import find_sites, outside_functions
+
+    lines = ["import os", "", "# a comment", "LIMIT = 3", "", "", "def f():", "    # inside", "    return 1", "", ""]
+    lines += ["class A:", '    """Doc.', "", "    # not a comment: in a string", '    """', "", "    def g(self):"]
+    source = "\n".join([*lines, "        return 2", ""])
+    kept = ["import os", "LIMIT = 3", "class A:", '    """Doc.', "", "    # not a comment: in a string", '    """', ""]
+    assert outside_functions(source, find_sites(source)) == "\n".join(kept)

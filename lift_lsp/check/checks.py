@@ -25,7 +25,15 @@ from cachetools import TTLCache
 from lift_lsp.check.contracts.runner import ConditionStatus, Counterexample, FunctionContracts, check_contracts
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.project import DoctestConfig, Interpreter, doctest_config, find_interpreter, module_target
-from lift_lsp.check.sandbox import BY_VALUE, UNAVAILABLE, Call, CallOutcome, SandboxLimits, run_calls
+from lift_lsp.check.sandbox import (
+    BY_VALUE,
+    UNAVAILABLE,
+    Call,
+    CallOutcome,
+    SandboxLimits,
+    check_source_compiles,
+    run_calls,
+)
 from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
@@ -197,7 +205,8 @@ def check_document(
     dynamic = diagnostics.examples or contracts.enabled
     if diagnostics.examples:  # only where examples run: finding the project's Python runs it (in the sandbox)
         report.interpreter = interpreter or find_interpreter(file, mode=sandbox.mode)
-    context = _module_context(text, file, sites, report.interpreter) if dynamic else ""
+    outside = outside_functions(text, sites)
+    context = _module_context(outside, file, report.interpreter) if dynamic else ""
     to_run: list[tuple[str, SpecSite, DocSpec]] = []
     for site in sites:
         doc = read_spec(site)
@@ -217,7 +226,7 @@ def check_document(
         else:
             to_run.append((key, site, doc))
     rest_key = hashlib.sha256(f"{context}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
-    rest = diagnostics.examples and ">>>" in outside_functions(text, sites)
+    rest = diagnostics.examples and ">>>" in outside
     cached_rest = _cached(cache, rest_key) if rest else None
     if cached_rest is not None:
         report.findings += cached_rest.findings
@@ -270,13 +279,13 @@ def _cached(cache: CheckCache | None, key: str) -> Checked | None:
         return cache.entries.get(key)
 
 
-def _module_context(text: str, file: str, sites: Sequence[SpecSite], interpreter: Interpreter | None) -> str:
-    """What every function's examples depend on besides the functions: the module around them, its name and package,
-    the interpreter, the doctest flags."""
+def _module_context(outside: str, file: str, interpreter: Interpreter | None) -> str:
+    """What every function's examples depend on besides the functions: the module around them (`outside`, as
+    `outside_functions` gives it), its name and package, the interpreter, the doctest flags."""
     target = module_target(file)
     flags = doctest_config(str(Path(file).absolute().parent)) if target.root else None
     python = interpreter.python.path if interpreter else ""
-    return "\x00".join([outside_functions(text, sites), repr(target), python, repr(flags)])
+    return "\x00".join([outside, repr(target), python, repr(flags)])
 
 
 _NOT_SANDBOXED: dict[str, object] = {"sandbox": "unavailable"}
@@ -596,11 +605,12 @@ def _dynamic_findings(
     if work.rest and diagnostics.examples:
         planned.append((None, Call(id="#rest", doctest_except=tuple(work.claimed)), None))
     interpreter = report.interpreter
-    if diagnostics.examples and _compiles(text):
+    compiles = check_source_compiles(text, file) is None
+    if diagnostics.examples and compiles:
         interpreter = interpreter or find_interpreter(file, mode=sandbox.mode)
         if planned:
             _run_examples(text, file, sites, planned, diagnostics, sandbox, interpreter, ran)
-    if contracts.enabled and _compiles(text):
+    if contracts.enabled and compiles:
         functions = [(site, doc) for _, site, doc in work.functions]
         checked = _contract_statuses(text, file, functions, sandbox, contracts, interpreter)
         for site, _ in functions:
@@ -656,7 +666,7 @@ def function_example_findings(
     if unreadable_doctest(site) is not None:  # its examples one by one, by value, as lift-lsp reads them
         site = dataclasses.replace(site, docstring=None)
     planned = _plan([(site, doc)])
-    if planned and _compiles(text):
+    if planned and check_source_compiles(text, file) is None:
         diagnostics = DiagnosticsOptions(time_budget_s=sandbox.file_timeout_s)
         python = interpreter or find_interpreter(file, mode=sandbox.mode)
         _run_examples(text, file, [site], planned, diagnostics, sandbox, python, ran, extra_flags=(BY_VALUE,))
@@ -741,14 +751,6 @@ def _prose_status(call: Call, outcome: CallOutcome, found: Sequence[Finding], py
         return ExampleStatus(not_run=1, reasons=[outcome.message], python=python)
     failed = any(f.severity == "error" for f in found)
     return ExampleStatus(ran=1, passed=int(not failed), failed=int(failed), python=python)
-
-
-def _compiles(text: str) -> bool:
-    try:
-        compile(text, "<lift>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
 
 
 def _call_text(call: Call) -> str:
@@ -995,7 +997,7 @@ def function_contract_findings(
     """The findings of one function's postconditions in the document `text` (z3, then the engines in the sandbox;
     every counterexample replayed): what forward mode validates a candidate with, beside its examples."""
     options = contracts or ContractOptions()
-    if not options.enabled or not _compiles(text):
+    if not options.enabled or check_source_compiles(text, file) is not None:
         return []
     python = interpreter or find_interpreter(file, mode=sandbox.mode)
     checked = _contract_statuses(text, file, [(site, doc)], sandbox, options, python).get(site.qualname)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -199,8 +200,10 @@ class CallOutcome:
     """What a `contracts` command answered (JSON values, from a process running user code: check before use)."""
 
 
+@functools.lru_cache(maxsize=16)
 def check_source_compiles(source: str, filename: str = "<lift>") -> str | None:
-    """None if `source` parses and compiles (nothing is executed), else an error message with its line."""
+    """None if `source` parses and compiles (nothing is executed), else an error message with its line (the last
+    few answers are kept: a check asks again before its examples and its contracts run)."""
     try:
         compile(pyast.parse(source, filename), filename, "exec", dont_inherit=True)
     except SyntaxError as exc:  # IndentationError, TabError included

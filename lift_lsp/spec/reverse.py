@@ -259,6 +259,10 @@ def _code_text(site: SpecSite) -> str:
     return text
 
 
+_MUTATION = re.compile(rf"\b(?P<name>\w+)(\.({_MUTATORS})\s*\(|\[[^\]\n]*\]\s*[-+*/|&]?=(?!=)|\.\w+\s*=(?!=))")
+"""A name whose object the code changes: a mutating method called, an item or an attribute assigned."""
+
+
 def _effects(site: SpecSite, params: list[str]) -> list[Effect]:
     code = _code_text(site)
     effects = [
@@ -266,13 +270,10 @@ def _effects(site: SpecSite, params: list[str]) -> list[Effect]:
         for kind, pattern in _EFFECT_PATTERNS.items()
         if (match := pattern.search(code))
     ]
-    for name in params:
-        mutation = re.search(
-            rf"\b{re.escape(name)}(\.({_MUTATORS})\s*\(|\[[^\]\n]*\]\s*[-+*/|&]?=(?!=)|\.\w+\s*=(?!=))", code
-        )
-        if mutation:
-            effects.append(Effect(kind=EffectKind.MUTATION, description=f"mutates its argument `{name}`"))
-            break
+    mutated = {match["name"] for match in _MUTATION.finditer(code)}
+    name = next((name for name in params if name in mutated), None)
+    if name is not None:
+        effects.append(Effect(kind=EffectKind.MUTATION, description=f"mutates its argument `{name}`"))
     if re.search(r"^\s*(global|nonlocal)\s", code, re.MULTILINE):
         effects.append(Effect(kind=EffectKind.MUTATION, description="assigns a global or nonlocal name"))
     return effects[:6] or [Effect(kind=EffectKind.PURE, description="no side effects found in the code")]
@@ -361,6 +362,8 @@ def _is_constant_statement(statement: ast.stmt) -> bool:
 def placeholder_lines(site: SpecSite) -> list[int]:
     """0-based file lines of `...` placeholders in an implemented function (a statement `...` or `x = ...`), not
     counting `...` in subscripts (`tuple[int, ...]`), defaults, or as the whole body of a nested stub."""
+    if "..." not in _code_text(site):  # the only spelling of the Ellipsis constant (doctests' `...` left out)
+        return []
     try:
         tree = pyast.parse(textwrap.dedent(site.text))
     except (SyntaxError, ValueError, RecursionError, MemoryError):

@@ -178,10 +178,12 @@ def functions_used(site: SpecSite, by_name: dict[str, SpecSite]) -> list[SpecSit
 def outside_functions(text: str, sites: Sequence[SpecSite]) -> str:
     """The module's code outside every function: imports, constants, class bodies, the module docstring (not its
     comment lines and blank lines, which change nothing that runs)."""
-    covered = _comment_lines(text)
+    covered: set[int] = set()
     for site in sites:
         covered.update(range(site.span.start_line, site.span.end_line + 1))
-    return "\n".join(line for index, line in enumerate(text.split("\n")) if index not in covered)
+    rest = [line for index, line in enumerate(text.split("\n")) if index not in covered]
+    quiet = _comment_lines("\n".join(rest))  # tokenized without the functions: most of a module's text
+    return "\n".join(line for index, line in enumerate(rest) if index not in quiet)
 
 
 def _comment_lines(text: str) -> set[int]:
@@ -195,6 +197,17 @@ def _comment_lines(text: str) -> set[int]:
     except (tokenize.TokenError, SyntaxError):
         return set()
     return rows
+
+
+_NO_FUNCTIONS_INSIDE = frozenset(
+    {
+        "expression_statement", "return_statement", "assert_statement", "raise_statement", "delete_statement",
+        "import_statement", "import_from_statement", "future_import_statement", "global_statement",
+        "nonlocal_statement", "pass_statement", "break_statement", "continue_statement", "comment", "string",
+        "parameters", "type",
+    }
+)  # fmt: skip
+"""Nodes that hold no function definition (a statement that is an expression, a simple statement): not walked."""
 
 
 def _functions(root: tree_sitter.Node, src: _Source) -> Iterator[tuple[tree_sitter.Node, tuple[str, ...]]]:
@@ -211,7 +224,8 @@ def _functions(root: tree_sitter.Node, src: _Source) -> Iterator[tuple[tree_sitt
         elif node.type == "class_definition":
             name = node.child_by_field_name("name")
             child_scope = (*scope, src.node_text(name) if name else "?")
-        stack.extend((child, child_scope) for child in reversed(node.children))
+        if node.type not in _NO_FUNCTIONS_INSIDE:
+            stack.extend((child, child_scope) for child in reversed(node.children))
 
 
 def _site(node: tree_sitter.Node, scope: tuple[str, ...], src: _Source) -> SpecSite | None:
