@@ -70,7 +70,7 @@ USER_SETTINGS = {
     "editor.hover.delay": 200,
     "editor.lightbulb.enabled": "on",
     "lift.diagnostics.onOpen": False,  # the problem appears because of the save
-    "lift.diagnostics.smt": False,
+    "lift.contracts.enabled": False,
 }
 
 
