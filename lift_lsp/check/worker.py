@@ -646,14 +646,12 @@ class Worker:
         """Run doctest sessions: {"only": NAME} runs that docstring's, {"except": [NAMES]} every other one."""
         selector = call["doctest"]
         tests = self._found_tests()
+        known = {*tests, *self.unreadable}  # an unreadable docstring is reported as a session of its own
         if "only" in selector:
-            names = [selector["only"]] if selector["only"] in tests else []
+            names = [selector["only"]] if selector["only"] in known else []
         else:
-            names = [n for n in sorted(tests) if n not in set(selector["except"])]
-        if "only" in selector and selector["only"] in self.unreadable:
-            names = [selector["only"]]
-        elif "except" in selector:
-            names = sorted({*names, *(n for n in self.unreadable if n not in set(selector["except"]))})
+            skipped = set(selector["except"])
+            names = sorted(n for n in known if n not in skipped)
         if not names and "only" in selector:
             return {"status": "error", "message": "doctest does not find this docstring in the imported module"}
         tag = call["id"]

@@ -29,6 +29,24 @@ local function write_results()
 end
 
 --- Mark a step done; the results so far are written at once, so a run killed later still shows how far it got.
+--- The next vim.ui.select (code_action() calls it when the server's answer arrives) picks the item titled `title`,
+--- recording every title offered in `offered`; later calls select as before.
+local function pick_once(title, offered)
+  local select = vim.ui.select
+  vim.ui.select = function(items, opts, on_choice)
+    vim.ui.select = select
+    local choice = nil
+    for _, item in ipairs(items) do
+      local shown = opts.format_item(item)
+      table.insert(offered, shown)
+      if shown == title and choice == nil then
+        choice = item
+      end
+    end
+    on_choice(choice)
+  end
+end
+
 local function step(name)
   table.insert(results.steps, name)
   results.timings[name] = elapsed()
@@ -148,19 +166,7 @@ local function main()
   -- with workspace/applyEdit.
   vim.api.nvim_win_set_cursor(0, { line + 1, 5 })
   results.offered = {}
-  local select = vim.ui.select
-  vim.ui.select = function(items, opts, on_choice)
-    vim.ui.select = select -- once: code_action() calls it when the server's answer arrives
-    local choice = nil
-    for _, item in ipairs(items) do
-      local title = opts.format_item(item)
-      table.insert(results.offered, title)
-      if title == "Generate from spec" and choice == nil then
-        choice = item
-      end
-    end
-    on_choice(choice)
-  end
+  pick_once("Generate from spec", results.offered)
   vim.lsp.buf.code_action()
   local function failed()
     for _, m in ipairs(results.messages) do
@@ -225,18 +231,7 @@ local function main()
     vim.api.nvim_win_set_cursor(0, { diagnostic.lnum + 1, diagnostic.col })
     local unfixed = buffer_text(bufnr)
     local offered = {}
-    vim.ui.select = function(items, opts, on_choice)
-      vim.ui.select = select
-      local choice = nil
-      for _, item in ipairs(items) do
-        local title = opts.format_item(item)
-        table.insert(offered, title)
-        if title == fix.title and choice == nil then
-          choice = item
-        end
-      end
-      on_choice(choice)
-    end
+    pick_once(fix.title, offered)
     vim.lsp.buf.code_action()
     local changed = vim.wait(30000, function()
       return buffer_text(bufnr) ~= unfixed
