@@ -80,7 +80,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     jobs = args.jobs or os.cpu_count() or 2
     sandbox = SandboxOptions(mode=args.sandbox)  # running `check` is consent: no trust setting applies
-    checked = check_paths(args.files, python=args.python or "", sandbox=sandbox, jobs=jobs, progress=progress)
+    checked = check_paths(
+        args.files,
+        python=args.python or "",
+        sandbox=sandbox,
+        jobs=jobs,
+        progress=progress,
+        share_workers=not args.isolate_files,
+    )
     status = 0
     for item in checked:
         if item.report is None:
@@ -293,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the project's Python that runs the examples (default: VIRTUAL_ENV, else the project's .venv or venv)",
     )
     check.add_argument("--jobs", type=int, help="files checked at once (default: the number of CPUs)")
+    check.add_argument(
+        "--isolate-files",
+        action="store_true",
+        help="a fresh sandbox process for each file (slower; by default the files checked by one job share one, as "
+        "doctest and pytest run a project's modules in one process)",
+    )
     check.add_argument(
         "--report", metavar="FILE", help="write a JSON report: the findings and each function's example counts"
     )

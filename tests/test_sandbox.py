@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import os
 import resource
 import signal
 import sqlite3
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from lift_lsp.check.sandbox import (
     Call,
     CallOutcome,
     SandboxLimits,
+    WorkerPool,
     check_source_compiles,
     classify_death,
     run_calls,
@@ -537,3 +540,83 @@ def test_classify_death() -> None:
     assert classify_death(-signal.SIGABRT, "Fatal Python error: Cannot allocate memory", 512)[0] == "memory"
     assert classify_death(-signal.SIGKILL, "", 512) == ("memory", "exceeded 512 MiB (killed by SIGKILL)")
     assert classify_death(1, "", 512) == ("crashed", "worker exited with status 1")
+
+
+def _package(root: Path, modules: dict[str, str]) -> dict[str, Path]:
+    """A package `pkg` under `root` with these modules (name -> source)."""
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("")
+    files = {name: root / "pkg" / f"{name}.py" for name in modules}
+    for name, source in modules.items():
+        files[name].write_text(source)
+    return files
+
+
+def _run_module(
+    files: dict[str, Path], name: str, calls: list[Call], limits: SandboxLimits = QUICK
+) -> dict[str, CallOutcome]:
+    file = files[name]
+    sys_path = [str(file.parent.parent)]
+    return by_id(run_calls(file.read_text(), calls, limits, str(file), sys_path=sys_path, module_name=f"pkg.{name}"))
+
+
+SEEN_A = Call("seen", "'pkg.a' in __import__('sys').modules")
+"""Whether the worker running a later module is the one that imported `pkg.a` before."""
+
+
+def test_a_pool_imports_the_next_module_into_the_same_worker(tmp_path: Path) -> None:
+    files = _package(tmp_path, {"a": "def f():\n    return 1\n", "b": "def g():\n    return 2\n"})
+    assert _run_module(files, "a", [Call("f", "f()", expected="1")])["f"].matches is True
+    assert _run_module(files, "b", [SEEN_A])["seen"].value_repr == "False"  # without a pool: a fresh worker each time
+    pool = WorkerPool()
+    try:
+        with pool.active():
+            assert _run_module(files, "a", [Call("f", "f()", expected="1")])["f"].matches is True
+            out = _run_module(files, "b", [SEEN_A, Call("g", "g()", expected="2")])
+            again = _run_module(files, "a", [Call("f", "f()", expected="1")])  # the same module again: re-imported
+    finally:
+        pool.close()
+    assert out["seen"].value_repr == "True" and out["g"].matches is True, out
+    assert again["f"].matches is True
+    assert not Path(pool.root).exists() and not pool.idle
+
+
+def test_a_pool_does_not_keep_a_worker_that_timed_out_or_spent_its_memory(tmp_path: Path) -> None:
+    files = _package(
+        tmp_path,
+        {
+            "a": "def loop():\n    while True:\n        pass\n",
+            "big": "HELD = bytearray(300 * 1024 * 1024)\n",  # more than half the address space allowed
+            "b": "",
+        },
+    )
+    limits = dataclasses.replace(QUICK, memory_mb=512)
+    pool = WorkerPool()
+    try:
+        with pool.active():
+            assert _run_module(files, "a", [Call("loop", "loop()")], limits)["loop"].status == "timeout"
+            after_timeout = _run_module(files, "b", [SEEN_A], limits)["seen"]
+            assert _run_module(files, "big", [Call("n", "len(HELD)")], limits)["n"].status == "ok"
+            after_big = _run_module(files, "b", [Call("seen", "'pkg.big' in __import__('sys').modules")], limits)
+    finally:
+        pool.close()
+    assert after_timeout.value_repr == "False", after_timeout  # the worker that timed out was killed
+    assert after_big["seen"].value_repr == "False", after_big  # the one holding 300 MiB retired
+
+
+def test_a_pool_serves_only_the_thread_that_made_it() -> None:
+    pool = WorkerPool()
+    errors: list[BaseException] = []
+
+    def enter() -> None:
+        try:
+            with pool.active():
+                pass
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=enter)
+    thread.start()
+    thread.join()
+    pool.close()
+    assert len(errors) == 1 and "thread" in str(errors[0])

@@ -2,8 +2,9 @@
 
 `run_calls(source, calls)` imports the module source (under its dotted name, from its package root, by the project's
 Python) in each of `limits.workers` fresh processes and runs the calls there (doctest sessions with the standard
-library's doctest, prose examples by value, pre/postconditions), one outcome per call. Each worker runs `worker.py`
-inside the operating system's sandbox (`isolation`: bubblewrap's namespaces, read-only mounts and a private
+library's doctest, prose examples by value, pre/postconditions), one outcome per call. Where a `WorkerPool` is
+active (a project's files checked one after another), one worker takes the files in turn instead. Each worker runs
+`worker.py` inside the operating system's sandbox (`isolation`: bubblewrap's namespaces, read-only mounts and a private
 size-capped tmpfs, a seccomp filter), with a minimal environment (no secrets of ours), stdin on /dev/null and resource
 limits (address space, CPU, file size, core dumps). This process enforces the time limits: a call past its deadline
 has its worker killed, with every process it started, and a fresh worker takes the remaining calls.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import json
 import math
 import os
@@ -32,13 +34,12 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lift_lsp.check import isolation
-from lift_lsp.spec import pyast
 
 if TYPE_CHECKING:
     from lift_lsp.options import SandboxOptions
@@ -203,9 +204,10 @@ class CallOutcome:
 @functools.lru_cache(maxsize=16)
 def check_source_compiles(source: str, filename: str = "<lift>") -> str | None:
     """None if `source` parses and compiles (nothing is executed), else an error message with its line (the last
-    few answers are kept: a check asks again before its examples and its contracts run)."""
+    few answers are kept: a check asks again before its examples and its contracts run). Compiled from the text,
+    without making `ast` objects (cheaper; none are shared between threads)."""
     try:
-        compile(pyast.parse(source, filename), filename, "exec", dont_inherit=True)
+        compile(source, filename, "exec", dont_inherit=True)
     except SyntaxError as exc:  # IndentationError, TabError included
         where = f"{filename}, line {exc.lineno}" if exc.lineno else filename
         if exc.lineno and exc.offset:
@@ -395,6 +397,74 @@ class _Proc:
                     os.close(fd)
 
 
+class WorkerPool:
+    """Sandbox workers kept loaded between the `run_calls` of one thread, so that the files of a project, checked one
+    after another, do not each start a Python and import doctest and their packages anew: the next file's module is
+    imported into the same process, as `python -m doctest` and pytest run a project's modules (what one file's examples
+    change stays changed for the next). A worker retires when it has used half its CPU time or memory limit; one that
+    broke, timed out or met a module that failed to load is not kept. Workers die with the thread that started them,
+    so a pool serves the thread that made it, where `active()` is entered."""
+
+    _current = threading.local()
+    KEPT = 2
+    """Idle workers kept at most (started differently: another interpreter, other folders to read, other limits)."""
+
+    def __init__(self) -> None:
+        self.root = tempfile.mkdtemp(prefix="lift-sandbox-")
+        self.serials = itertools.count(1)
+        self.thread = threading.get_ident()
+        self.idle: list[tuple[tuple[object, ...], list[str], _Proc]] = []
+        """The idle workers, oldest first: what each was started with (interpreter, limits), the folders it may
+        read, the worker."""
+
+    @classmethod
+    def current(cls) -> WorkerPool | None:
+        pool: WorkerPool | None = getattr(cls._current, "pool", None)
+        return pool
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[WorkerPool]:
+        """Within it, `run_calls` in this thread takes its worker from this pool and gives it back."""
+        if threading.get_ident() != self.thread:
+            raise RuntimeError("a WorkerPool serves the thread that made it")
+        WorkerPool._current.pool = self
+        try:
+            yield self
+        finally:
+            WorkerPool._current.pool = None
+
+    def take(self, run: _Run) -> _Proc | None:
+        """An idle worker started like the one `run` needs, that may read all that `run` reads."""
+        started = _started_with(run)
+        for i, (with_, readable, proc) in enumerate(self.idle):
+            if with_ == started and all(_under_any(path, readable) for path in run.readable()):
+                del self.idle[i]
+                return proc
+        return None
+
+    def give(self, run: _Run, proc: _Proc) -> None:
+        """Keep `proc` (which served `run`) for a next run; past `KEPT`, the oldest idle worker goes."""
+        self.idle.append((_started_with(run), run.readable(), proc))
+        while len(self.idle) > self.KEPT:
+            self.idle.pop(0)[2].kill()
+
+    def close(self) -> None:
+        """Kill the idle workers; remove the workers' logs and folders."""
+        while self.idle:
+            self.idle.pop()[2].kill()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _started_with(run: _Run) -> tuple[object, ...]:
+    """What a worker is started with, besides the folders it may read: a worker serves runs that agree on it."""
+    lim = run.limits
+    return (tuple(run.python.argv()), lim.mode, lim.tmpfs_mb, json.dumps(run.worker_limits(), sort_keys=True))
+
+
+def _under_any(path: str, folders: Sequence[str]) -> bool:
+    return any(path == folder or path.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders)
+
+
 @dataclass
 class _Run:
     """State shared by the driver threads of one run_calls."""
@@ -406,16 +476,17 @@ class _Run:
     sys_path: list[str]
     python: Python
     doctest_flags: list[str]
-    readable: list[str]
+    readable_extra: list[str]
     calls: list[Call]
     limits: SandboxLimits
     root: str
     deadline: float
     results: list[CallOutcome | None]
     queue: deque[int]
+    pool: WorkerPool | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     load_failure: dict[str, Any] | None = None
-    serial: int = 0
+    serials: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_index(self) -> int | None:
         with self.lock:
@@ -423,8 +494,23 @@ class _Run:
 
     def next_serial(self) -> int:
         with self.lock:
-            self.serial += 1
-            return self.serial
+            return next(self.serials)
+
+    def readable(self) -> list[str]:
+        """What a worker for this run may read besides its interpreter's folders."""
+        folder = [] if self.filename.startswith("<") else [os.path.dirname(self.filename)]
+        return [*self.sys_path, *self.readable_extra, *folder]
+
+    def module(self) -> dict[str, Any]:
+        """The module a worker imports (its `init` or `load` message, less the limits)."""
+        return {
+            "source": self.source,
+            "filename": self.filename,
+            "module_name": self.module_name,
+            "is_package": self.is_package,
+            "sys_path": self.sys_path,
+            "doctest_flags": self.doctest_flags,
+        }
 
     def not_run(self, index: int) -> CallOutcome:
         limit = _fmt_s(self.limits.total_timeout_s)
@@ -496,31 +582,29 @@ def _call_message(call: Call, limits: SandboxLimits) -> dict[str, Any]:
 
 
 def _start_worker(run: _Run) -> tuple[_Proc | None, dict[str, Any] | None]:
-    """A loaded worker; or (None, failure), failure a load_error-like dict; or (None, None) past the deadline."""
-    limits = run.limits
-    load_deadline = min(time.monotonic() + limits.load_timeout_s, run.deadline)
-    readable = [
-        *run.sys_path,
-        *run.readable,
-        *([] if run.filename.startswith("<") else [os.path.dirname(run.filename)]),
-    ]
+    """A loaded worker (the pool's idle one when it fits, else a new one); or (None, failure), failure a
+    load_error-like dict; or (None, None) past the deadline."""
+    reused = run.pool.take(run) if run.pool is not None else None
+    if reused is not None:
+        proc, failure = _load(run, reused, {"event": "load", **run.module()})
+        if proc is not None or (failure is None or failure.get("status") == "timeout"):
+            return proc, failure
+        # retired, or dead, or the module failed to load where other modules were loaded before: a fresh worker
     try:
-        proc = _Proc(run.root, run.next_serial(), limits, run.python, readable)
+        fresh = _Proc(run.root, run.next_serial(), run.limits, run.python, run.readable())
     except isolation.SandboxUnavailable as exc:
         return None, _unavailable(str(exc))
     except OSError as exc:
         return None, {"status": "error", "message": f"could not start a sandbox worker: {exc}"}
-    init = {
-        "source": run.source,
-        "filename": run.filename,
-        "module_name": run.module_name,
-        "is_package": run.is_package,
-        "sys_path": run.sys_path,
-        "doctest_flags": run.doctest_flags,
-        "limits": run.worker_limits(),
-    }
+    return _load(run, fresh, {**run.module(), "limits": run.worker_limits()})
+
+
+def _load(run: _Run, proc: _Proc, message: dict[str, Any]) -> tuple[_Proc | None, dict[str, Any] | None]:
+    """Have `proc` import the run's module (`message`: its init, or a load for a worker that served another file)."""
+    limits = run.limits
+    load_deadline = min(time.monotonic() + limits.load_timeout_s, run.deadline)
     try:
-        proc.send(init, load_deadline)
+        proc.send(message, load_deadline)
         reply = proc.receive(load_deadline)
     except _Timeout:
         proc.kill()
@@ -572,6 +656,9 @@ def _drive(run: _Run) -> None:
             if not keep:
                 proc.kill()
                 proc = None
+        if proc is not None and run.pool is not None:
+            run.pool.give(run, proc)
+            proc = None
     finally:
         if proc is not None:
             proc.kill()
@@ -734,7 +821,8 @@ def run_calls(
     source is imported as the module `module_name` (a dotted name: its parent packages are imported from `sys_path`
     first, so relative imports work), a package's `__init__` when `is_package`; by `python` (default: this
     interpreter). Doctest calls run with the option flags named in `doctest_flags`. The workers may read `readable`
-    besides the interpreter's folders and `sys_path` (e.g. lift-lsp's own packages, for the contract engines).
+    besides the interpreter's folders and `sys_path` (e.g. lift-lsp's own packages, for the contract engines). With
+    a `WorkerPool` active in this thread, the calls run one after another on a worker of the pool.
     """
     call_list = list(calls)
     if not call_list:
@@ -747,7 +835,8 @@ def run_calls(
     problem = isolation.sandbox_problem(limits.mode)
     if problem is not None:
         return [_failed_load(c, _unavailable(problem)) for c in call_list]
-    root = tempfile.mkdtemp(prefix="lift-sandbox-")
+    pool = WorkerPool.current()
+    root = pool.root if pool is not None else tempfile.mkdtemp(prefix="lift-sandbox-")
     run = _Run(
         source=module_source,
         filename=filename,
@@ -756,14 +845,17 @@ def run_calls(
         sys_path=[os.fspath(p) for p in sys_path],
         python=python or Python(),
         doctest_flags=list(doctest_flags),
-        readable=[os.fspath(p) for p in readable],
+        readable_extra=[os.fspath(p) for p in readable],
         calls=call_list,
         limits=limits,
         root=root,
         deadline=time.monotonic() + limits.total_timeout_s,
         results=[None] * len(call_list),
         queue=deque(range(len(call_list))),
+        pool=pool,
     )
+    if pool is not None:
+        run.serials = pool.serials
     errors: list[BaseException] = []
 
     def drive() -> None:
@@ -772,17 +864,20 @@ def run_calls(
         except BaseException as exc:  # a bug of ours: report it on the calls it left, do not hang or raise
             errors.append(exc)
 
-    try:
-        threads = [
-            threading.Thread(target=drive, name=f"lift-sandbox-{i}", daemon=True)
-            for i in range(max(1, min(limits.workers, len(call_list))))
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    if pool is not None:  # one worker, driven by this thread, which owns the pool's workers
+        drive()
+    else:
+        try:
+            threads = [
+                threading.Thread(target=drive, name=f"lift-sandbox-{i}", daemon=True)
+                for i in range(max(1, min(limits.workers, len(call_list))))
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
     internal = f"internal sandbox error: {errors[0]!r}" if errors else "not run"
     return [
         r if r is not None else CallOutcome(c.id, "error", message=internal)

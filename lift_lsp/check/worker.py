@@ -12,6 +12,10 @@ object per line:
 - worker -> parent (RESULT_FD): {"event": "ready"} or {"event": "load_error", ...}; then for each call, for a
   doctest call its sessions' events ({"event": "test" | "start" | "done", "id", ...}, one "start" before and one
   "done" after each example), and last {"event": "outcome", "id", ...}.
+- parent -> worker, between calls: {"event": "load", source, filename, module_name, is_package, sys_path,
+  doctest_flags}: import the next file's module into this same process (a project's files one after another, as
+  `python -m doctest` and pytest run them), answered like `init`; or {"event": "retired"} when this process has used
+  half its CPU time or memory limit (the parent starts a fresh worker).
 """
 
 from __future__ import annotations
@@ -772,6 +776,29 @@ def set_path(roots: list[str]) -> None:
     sys.path[:] = [p for p in roots if isinstance(p, str)] + [p for p in sys.path if os.path.abspath(p or ".") != here]
 
 
+def spent(limits: dict[str, Any]) -> bool:
+    """Whether this process has used half its CPU time or address-space limit (a next file might not fit)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    if usage.ru_utime + usage.ru_stime > int(limits["cpu_s"]) / 2:
+        return True
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            pages = int(statm.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return True  # unknown: do not risk it
+    return pages * resource.getpagesize() > int(limits["memory_mb"]) * _MIB / 2
+
+
+def _load(message: dict[str, Any], limits: dict[str, Any], log: _LogTail, res_fd: int) -> Worker | None:
+    """Import the module `message` names (init or load); the Worker that runs its calls, or None if it failed."""
+    sys.argv = [message["filename"]]
+    set_path(message.get("sys_path", []))
+    worker = Worker({**message, "limits": limits}, log, lambda out: _send(res_fd, out))
+    loaded = worker.load(message["source"])
+    _send(res_fd, loaded)
+    return worker if loaded["event"] == "ready" else None
+
+
 def main(argv: list[str]) -> int:
     cmd_fd, res_fd, log_path = int(argv[1]), int(argv[2]), argv[3]
     for fd in (cmd_fd, res_fd):
@@ -781,23 +808,27 @@ def main(argv: list[str]) -> int:
         init = json.loads(next(commands))
     except (StopIteration, ValueError):
         return 2
-    apply_limits(init["limits"])
+    limits: dict[str, Any] = init.pop("limits")
+    apply_limits(limits)
     faulthandler.enable(file=sys.__stderr__ or sys.stderr)
-    sys.setrecursionlimit(int(init["limits"]["recursion_limit"]))
-    sys.argv = [init["filename"]]
-    set_path(init.get("sys_path", []))
-    worker = Worker(init, _LogTail(log_path), lambda message: _send(res_fd, message))
+    sys.setrecursionlimit(int(limits["recursion_limit"]))
+    log = _LogTail(log_path)
     install_guard(os.getcwd())
-    loaded = worker.load(init["source"])
+    worker = _load(init, limits, log, res_fd)
     del init
-    _send(res_fd, loaded)
-    if loaded["event"] != "ready":
-        return 0
     for line in commands:
+        if worker is None:
+            return 0
         if not line.strip():
             continue
-        outcome = worker.run(json.loads(line))
-        _send(res_fd, outcome)
+        message = json.loads(line)
+        if message.get("event") != "load":
+            _send(res_fd, worker.run(message))
+        elif spent(limits):
+            _send(res_fd, {"event": "retired"})
+            return 0
+        else:
+            worker = _load(message, limits, log, res_fd)
     return 0
 
 

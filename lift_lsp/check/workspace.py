@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -9,6 +11,7 @@ from pathlib import Path
 
 from lift_lsp.check.checks import CheckCache, FileCheck, check_document
 from lift_lsp.check.project import find_interpreter, python_files
+from lift_lsp.check.sandbox import WorkerPool
 from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 
 Progress = Callable[[int, int, str], None]
@@ -35,16 +38,28 @@ def check_paths(
     open_texts: Mapping[str, str] | None = None,
     jobs: int = 2,
     progress: Progress | None = None,
+    share_workers: bool = True,
 ) -> list[Checked]:
     """Check every Python file named or under the folders named (`project.python_files`), `jobs` files at a time,
     each in the project's Python (`python`: the setting or `--python`), the editor's unsaved text where
-    `open_texts` has it. Results in the order of the files; `progress` is told after each file."""
+    `open_texts` has it, the largest files first. With `share_workers`, each thread's sandbox worker takes its files
+    in turn (a `WorkerPool`), as doctest and pytest run a project's modules in one process: what one file's code
+    leaves behind in that process is seen by the next file's; without, each file gets a fresh process (slower).
+    Results in the order of the files; `progress` is told after each file."""
     files = python_files(paths)
     cache = cache if cache is not None else CheckCache()
     sandbox = sandbox or SandboxOptions()
     examples = (diagnostics or DiagnosticsOptions()).examples
+    reuse = share_workers and len(files) > 1
     if len(files) > 1 and jobs > 1:  # the files are the parallel work: one sandbox process each imports less
         sandbox = sandbox.model_copy(update={"workers": 1})
+    pools: dict[int, WorkerPool] = {}
+
+    def this_threads_pool() -> WorkerPool:
+        thread = threading.get_ident()
+        if thread not in pools:
+            pools[thread] = WorkerPool()
+        return pools[thread]
 
     def one(file: str) -> Checked:
         text = (open_texts or {}).get(file)
@@ -55,15 +70,34 @@ def check_paths(
                 return Checked(file, None, err.strerror or str(err))
         try:
             interpreter = find_interpreter(file, python, workspace_roots, sandbox.mode) if examples else None
-            return Checked(file, check_document(text, file, diagnostics, sandbox, cache, interpreter, contracts))
+            with this_threads_pool().active() if reuse else contextlib.nullcontext():
+                report = check_document(text, file, diagnostics, sandbox, cache, interpreter, contracts)
+            return Checked(file, report)
         except Exception as err:  # a bug of ours: say so for this file, check the others
             return Checked(file, None, f"checking failed: {type(err).__name__}: {err}")
 
     results: dict[str, Checked] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(one, file): file for file in files}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if progress is not None:
-                progress(len(results), len(files), futures[future])
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as executor:
+            futures = {executor.submit(one, file): file for file in _largest_first(files)}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if progress is not None:
+                    progress(len(results), len(files), futures[future])
+    finally:
+        for pool in pools.values():
+            pool.close()
     return [results[file] for file in files]
+
+
+def _largest_first(files: Sequence[str]) -> list[str]:
+    """The files, largest first: the longest checks start first and the last ones to finish are short (the results
+    keep the files' order)."""
+
+    def size(file: str) -> int:
+        try:
+            return Path(file).stat().st_size
+        except OSError:
+            return 0
+
+    return sorted(files, key=size, reverse=True)

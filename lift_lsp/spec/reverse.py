@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import textwrap
 from collections.abc import Iterable
@@ -364,15 +365,22 @@ def placeholder_lines(site: SpecSite) -> list[int]:
     counting `...` in subscripts (`tuple[int, ...]`), defaults, or as the whole body of a nested stub."""
     if "..." not in _code_text(site):  # the only spelling of the Ellipsis constant (doctests' `...` left out)
         return []
+    first = site.span.start_line - 1
+    return [first + line for line in _placeholder_lines(site.text)]
+
+
+@functools.lru_cache(maxsize=64)
+def _placeholder_lines(text: str) -> tuple[int, ...]:
+    """`placeholder_lines` within the function's `text` (1-based; kept: a check asks for the IR's holes and for
+    the findings)."""
     try:
-        tree = pyast.parse(textwrap.dedent(site.text))
+        tree = pyast.parse(textwrap.dedent(text))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []
+        return ()
     parents: dict[int, ast.AST] = {}
     for parent in ast.walk(tree):
         for child in ast.iter_child_nodes(parent):
             parents[id(child)] = parent
-    first = site.span.start_line - 1
     lines: set[int] = set()
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Constant) and node.value is Ellipsis):
@@ -386,5 +394,5 @@ def placeholder_lines(site: SpecSite) -> list[int]:
             is_block = isinstance(owner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
             if is_block and isinstance(body, list) and all(_is_constant_statement(s) for s in body):
                 continue
-        lines.add(first + node.lineno)
-    return sorted(lines)
+        lines.add(node.lineno)
+    return tuple(sorted(lines))
