@@ -581,6 +581,21 @@ def test_a_pool_imports_the_next_module_into_the_same_worker(tmp_path: Path) -> 
     assert not Path(pool.root).exists() and not pool.idle
 
 
+def test_a_pool_puts_back_the_module_a_checked_file_replaced(tmp_path: Path) -> None:
+    files = _package(tmp_path, {"a": "VALUE = 1\n", "b": ""})
+    (tmp_path / "pkg" / "__init__.py").write_text("from . import a as FROM_DISK\n")
+    same = "__import__('sys').modules['pkg.a'] is __import__('pkg').a is __import__('pkg').FROM_DISK"
+    pool = WorkerPool()
+    try:
+        with pool.active():
+            during = _run_module(files, "a", [Call("same", same)])["same"]
+            after = _run_module(files, "b", [Call("same", same)])["same"]
+    finally:
+        pool.close()
+    assert during.value_repr == "False", during  # pkg.a checked from its text: a module of its own
+    assert after.value_repr == "True", after  # the next file meets the module pkg imported
+
+
 def test_a_pool_does_not_keep_a_worker_that_timed_out_or_spent_its_memory(tmp_path: Path) -> None:
     files = _package(
         tmp_path,

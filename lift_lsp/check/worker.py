@@ -423,12 +423,17 @@ class _BufferLoader(importlib.machinery.SourceFileLoader):
         return _compile(self.source, self.path, "exec")
 
 
-def import_buffer(name: str, filename: str, source: str, is_package: bool) -> types.ModuleType:
+def import_buffer(
+    name: str, filename: str, source: str, is_package: bool, replaced: list[types.ModuleType]
+) -> types.ModuleType:
     """Import `source` as the module `name` (its parent packages imported normally first), so that relative imports
-    and package-level code work as they do for the file on disk. Raises what the import raises."""
+    and package-level code work as they do for the file on disk; the module of that name imported before, if any, is
+    added to `replaced`. Raises what the import raises."""
     parent, _, child = name.rpartition(".")
     if parent:
         importlib.import_module(parent)
+    if name in sys.modules:
+        replaced.append(sys.modules[name])
     loader = _BufferLoader(name, filename, source)
     spec = importlib.util.spec_from_loader(name, loader, origin=filename, is_package=is_package)
     assert spec is not None
@@ -570,6 +575,8 @@ class Worker:
         self.log = log
         self.emit = emit
         self.module = types.ModuleType(self.module_name)
+        self.shadowed: list[types.ModuleType] = []
+        """The module of that name that was imported before this one replaced it, if any."""
         self.tests: dict[str, doctest.DocTest] | None = None
         self.unreadable: dict[str, tuple[str, int | None]] = {}
         """Docstrings doctest's parser refuses, by name as in `tests`: why (`python -m doctest` stops there), and the
@@ -579,7 +586,7 @@ class Worker:
         with _Captured(self.max_output, self.log) as cap:
             failure: BaseException | None = None
             try:
-                self.module = import_buffer(self.module_name, self.filename, source, self.is_package)
+                self.module = import_buffer(self.module_name, self.filename, source, self.is_package, self.shadowed)
             except BaseException as exc:
                 failure = exc
         if failure is None:
@@ -598,6 +605,16 @@ class Worker:
             "traceback": _format_traceback(failure),
             "output": _clean(cap.sink.text()),
         }
+
+    def unload(self) -> None:
+        """Put back the module this one replaced (one imported before, such as `enum` checked from its file, or a
+        package's module its `__init__` imported from disk): the next file's code meets the one the rest of the
+        process holds."""
+        for before in self.shadowed:
+            sys.modules[self.module_name] = before
+            parent, _, child = self.module_name.rpartition(".")
+            if parent in sys.modules:
+                setattr(sys.modules[parent], child, before)
 
     def run(self, call: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
@@ -828,6 +845,7 @@ def main(argv: list[str]) -> int:
             _send(res_fd, {"event": "retired"})
             return 0
         else:
+            worker.unload()
             worker = _load(message, limits, log, res_fd)
     return 0
 
