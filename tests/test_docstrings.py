@@ -708,3 +708,8 @@ def test_google_types_as_written_with_their_annotation() -> None:
 )
 def test_documented_types_as_annotations(written: str, annotation: str | None) -> None:
     assert annotation_of(written) == annotation
+
+
+def test_prose_examples_call_the_function_by_its_whole_name_in_any_letters() -> None:
+    doc = parse("Scale.\n\n    größe(2) -> 4\n    vergrößern(3) -> 9\n    größe (5) => 25\n", "größe")
+    assert triples(doc) == [("größe(2)", "4", None), ("größe (5)", "25", None)]

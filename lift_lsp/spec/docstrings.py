@@ -124,6 +124,8 @@ _OUTPUT = re.compile(r"output\s*:\s*(?P<rest>.*)$", re.IGNORECASE)
 _SHOULD_BE = re.compile(r"[\s,]the\s+(?:output|result|answer)\s+(?:should|will|would)\s+be\s+", re.IGNORECASE)
 _NAMED_VALUE = re.compile(r"(?P<name>[A-Za-z_]\w*)\s*[:=]\s*(?P<value>[^=\s].*)$", re.DOTALL)
 _RETURN_LINE = re.compile(r"return\b\s*=?\s*(?P<value>.+)$")
+_CALL = re.compile(r"(?<!\w)([^\W\d]\w*)\s*\(")
+"""A name (any letters, as Python allows) called: `name(`, `name (`."""
 _ALIAS_CALL = re.compile(r"(?:assert\s+|[-*•]\s+)?(?P<name>[A-Za-z_]\w*)\s*\(")
 _RETURNS_WORD = re.compile(
     r"\breturns?\s+(?:an?\s+|the\s+)?(?P<word>list|tuple|string|integer|float|boolean|dictionary|dict|set)\b",
@@ -164,7 +166,6 @@ class _Parser:
         self.returns = returns
         self.prose_examples: list[Example] = []
         """Examples read from prose (not doctests): kept only where their result fits the return type."""
-        self.call_re = re.compile(rf"(?<!\w){re.escape(name)}\s*\(") if name else None
         self.spec = DocSpec()
         self.prose: list[tuple[int, str]] = []
         self.example_lines: set[int] = set()
@@ -452,11 +453,17 @@ class _Parser:
 
     # ------------------------------------------------------------------ prose examples
 
+    def _call_in(self, text: str) -> re.Match[str] | None:
+        """The first call of the function (`self.name`) in `text`: the name, not part of a longer one, then `(`."""
+        if not self.name or self.name not in text:
+            return None
+        return next((m for m in _CALL.finditer(text) if m[1] == self.name), None)
+
     def _prose_line(self, i: int, keep: bool) -> int:
         """A line of prose: its examples, if any (an example may run on over a few lines while its brackets are
         open); else prose, when `keep`. The index of the next line to read."""
         s = self.lines[i].strip()
-        if self.call_re and len(s) <= _MAX_LINE and len(self.seen) < _MAX_EXAMPLES and self.call_re.search(s):
+        if len(s) <= _MAX_LINE and len(self.seen) < _MAX_EXAMPLES and self._call_in(s):
             text, depth, j = s, _scan(s)[1], i
             while depth > 0 and j + 1 < len(self.lines) and j - i < 30 and len(text) <= _MAX_LINE:
                 j += 1
@@ -486,7 +493,7 @@ class _Parser:
         """`text` split at top-level `sep`; a piece that does not call the function joins the one before."""
         groups: list[str] = []
         for piece in _split(text, sep):
-            if groups and not (self.call_re and self.call_re.search(piece)):
+            if groups and not self._call_in(piece):
                 groups[-1] += sep + piece
             else:
                 groups.append(piece)
@@ -494,7 +501,7 @@ class _Parser:
 
     def _prose_example(self, line: int, text: str) -> bool:
         """One prose example: `<call> <operator> <result>`, with prose before the call and after the result."""
-        first = self.call_re.search(text) if self.call_re else None
+        first = self._call_in(text)
         if first is None:
             return False
         top, _ = _scan(text)
@@ -610,7 +617,7 @@ class _Parser:
         """The one other name whose calls start the lines of an examples section, in a docstring that never calls
         the function itself (`grade_equation([4.0, 3]) ==> ['A+', 'B']` in the spec of `numerical_letter_grade`),
         and the line where that section starts."""
-        if self.call_re is None or self.call_re.search(self.text):
+        if not self.name or self._call_in(self.text):
             return None
         start = next(
             (k for k, line in enumerate(self.lines) if line.strip().lower().rstrip(":") in _EXAMPLE_WORDS), None
@@ -628,13 +635,13 @@ class _Parser:
         """Read the prose examples calling the alias in the examples section as examples of this function."""
         if alias is None:
             return
-        (other, i), name, call_re, first = alias, self.name, self.call_re, len(self.spec.examples)
-        self.name, self.call_re = other, re.compile(rf"(?<!\w){re.escape(other)}\s*\(")
+        (other, i), name, first = alias, self.name, len(self.spec.examples)
+        self.name = other
         try:
             while i < len(self.lines):
                 i = max(i + 1, self._prose_line(i, keep=False))
         finally:
-            self.name, self.call_re = name, call_re
+            self.name = name
         for example in self.spec.examples[first:]:
             example.call = _rename(example.call, {other: name})
 

@@ -199,33 +199,34 @@ def _comment_lines(text: str) -> set[int]:
     return rows
 
 
-_NO_FUNCTIONS_INSIDE = frozenset(
-    {
-        "expression_statement", "return_statement", "assert_statement", "raise_statement", "delete_statement",
-        "import_statement", "import_from_statement", "future_import_statement", "global_statement",
-        "nonlocal_statement", "pass_statement", "break_statement", "continue_statement", "comment", "string",
-        "parameters", "type",
-    }
-)  # fmt: skip
-"""Nodes that hold no function definition (a statement that is an expression, a simple statement): not walked."""
+@lru_cache(maxsize=1)
+def _function_query() -> tree_sitter.Query:
+    return tree_sitter.Query(tree_sitter.Language(tree_sitter_python.language()), "(function_definition) @function")
 
 
 def _functions(root: tree_sitter.Node, src: _Source) -> Iterator[tuple[tree_sitter.Node, tuple[str, ...]]]:
-    """Walk without recursion (deeply nested input must not exhaust the stack), yielding each function node with
-    its enclosing scope names (`Class`, `outer.<locals>`)."""
-    stack: list[tuple[tree_sitter.Node, tuple[str, ...]]] = [(root, ())]
-    while stack:
-        node, scope = stack.pop()
-        child_scope = scope
-        if node.type == "function_definition":
-            yield node, scope
-            name = node.child_by_field_name("name")
-            child_scope = (*scope, f"{src.node_text(name) if name else '?'}.<locals>")
-        elif node.type == "class_definition":
-            name = node.child_by_field_name("name")
-            child_scope = (*scope, src.node_text(name) if name else "?")
-        if node.type not in _NO_FUNCTIONS_INSIDE:
-            stack.extend((child, child_scope) for child in reversed(node.children))
+    """Each function node in document order (found by a tree-sitter query, in C: no recursion to exhaust the stack
+    on deeply nested input), with its enclosing scope names (`Class`, `outer.<locals>`)."""
+    found = tree_sitter.QueryCursor(_function_query()).captures(root).get("function", [])
+    scopes: dict[int, tuple[str, ...]] = {}
+    """The scope names inside each function or class met so far, by node id."""
+
+    def inside(node: tree_sitter.Node | None) -> tuple[str, ...]:
+        chain: list[tree_sitter.Node] = []
+        while node is not None and node.id not in scopes:
+            if node.type in ("function_definition", "class_definition"):
+                chain.append(node)
+            node = node.parent
+        scope = scopes[node.id] if node is not None else ()
+        for block in reversed(chain):
+            name = block.child_by_field_name("name")
+            named = src.node_text(name) if name else "?"
+            scope = (*scope, f"{named}.<locals>" if block.type == "function_definition" else named)
+            scopes[block.id] = scope
+        return scope
+
+    for node in sorted(found, key=lambda n: n.start_byte):
+        yield node, inside(node.parent)
 
 
 def _site(node: tree_sitter.Node, scope: tuple[str, ...], src: _Source) -> SpecSite | None:
