@@ -19,6 +19,7 @@ from pytest_lsp import LanguageClient
 
 from lift_lsp.check.checks import Code, check_document, function_example_findings
 from lift_lsp.check.project import find_interpreter, module_target
+from lift_lsp.check.workspace import check_paths
 from lift_lsp.lsp.server import CHECK_WORKSPACE_COMMAND
 from lift_lsp.options import SandboxOptions
 from lift_lsp.spec.reverse import read_spec
@@ -421,3 +422,13 @@ def test_forward_mode_checks_each_example_of_a_docstring_doctest_cannot_read_by_
     assert [(f.code, f.message.split(" [")[0]) for f in found] == [
         (Code.EXAMPLE_WRONG_RESULT, "`strip(\"a\\nb\")` returned 'a\\nb', expected 'ab'")
     ]
+
+
+def test_a_project_check_starts_with_the_largest_files_and_reports_in_file_order(tmp_path: Path) -> None:
+    sizes = {"a.py": 1, "b.py": 40, "c.py": 8}
+    for name, lines in sizes.items():
+        (tmp_path / name).write_text("".join(f"def f{i}(x: int) -> int:\n    return x\n" for i in range(lines)))
+    done: list[str] = []
+    checked = check_paths([str(tmp_path)], jobs=1, progress=lambda _n, _total, file: done.append(Path(file).name))
+    assert done == ["b.py", "c.py", "a.py"]
+    assert [Path(c.file).name for c in checked] == ["a.py", "b.py", "c.py"]
