@@ -2,8 +2,8 @@
 
 Inputs are drawn with `hypothesis.strategies.from_type` from the parameters' annotations, with these additions: an
 `int` or `float` parameter stays within the bounds its preconditions set with constants (`0 <= t <= 1`,
-`abs(x) <= 1e300`); a third of the strings are repeats of one letter and a third come from a small alphabet, so that
-two of them are equal, prefixes of each other or share characters; integers are also the edges of machine integers
+`abs(x) <= 1e300`); strings are also repeats of one letter and words of a small alphabet, so that two of them are
+equal, prefixes of each other or share characters; integers are also the edges of machine integers
 and of floats' exact ones (`2**31 - 1`, `-(2**31)`, `2**64 - 1`, `2**53 + 1`); floats are also whole numbers and the
 edges of the format (the largest, `2**53`, subnormal ones), where rounding and overflow show; and every type is also
 drawn from the constants of the function's code and contract (`x == 104729`, `s == "hunter2"`, an int also one off),
@@ -146,7 +146,7 @@ def _int_bound(value: float, to_int: Any) -> int | None:
     return int(to_int(value)) if math.isfinite(value) else None
 
 
-def _floats(low: float, high: float, found: tuple[float, ...] = ()) -> Any:
+def _floats(low: float, high: float, found: tuple[float, ...]) -> Any:
     """Floats in [low, high]: besides Hypothesis's own, whole numbers up to 2**64, the edges of the format (the
     largest float, 2**53, the smallest normal and subnormal), where rounding and overflow show, and the function's
     constants."""
