@@ -84,7 +84,7 @@ class ContractOptions(_Section):
     enabled: bool = True
     """Check postconditions (PEP 316 `post:`, `post[...]`, `__old__`, `raises:`) against the code: z3 proofs, then
     Hypothesis and CrossHair in the sandbox; each counterexample is replayed before it is reported."""
-    examples: int = Field(default=1000, ge=1, le=100_000)
+    examples: int = Field(default=500, ge=1, le=100_000)
     """Inputs Hypothesis tries per postcondition."""
     condition_timeout_s: float = Field(default=2.0, gt=0, le=600)
     """CPU time of each engine (Hypothesis, CrossHair) per postcondition, in seconds (CrossHair's

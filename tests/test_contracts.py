@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,9 +24,10 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from lift_lsp.check.checks import Code, Finding, check_document, check_text
+from lift_lsp.check.contracts import hypothesis_engine
 from lift_lsp.check.contracts.crosshair_engine import normal_form, parse_call
-from lift_lsp.check.contracts.hypothesis_engine import precondition_bounds
-from lift_lsp.check.contracts.replay import literal
+from lift_lsp.check.contracts.hypothesis_engine import code_constants, precondition_bounds
+from lift_lsp.check.contracts.replay import Contract, build_contract, literal
 from lift_lsp.check.contracts.runner import engine_path, mutable_arguments
 from lift_lsp.check.sandbox import Call, SandboxLimits, run_calls
 from lift_lsp.options import ContractOptions
@@ -296,6 +298,71 @@ def test_inputs_become_python_literals_that_read_back() -> None:
 def test_preconditions_bound_the_drawn_numbers() -> None:
     bounds = precondition_bounds(["0.0 <= t <= 1.0 and abs(a) <= 1e300", "n > 2**31", "lo <= hi"], {"t", "a", "n"})
     assert bounds == {"t": (0.0, 1.0), "a": (-1e300, 1e300), "n": (2.0**31, float("inf"))}
+
+
+def _contract(source: str, pre: list[str], post: list[str]) -> Contract:
+    """The contract of `f` in `source`, as the sandbox worker builds it."""
+    module = ModuleType("probe")
+    exec(textwrap.dedent(source), module.__dict__)
+    return build_contract(module, {"function": "f", "pre": pre, "post": post})
+
+
+def test_the_constants_of_the_code_and_the_contract_are_collected_an_int_also_one_off() -> None:
+    source = '''
+        def f(x: int, s: str) -> int:
+            """A docstring, which is no constant of the code."""
+            if x == 104729 or s == "hunter2":
+                return 7
+            return sum(3 for c in s if c in "aeiou")
+        '''
+    found = code_constants(_contract(source, ["x != 2.5"], ["_ >= -(2**31)"]))
+    assert {104728, 104729, 104730, 6, 7, 8, 2, 3, 4, -(2**31) - 1, -(2**31), -(2**31) + 1} == set(found.ints)
+    assert set(found.strings) == {"hunter2", "aeiou"} and found.floats == (2.5,)
+
+
+@pytest.mark.parametrize(
+    ("source", "pre", "post"),
+    [
+        ("def f(x: int) -> int:\n    return -x if x == 104729 else abs(x)\n", [], "_ >= 0"),  # a constant of the code
+        ("def f(n: int) -> int:\n    return int(n ** 0.5)\n", ["n >= 0"], "_ * _ <= n"),  # 2**64 - 1, a machine edge
+        ("def f(s: str, p: str) -> str:\n    return s.lstrip(p)\n", [], "not s.startswith(p) or _ == s[len(p):]"),
+    ],
+    ids=["code-constant", "integer-edge", "one-letter-strings"],
+)
+def test_hypothesis_draws_the_inputs_that_reach_rare_branches_within_200_examples(
+    source: str, pre: list[str], post: str
+) -> None:
+    """Hypothesis's own inputs alone take about 600 examples for the second and 700 for the third, and do not find
+    the first in 3,000."""
+    contract = _contract(source, pre, [post])
+    verdict = hypothesis_engine.check(contract, hypothesis_engine.strategies(contract), 0, 200, cpu_s=60.0)
+    assert verdict["status"] == "refuted", verdict
+
+
+UNICODE_TEXT = r"""
+from types import ModuleType
+from hypothesis.internal import charmap
+from lift_lsp.check.contracts import hypothesis_engine
+from lift_lsp.check.contracts.replay import build_contract
+
+def refuse(codec):
+    raise AssertionError(f"built the table of {codec}")
+
+charmap.intervals_from_codec = refuse
+module = ModuleType("probe")
+exec("def f(s: str) -> str:\n    return s.upper()\n", module.__dict__)
+contract = build_contract(module, {"function": "f", "pre": [], "post": ["len(_) == len(s)"]})
+print(hypothesis_engine.check(contract, hypothesis_engine.strategies(contract), 0, 200, cpu_s=60.0))
+"""
+
+
+def test_strings_are_drawn_without_building_hypothesis_s_table_of_the_utf_8_codec() -> None:
+    """That table takes over a second to build in each sandbox worker, where Hypothesis keeps no cache of it (a fresh
+    process: Hypothesis keeps the strategies it built, the default alphabet of `st.text()` among them)."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", UNICODE_TEXT], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "'status': 'refuted'" in done.stdout, done.stdout  # 'ß'.upper() == 'SS': non-ASCII text is drawn
 
 
 def test_post_brackets_name_the_arguments_that_may_change() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from lift_lsp.check.contracts.replay import Contract
 
 SPENT = "the function's contract budget was spent"
-UNINTERESTING_ITERATIONS = 25
+UNINTERESTING_ITERATIONS = 10
 """CrossHair stops a condition early after this many paths in a row that reached no new branch (Hypothesis has
 already tried the typical inputs; CrossHair is here for the rare branches, which it reaches early)."""
 

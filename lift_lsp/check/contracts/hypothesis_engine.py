@@ -1,12 +1,15 @@
 """Worker side: Hypothesis as the fast first pass over a function's postconditions.
 
-Inputs are drawn with `hypothesis.strategies.from_type` from the parameters' annotations, with three additions: an
+Inputs are drawn with `hypothesis.strategies.from_type` from the parameters' annotations, with these additions: an
 `int` or `float` parameter stays within the bounds its preconditions set with constants (`0 <= t <= 1`,
-`abs(x) <= 1e300`); strings come half of the time from a small alphabet, so that two of them share characters;
-floats are also whole numbers and the edges of the format (the largest, `2**53`, subnormal ones), where rounding and
-overflow show. Inputs are kept only when the preconditions hold; a bounded number of examples, within a CPU-time
-budget, derandomized (the same inputs on every run), no example database. A violation is shrunk by Hypothesis to a
-small one, whose inputs come back as Python source for the replay.
+`abs(x) <= 1e300`); strings are also repeats of one letter and words of a small alphabet, so that two of them are
+equal, prefixes of each other or share characters; integers are also the edges of machine integers
+and of floats' exact ones (`2**31 - 1`, `-(2**31)`, `2**64 - 1`, `2**53 + 1`); floats are also whole numbers and the
+edges of the format (the largest, `2**53`, subnormal ones), where rounding and overflow show; and every type is also
+drawn from the constants of the function's code and contract (`x == 104729`, `s == "hunter2"`, an int also one off),
+which reach the branches that compare with them. Inputs are kept only when the preconditions hold; a bounded number
+of examples, within a CPU-time budget, derandomized (the same inputs on every run), no example database. A violation
+is shrunk by Hypothesis to a small one, whose inputs come back as Python source for the replay.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import inspect
 import math
 import sys
 import time
+import types
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 from lift_lsp.check.contracts.replay import Attempt, Contract, attempt, copy_args, literal, safe_repr
@@ -38,8 +43,10 @@ def strategies(contract: Contract) -> dict[str, Any]:
         hints = typing.get_type_hints(contract.fn)
     except Exception as exc:
         raise Unsupported(f"its annotations cannot be read: {type(exc).__name__}: {exc}") from None
-    st.register_type_strategy(str, st.one_of(st.text(_SMALL_ALPHABET, max_size=8), st.text()))
-    st.register_type_strategy(float, _floats(-math.inf, math.inf))
+    found = code_constants(contract)
+    st.register_type_strategy(str, _strings(found.strings))
+    st.register_type_strategy(int, _ints(-math.inf, math.inf, found.ints))
+    st.register_type_strategy(float, _floats(-math.inf, math.inf, found.floats))
     bounds = precondition_bounds([expr for expr, _ in contract.pre], set(signature.parameters))
     drawn: dict[str, Any] = {}
     for name, param in signature.parameters.items():
@@ -47,9 +54,9 @@ def strategies(contract: Contract) -> dict[str, Any]:
             continue
         low, high = bounds.get(name, (-math.inf, math.inf))
         if hints.get(name) is int and (math.isfinite(low) or math.isfinite(high)):
-            drawn[name] = st.integers(_int_bound(low, math.ceil), _int_bound(high, math.floor))
+            drawn[name] = _ints(low, high, found.ints)
         elif hints.get(name) is float and (math.isfinite(low) or math.isfinite(high)):
-            drawn[name] = _floats(low, high)
+            drawn[name] = _floats(low, high, found.floats)
         elif name in hints:
             drawn[name] = st.from_type(hints[name])
         elif param.default is not param.empty:
@@ -59,17 +66,94 @@ def strategies(contract: Contract) -> dict[str, Any]:
     return drawn
 
 
+@dataclass(frozen=True)
+class Constants:
+    """The literals of a function's code and contract, by type: inputs equal to them (an int also one off) reach
+    the branches that compare with them."""
+
+    ints: tuple[int, ...] = ()
+    floats: tuple[float, ...] = ()
+    strings: tuple[str, ...] = ()
+
+
+_MAX_CONSTANTS = 64
+"""Of each type, the first ones in the code (and of ints, one off them too)."""
+_MAX_STRING = 100
+
+
+def code_constants(contract: Contract) -> Constants:
+    """The constants of the function's code (its nested functions and comprehensions too, not its docstring) and of
+    its conditions, as CPython compiled them (`-(2**31)` folded to one number)."""
+    main = getattr(contract.fn, "__code__", None)
+    codes = [
+        *([main] if isinstance(main, types.CodeType) else []),
+        *(code for _, code in (*contract.pre, *contract.post)),
+    ]
+    doc = getattr(contract.fn, "__doc__", None)
+    values: list[object] = []
+    while codes:
+        code = codes.pop(0)
+        for value in code.co_consts:
+            if isinstance(value, types.CodeType):
+                codes.append(value)
+            elif isinstance(value, tuple | frozenset):
+                values.extend(sorted(value, key=repr))  # a frozenset's order changes with the hash seed
+            elif value is not doc:
+                values.append(value)
+    ints = _first([v for v in values if isinstance(v, int) and not isinstance(v, bool)])
+    floats = _first([v for v in values if isinstance(v, float) and math.isfinite(v)])
+    strings = _first([v for v in values if isinstance(v, str) and len(v) <= _MAX_STRING])
+    return Constants(tuple(sorted({n + step for n in ints for step in (-1, 0, 1)})), floats, strings)
+
+
+def _first(values: list[Any]) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys(values))[:_MAX_CONSTANTS]
+
+
+def _strings(found: tuple[str, ...]) -> Any:
+    """Strings: repeats of one letter (`a`, `aa`: equal or prefixes of each other), from a small alphabet (sharing
+    characters), any (what UTF-8 encodes), and the function's constants."""
+    from hypothesis import strategies as st
+
+    # not st.text()'s own alphabet, st.characters(codec="utf-8"): the same characters, but Hypothesis builds its
+    # table of the codec (over a second) in every worker, where no cache of it is kept
+    any_character = st.characters(exclude_categories=["Cs"])
+    mixed = [st.text("a", max_size=4), st.text(_SMALL_ALPHABET, max_size=8), st.text(any_character)]
+    return st.one_of(*mixed, *([st.sampled_from(found)] if found else []))
+
+
+def _ints(low: float, high: float, found: tuple[int, ...]) -> Any:
+    """Integers in [low, high]: Hypothesis's own, the edges of machine integers (8 to 64 bits, signed and unsigned)
+    and of floats' exact integers, and the function's constants."""
+    from hypothesis import strategies as st
+
+    ints = st.integers(_int_bound(low, math.ceil), _int_bound(high, math.floor))
+    special = sorted({n for n in (*_INT_EDGES, *found) if low <= n <= high})
+    return st.one_of(ints, ints, st.sampled_from(special)) if special else ints
+
+
+_INT_EDGES = (
+    0,
+    1,
+    -1,
+    *(edge for bits in (8, 16, 32, 64) for edge in (2 ** (bits - 1) - 1, -(2 ** (bits - 1)), 2**bits - 1, 2**bits)),
+    2**53,
+    2**53 + 1,
+)
+
+
 def _int_bound(value: float, to_int: Any) -> int | None:
     return int(to_int(value)) if math.isfinite(value) else None
 
 
-def _floats(low: float, high: float) -> Any:
-    """Floats in [low, high]: besides Hypothesis's own, whole numbers up to 2**64 and the edges of the format
-    (the largest float, 2**53, the smallest normal and subnormal), where rounding and overflow show."""
+def _floats(low: float, high: float, found: tuple[float, ...]) -> Any:
+    """Floats in [low, high]: besides Hypothesis's own, whole numbers up to 2**64, the edges of the format (the
+    largest float, 2**53, the smallest normal and subnormal), where rounding and overflow show, and the function's
+    constants."""
     from hypothesis import strategies as st
 
     floats = st.floats(low if math.isfinite(low) else None, high if math.isfinite(high) else None)
-    edges = [v for e in _FLOAT_EDGES for v in (e, -e) if low <= v <= high]
+    edges = sorted({v for e in (*_FLOAT_EDGES, *found) for v in (e, -e) if low <= v <= high})
     whole_low, whole_high = math.ceil(max(low, -(2.0**64))), math.floor(min(high, 2.0**64))
     mixed = [floats, floats]
     if whole_low <= whole_high:
