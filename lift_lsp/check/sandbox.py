@@ -587,7 +587,7 @@ def _start_worker(run: _Run) -> tuple[_Proc | None, dict[str, Any] | None]:
     reused = run.pool.take(run) if run.pool is not None else None
     if reused is not None:
         proc, failure = _load(run, reused, {"event": "load", **run.module()})
-        if proc is not None or (failure is None or failure.get("status") == "timeout"):
+        if proc is not None or failure is None or failure.get("status") == "timeout":
             return proc, failure
         # retired, or dead, or the module failed to load where other modules were loaded before: a fresh worker
     try:
@@ -853,9 +853,8 @@ def run_calls(
         results=[None] * len(call_list),
         queue=deque(range(len(call_list))),
         pool=pool,
+        serials=pool.serials if pool is not None else itertools.count(1),
     )
-    if pool is not None:
-        run.serials = pool.serials
     errors: list[BaseException] = []
 
     def drive() -> None:

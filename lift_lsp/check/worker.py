@@ -833,8 +833,9 @@ def main(argv: list[str]) -> int:
     install_guard(os.getcwd())
     worker = _load(init, limits, log, res_fd)
     del init
-    for line in commands:
-        if worker is None:
+    while worker is not None:
+        line = next(commands, b"")
+        if not line:  # the parent closed the pipe
             return 0
         if not line.strip():
             continue

@@ -99,8 +99,13 @@ class SpecSite:
 
 
 @lru_cache(maxsize=1)
+def _language() -> tree_sitter.Language:
+    return tree_sitter.Language(tree_sitter_python.language())
+
+
+@lru_cache(maxsize=1)
 def _parser() -> tree_sitter.Parser:
-    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_python.language()))
+    return tree_sitter.Parser(_language())
 
 
 class _Source:
@@ -201,7 +206,7 @@ def _comment_lines(text: str) -> set[int]:
 
 @lru_cache(maxsize=1)
 def _function_query() -> tree_sitter.Query:
-    return tree_sitter.Query(tree_sitter.Language(tree_sitter_python.language()), "(function_definition) @function")
+    return tree_sitter.Query(_language(), "(function_definition) @function")
 
 
 def _functions(root: tree_sitter.Node, src: _Source) -> Iterator[tuple[tree_sitter.Node, tuple[str, ...]]]:
