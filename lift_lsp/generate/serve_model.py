@@ -348,17 +348,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lift-lsp serve-model", description="Serve a local model behind an OpenAI-compatible HTTP API."
     )
-    parser.add_argument("--model", required=True, help="Hugging Face model id or local path")
+    parser.add_argument(
+        "--model", required=True, help="Hugging Face model id, local folder, or GGUF file (see `lift-lsp model fetch`)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--device", default="cpu", help='torch device: "cpu", "cuda", "cuda:1", "mps"')
     parser.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16", "auto"])
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the engine's choice)")
+    parser.add_argument(
+        "--engine",
+        choices=["auto", "transformers", "llama.cpp"],
+        default="auto",
+        help="what runs a GGUF file (auto: llama.cpp on the CPU when llama-cpp-python is installed)",
+    )
     parser.add_argument("--served-model-name", default=None, help="the model id clients see (default: --model)")
     parser.add_argument("--request-timeout", type=float, default=600.0, help="seconds one generation may take")
     args = parser.parse_args(argv)
     try:
-        backend = LocalBackend(args.model, device=args.device, dtype=args.dtype, threads=args.threads)
+        backend = LocalBackend(
+            args.model, device=args.device, dtype=args.dtype, threads=args.threads, engine=args.engine
+        )
         backend.load()
         server = build_server(backend, args.host, args.port, args.served_model_name, args.request_timeout)
     except BackendError as e:

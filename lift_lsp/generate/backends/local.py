@@ -1,27 +1,60 @@
-"""In-process generation: transformers + XGrammar, the grammar's token bitmask applied to each step's logits.
+"""In-process generation: a model's logits with XGrammar's token bitmask applied to each step.
 
-The model and tokenizer load lazily (on first use, or `load()`), by Hugging Face id or local path. One
-`GrammarCompiler` serves the tokenizer; compiled grammars are cached per constraint. The `n` candidates of a request
-decode as one batch sharing the prompt's KV cache; finished rows leave the batch. The work runs on a dedicated worker
-thread (one generation at a time); cancelling the awaiting task stops it before the next step.
+The model and tokenizer load lazily (on first use, or `load()`), by Hugging Face id, local folder or GGUF file. Two
+engines compute the logits: transformers (any of the three; the `n` candidates of a request decode as one batch
+sharing the prompt's KV cache, finished rows leaving the batch), and for a GGUF file on the CPU llama.cpp
+(`llama_engine.py`: the quantized weights as they are, forced tokens evaluated in one batch) when llama-cpp-python is
+installed. One `GrammarCompiler` serves the tokenizer and keeps the compiled grammars, up to a byte limit. The work
+runs on a dedicated worker thread (one generation at a time); cancelling the awaiting task stops it before the next
+step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import inspect
 import json
 import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from lift_lsp.generate.backends.base import BackendError, Constraint, GenerationRequest, GenerationResult
+from lift_lsp.generate.backends.llama_engine import Decoding, LlamaEngine, decode
 
 _DTYPES = ("float32", "float16", "bfloat16", "auto")
-GRAMMAR_CACHE_SIZE = 64
-"""Compiled grammars kept per backend (least recently used dropped first)."""
+Engine = Literal["auto", "transformers", "llama.cpp"]
+GRAMMAR_CACHE_BYTES = 256 * 1024 * 1024
+"""What XGrammar's compiler may keep of compiled grammars (it drops the least recently used past this)."""
+
+
+def gguf_file(model: str) -> Path | None:
+    """The GGUF file `model` names, or None for a hub id or a folder."""
+    path = Path(model).expanduser()
+    return path if path.suffix.lower() == ".gguf" and path.is_file() else None
+
+
+def load_tokenizer(model: str, gguf: Path | None) -> Any:
+    """The model's Hugging Face tokenizer. A GGUF file's is converted from its metadata once (that takes seconds)
+    and kept in a folder beside it, `FILE.gguf.tokenizer/`, where that folder can be written."""
+    from transformers import AutoTokenizer
+
+    if gguf is None:
+        return AutoTokenizer.from_pretrained(model)
+    kept = gguf.with_name(gguf.name + ".tokenizer")
+    stamp = f"{gguf.stat().st_size} {gguf.stat().st_mtime_ns}"
+    stamp_file = kept / "lift-lsp-source"
+    if stamp_file.is_file() and stamp_file.read_text() == stamp:
+        return AutoTokenizer.from_pretrained(str(kept))
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    try:
+        tokenizer.save_pretrained(str(kept))
+        stamp_file.write_text(stamp)
+    except OSError:  # a read-only folder: converted again next time
+        pass
+    return tokenizer
 
 
 def _fallback_prompt(messages: list[dict[str, str]]) -> str:
@@ -34,7 +67,9 @@ class LocalBackend:
     """`Backend` over a local transformers model. `device`: a torch device ("cpu", "cuda", "cuda:1", "mps");
     `dtype`: "float32", "float16", "bfloat16" or "auto" (None: float32 on CPU, the checkpoint's dtype elsewhere).
     `threads`: torch's intra-op threads (process-wide; None leaves torch's default; 1 suits tiny models on a busy
-    machine). `mask_threads`: threads XGrammar uses to fill a batch's token masks."""
+    machine). `mask_threads`: threads XGrammar uses to fill a batch's token masks. `engine`: "llama.cpp" or
+    "transformers" for a GGUF file ("auto": llama.cpp on the CPU when it is installed); other models always load with
+    transformers."""
 
     def __init__(
         self,
@@ -44,6 +79,7 @@ class LocalBackend:
         *,
         threads: int | None = None,
         mask_threads: int = 1,
+        engine: Engine = "auto",
     ) -> None:
         if dtype is not None and dtype not in _DTYPES:
             raise BackendError("config", f"unknown dtype {dtype!r} (one of {', '.join(_DTYPES)})")
@@ -52,12 +88,12 @@ class LocalBackend:
         self.dtype = dtype
         self.threads = threads
         self.mask_threads = mask_threads
+        self.engine = engine
         self._load_lock = threading.Lock()
-        self._grammar_lock = threading.Lock()
-        self._grammars: OrderedDict[str, Any] = OrderedDict()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lift-local")
         self._tokenizer: Any = None
         self._model: Any = None
+        self._llama: LlamaEngine | None = None
         self._compiler: Any = None
         self._batch_matcher: Any = None
         self._vocab_size = 0
@@ -79,45 +115,65 @@ class LocalBackend:
     def load(self) -> None:
         """Load tokenizer, model and grammar compiler (idempotent, thread-safe)."""
         with self._load_lock:
-            if self._model is not None:
+            if self._model is not None or self._llama is not None:
                 return
             try:
                 import torch
                 import xgrammar as xg
-                from transformers import AutoModelForCausalLM, AutoTokenizer
             except ImportError as e:  # pragma: no cover - depends on the install
                 raise BackendError("config", f"the local backend needs lift-lsp[local] installed: {e}") from e
             if self.threads is not None:
                 torch.set_num_threads(self.threads)
+            gguf = gguf_file(self._model_name)
             try:
-                tokenizer: Any = AutoTokenizer.from_pretrained(self._model_name)
-                dtype = self.dtype or ("float32" if self.device == "cpu" else "auto")
-                kwargs: dict[str, Any] = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
-                model: Any = AutoModelForCausalLM.from_pretrained(self._model_name, **kwargs)
-                model.to(self.device)
-                model.eval()
+                tokenizer = load_tokenizer(self._model_name, gguf)
+                if gguf is not None and self._engine_for_gguf() == "llama.cpp":
+                    self._llama = LlamaEngine(gguf, self.threads)
+                    vocab_size, generation_config = self._llama.vocab_size, None
+                else:
+                    model = self._load_transformers(gguf)
+                    vocab_size = int(model.get_output_embeddings().weight.shape[0])
+                    generation_config = getattr(model, "generation_config", None)
             except (OSError, ValueError, RuntimeError) as e:
                 raise BackendError("config", f"cannot load model {self._model_name!r}: {e}") from e
-            vocab_size = int(model.get_output_embeddings().weight.shape[0])
-            stop_ids = self._find_stop_ids(tokenizer, model)
+            stop_ids = self._find_stop_ids(tokenizer, generation_config)
             if not stop_ids:
                 raise BackendError("config", f"model {self._model_name!r} has no EOS token")
             info = xg.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size, stop_token_ids=stop_ids)
-            self._compiler = xg.GrammarCompiler(info)
+            self._compiler = xg.GrammarCompiler(info, cache_limit_bytes=GRAMMAR_CACHE_BYTES)
             self._batch_matcher = xg.BatchGrammarMatcher(self.mask_threads)
             self._tokenizer, self._vocab_size, self._stop_ids = tokenizer, vocab_size, stop_ids
             self._tokenizer_size = min(len(tokenizer), vocab_size)
-            # transformers 5.x renamed `past_key_values` to `cache`
-            params = inspect.signature(model.forward).parameters
-            self._cache_arg = "cache" if "cache" in params else "past_key_values"
-            self._logits_to_keep = "logits_to_keep" in params
-            self._model = model
+            if self._llama is None:
+                self._model = model
+
+    def _engine_for_gguf(self) -> str:
+        if self.engine != "auto":
+            return self.engine
+        return "llama.cpp" if self.device == "cpu" and importlib.util.find_spec("llama_cpp") else "transformers"
+
+    def _load_transformers(self, gguf: Path | None) -> Any:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        dtype = self.dtype or ("float32" if self.device == "cpu" else "auto")
+        kwargs: dict[str, Any] = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
+        if gguf is not None:  # transformers dequantizes the GGUF's tensors
+            model: Any = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, **kwargs)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(self._model_name, **kwargs)
+        model.to(self.device)
+        model.eval()
+        # transformers 5.x renamed `past_key_values` to `cache`
+        params = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self._logits_to_keep = "logits_to_keep" in params
+        return model
 
     @staticmethod
-    def _find_stop_ids(tokenizer: Any, model: Any) -> list[int]:
+    def _find_stop_ids(tokenizer: Any, gen: Any) -> list[int]:
         ids: list[int] = []
         candidates: list[Any] = [tokenizer.eos_token_id]
-        gen = getattr(model, "generation_config", None)
         if gen is not None:
             candidates.append(gen.eos_token_id)
         for c in candidates:
@@ -129,19 +185,11 @@ class LocalBackend:
     # -- grammars -----------------------------------------------------------------------------------------------
 
     def compiled_grammar(self, constraint: Constraint) -> Any:
-        """The compiled grammar for a constraint (cached by its key), or None when unconstrained."""
+        """The compiled grammar for a constraint (XGrammar's compiler caches it), or None when unconstrained."""
         if constraint.kind == "none":
             return None
         self.load()
-        key = constraint.key
-        with self._grammar_lock:
-            if key in self._grammars:
-                self._grammars.move_to_end(key)
-            else:
-                self._grammars[key] = self._compile(constraint)
-                while len(self._grammars) > GRAMMAR_CACHE_SIZE:
-                    self._grammars.popitem(last=False)
-            return self._grammars[key]
+        return self._compile(constraint)
 
     def _compile(self, c: Constraint) -> Any:
         try:
@@ -232,6 +280,8 @@ class LocalBackend:
         """Decode `req.n` candidates after `prompt` under `grammar` (a compiled grammar or None): their token ids
         (stop token included) and finish reasons. `mask_times` receives each step's token-mask time as (thread CPU
         ns, wall ns) (bench/constrained.py)."""
+        if self._llama is not None:
+            return self._sample_llama(self._llama, req, prompt, grammar, cancel, deadline, mask_times)
         import torch
         import xgrammar as xg
 
@@ -303,6 +353,36 @@ class LocalBackend:
                     self._fill_masks([matchers[i] for i in active], bitmask, mask_times)
                 logits, cache = self._forward(next_ids.unsqueeze(1), cache)
         return out, reasons
+
+    def _sample_llama(
+        self,
+        engine: LlamaEngine,
+        req: GenerationRequest,
+        prompt: list[int],
+        grammar: Any,
+        cancel: threading.Event | None,
+        deadline: float,
+        mask_times: list[tuple[int, int]] | None,
+    ) -> tuple[list[list[int]], list[str]]:
+        """`sample_tokens` on llama.cpp: the candidates one after the other, each from the shared prompt."""
+        import torch
+
+        generator = torch.Generator()
+        if req.seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(req.seed)
+        job = Decoding(
+            req,
+            grammar,
+            self._stop_ids,
+            self._tokenizer_size,
+            lambda matcher, bitmask: self._fill_masks([matcher], bitmask, mask_times),
+            cancel,
+            deadline,
+        )
+        decoded = [decode(engine, prompt, job, generator) for _ in range(req.n)]
+        return [tokens for tokens, _ in decoded], [reason for _, reason in decoded]
 
     def _fill_masks(self, matchers: list[Any], bitmask: Any, mask_times: list[tuple[int, int]] | None) -> None:
         """Row i of `bitmask` gets matcher i's token mask: on this thread, or on XGrammar's threads when several
