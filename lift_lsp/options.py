@@ -49,6 +49,9 @@ class GenerationOptions(_Section):
     """Code candidates asked for per round (one request with `n`); the first that passes the checks wins."""
     repairs: int = Field(default=2, ge=0, le=8)
     """Repair rounds after a round in which no candidate passed, each with the last error fed back."""
+    ir_source: Literal["model", "spec"] = "model"
+    """Where the code step's IR comes from: `model`, the IR step (the model writes what the spec leaves out, under
+    the IR grammar); `spec`, the IR lift-lsp reads from the spec itself (reverse mode), with no model call."""
     max_tokens_ir: int = Field(default=1024, ge=64, le=32768)
     """Token limit of the IR step."""
     max_tokens_code: int = Field(default=1536, ge=64, le=32768)

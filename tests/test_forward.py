@@ -48,7 +48,7 @@ def _ir_json(text: str = MODULE, name: str = "double") -> str:
 
 
 def _code(body: str, **extra: object) -> str:
-    return json.dumps({"imports": [], "helpers": [], "body": body, "notes": "", **extra})
+    return json.dumps({"imports": [], "helpers": [], "body": body, **extra})
 
 
 def _site(text: str, name: str):  # type: ignore[no-untyped-def]
@@ -233,3 +233,59 @@ async def test_fix_refuses_what_it_cannot_check() -> None:
         outcome, backend = await _fix([], text, name)
         assert not outcome.ok and expected in outcome.message and outcome.failure == "refused", outcome.message
         assert backend.requests == []
+
+
+async def test_a_whole_function_written_as_the_body_is_unwrapped_with_its_imports_and_helpers() -> None:
+    """Real models write `def name(...):` inside `body` (Qwen2.5-Coder-0.5B did on every HumanEval prompt tried):
+    the definition's statements become the body, its docstring and demo calls dropped."""
+    written = textwrap.dedent(
+        '''\
+        import operator
+        def double(n: int) -> int:
+            """Twice n."""
+            return twice(n)
+
+        def twice(n):
+            return operator.mul(n, 2)
+
+        # Examples:
+        print(double(2))
+        if __name__ == "__main__":
+            double(3)
+        '''
+    )
+    outcome, _ = await _run([_ir_json(), _code(written)])
+    assert outcome.ok, outcome.message
+    function = outcome.new_text.split("def double(n: int) -> int:")[1]
+    assert "    return twice(n)\n" in function and "print(" not in outcome.new_text
+    assert outcome.new_text.count("def double") == 1 and "__main__" not in outcome.new_text
+    assert "import operator\n" in outcome.new_text.split("def ")[0]  # at the top, with the module's imports
+    assert outcome.new_text.index("def twice") < outcome.new_text.index("def double")
+
+
+def test_a_definition_of_another_name_or_on_one_line_is_handled_as_written() -> None:
+    from lift_lsp.generate.forward import unwrap_definition
+
+    other = CodeCandidate(body="def helper(n):\n    return n\n")
+    assert unwrap_definition(other, "double") == other  # not the function: the checks will say what is wrong
+    one_line = unwrap_definition(CodeCandidate(body="return f(n)", helpers=["def double(n): return n * 2"]), "double")
+    assert one_line.body == "return n * 2" and one_line.helpers == []
+
+
+async def test_the_code_step_continues_the_ir_steps_conversation() -> None:
+    """So that an engine keeping the last sequence's KV cache evaluates only the new turn."""
+    outcome, backend = await _run([_ir_json(), _code("return n * 2")])
+    assert outcome.ok
+    ir_request, code_request = backend.requests
+    assert code_request.messages[: len(ir_request.messages)] == ir_request.messages
+    assert code_request.messages[len(ir_request.messages)] == {"role": "assistant", "content": _ir_json()}
+    assert "implement the body" in code_request.messages[-1]["content"]
+
+
+async def test_with_the_ir_read_from_the_spec_the_model_is_asked_only_for_code() -> None:
+    backend = ScriptedBackend([_code("return n * 2")])
+    options = OPTIONS.model_copy(update={"ir_source": "spec"})
+    outcome = await generate(MODULE, _site(MODULE, "double"), backend, options, SandboxOptions(example_timeout_s=2))
+    assert outcome.ok, outcome.message
+    (request,) = backend.requests
+    assert request.constraint.name == "CodeCandidate" and '"call": "double(-3)"' in request.messages[-1]["content"]

@@ -149,6 +149,7 @@ async def test_document_edited_during_generation_is_not_overwritten(
 FAULTS = {
     "malformed JSON": (lambda: [ok('{"intent": {"summ')], "does not match the IR schema"),
     "schema-invalid JSON": (lambda: [ok('{"intent": 3, "signature": {}}')], "does not match the IR schema"),
+    "whitespace only": (lambda: [ok(" \n\t \n")], "the model answered nothing but whitespace"),
     "HTTP 500": (lambda: [status(500, "model crashed")], "HTTP 500"),
     "non-JSON body": (lambda: [Raw("<html>oops</html>", "text/html")], "malformed response"),
     "timeout": (lambda: [Hang()], "no answer"),

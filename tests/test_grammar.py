@@ -148,7 +148,7 @@ def test_string_length_is_left_to_pydantic(compiler: xg.GrammarCompiler) -> None
     compiled = compiler.compile_grammar(code_ebnf())
 
     def doc(body: str) -> str:
-        return '{"imports": [], "helpers": [], "body": "' + body + '", "notes": ""}'
+        return '{"imports": [], "helpers": [], "body": "' + body + '"}'
 
     for body in ["x" * 3000, "\\n" * 1600, "é" * 2999 + "😀", '\\u00e9\\ud7ff\\\\\\/\\"', ""]:
         assert accepts(compiled, doc(body)), body[-20:]
@@ -165,18 +165,18 @@ def test_string_length_is_left_to_pydantic(compiler: xg.GrammarCompiler) -> None
 )
 def test_string_rejects_what_json_forbids(compiler: xg.GrammarCompiler, body: str) -> None:
     compiled = compiler.compile_grammar(code_ebnf())
-    assert not accepts(compiled, '{"imports": [], "helpers": [], "body": "' + body + '", "notes": ""}')
+    assert not accepts(compiled, '{"imports": [], "helpers": [], "body": "' + body + '"}')
 
 
 def test_compact_separators_schema_order_and_all_properties(compiler: xg.GrammarCompiler) -> None:
     compiled = compiler.compile_grammar(code_ebnf())
-    assert accepts(compiled, '{"imports": ["import os"], "helpers": [], "body": "return 1", "notes": ""}')
+    assert accepts(compiled, '{"imports": ["import os"], "helpers": [], "body": "return 1"}')
     assert not accepts(compiled, '{"body": "return 1"}')  # every property is emitted
-    assert not accepts(compiled, '{"imports": [],"helpers": [], "body": "", "notes": ""}')  # ", " separator
-    assert not accepts(compiled, '{"imports":[], "helpers": [], "body": "", "notes": ""}')  # ": " separator
-    assert not accepts(compiled, '{"helpers": [], "imports": [], "body": "", "notes": ""}')  # schema order
+    assert not accepts(compiled, '{"imports": [],"helpers": [], "body": ""}')  # ", " separator
+    assert not accepts(compiled, '{"imports":[], "helpers": [], "body": ""}')  # ": " separator
+    assert not accepts(compiled, '{"helpers": [], "imports": [], "body": ""}')  # schema order
     many = ", ".join(['"i"'] * 9)
-    assert not accepts(compiled, '{"imports": [' + many + '], "helpers": [], "body": "", "notes": ""}')  # maxItems 8
+    assert not accepts(compiled, '{"imports": [' + many + '], "helpers": [], "body": ""}')  # maxItems 8
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,7 @@ def test_not_only_starts_an_expression(subset: xg.CompiledGrammar) -> None:
     """`x // not a` does not parse: the grammar puts `not` only at the start of an expression."""
 
     def doc(body: str) -> str:
-        return '{"imports": [], "helpers": [], "body": "' + body + '", "notes": ""}'
+        return '{"imports": [], "helpers": [], "body": "' + body + '"}'
 
     assert not xg.GrammarMatcher(subset).accept_string(doc("return True // not a"))
     assert not xg.GrammarMatcher(subset).accept_string(doc("return True // (not a)"))

@@ -73,18 +73,25 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 4096, full_stdlib: bool = F
     return len(fast)
 
 
-def build_tiny_model(out_dir: Path, vocab_size: int = 4096, seed: int = 0, full_stdlib: bool = False) -> Path:
-    """Tokenizer + a 2-layer Llama (hidden 64) with seeded random weights, saved to `out_dir`."""
+def build_tiny_model(
+    out_dir: Path, vocab_size: int = 4096, seed: int = 0, full_stdlib: bool = False, tokenizer: Any = None
+) -> Path:
+    """Tokenizer + a 2-layer Llama (hidden 64) with seeded random weights, saved to `out_dir`. `tokenizer`: a real
+    model's tokenizer (its vocabulary and chat template) instead of one trained here."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    n_tokens = build_tokenizer(out_dir, vocab_size, full_stdlib)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(out_dir)
+        n_tokens = len(tokenizer)
+    else:
+        n_tokens = build_tokenizer(out_dir, vocab_size, full_stdlib)
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(out_dir)
-    eos_id = tok.convert_tokens_to_ids(EOS)
-    pad_id = tok.convert_tokens_to_ids("<|endoftext|>")
+    eos_id = tok.eos_token_id if tokenizer is not None else tok.convert_tokens_to_ids(EOS)
+    pad_id = tok.convert_tokens_to_ids("<|endoftext|>") if tokenizer is None else tok.pad_token_id or eos_id
     config = LlamaConfig(
         vocab_size=(n_tokens // 64 + 1) * 64,  # padded: larger than the tokenizer, as in real checkpoints
         hidden_size=64,

@@ -152,10 +152,10 @@ def code_constraint_for(site: SpecSite, body_syntax: str = "free") -> Constraint
     assert base.ebnf is not None
     ebnf = _replace_rule(base.ebnf, "CodeCandidate_imports", '"[]"')
     ebnf = _replace_rule(ebnf, "CodeCandidate_helpers", '"[]"')
-    body_ref = '", \\"body\\": " str_before_notes'
+    body_ref = '", \\"body\\": " str_last'
     if body_ref not in ebnf:
         raise ValueError("the code grammar's body rule changed; update constraints.code_constraint_for")
-    ebnf = ebnf.replace(body_ref, '", \\"body\\": \\"" py_body "\\", \\"notes\\": "', 1)
+    ebnf = ebnf.replace(body_ref, '", \\"body\\": \\"" py_body "\\"}"', 1)
     params = [p.name for p in site.params]
     ebnf = ebnf.rstrip("\n") + "\n" + "\n".join(subset_body_rules(params)) + "\n"
     return Constraint(kind="ebnf", name=base.name, schema=base.schema, ebnf=ebnf)  # no JSON schema says "subset"

@@ -25,7 +25,13 @@ from lift_lsp.check.sandbox import check_source_compiles
 from lift_lsp.check.static import static_errors
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest
 from lift_lsp.generate.constraints import code_constraint_for, pinned_ir_constraint
-from lift_lsp.generate.prompts import code_messages, fix_messages, ir_messages, repair_messages
+from lift_lsp.generate.prompts import (
+    code_messages,
+    code_messages_after_ir,
+    fix_messages,
+    ir_messages,
+    repair_messages,
+)
 from lift_lsp.options import BackendOptions, GenerationOptions, SandboxOptions
 from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
@@ -125,10 +131,15 @@ def import_edit(text: str, imports: list[str]) -> Edit | None:
     return Edit(insert_at, 0, insert_at, 0, "".join(f"{line}\n" for line in dict.fromkeys(wanted)))
 
 
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
+"""What the model may write beside the function that the function can use: helpers, classes, constants."""
+
+
 def unwrap_definition(code: CodeCandidate, name: str) -> CodeCandidate:
     """The candidate as a body, where the model wrote the whole function instead (`def name(...):` in `body` or in
     a helper, as models trained on chat answers do): that definition's statements (its docstring dropped) become the
-    body; the imports and other definitions beside it, imports and helpers. Anything else is left as it is."""
+    body; the imports and other definitions beside it, imports and helpers; statements that only use the function
+    (a demo call, a `print`) are dropped. Any other candidate is left as it is."""
     for index, source in [(-1, code.body), *enumerate(code.helpers)]:
         found = _definition(textwrap.dedent(source), name)
         if found is None:
@@ -162,8 +173,8 @@ def _definition(source: str, name: str) -> tuple[str, list[str], list[str]] | No
     body = "\n".join(body_lines)
     others = [node for node in module.body if node is not found]
     imports = [segment(node) for node in others if isinstance(node, ast.Import | ast.ImportFrom)]
-    rest = [segment(node) for node in others if not isinstance(node, ast.Import | ast.ImportFrom)]
-    return body, imports, rest
+    definitions = [segment(node) for node in others if isinstance(node, _DEFINITIONS)]
+    return body, imports, definitions  # calls, prints and `if __name__ == ...` blocks beside it are dropped
 
 
 def candidate_edits(text: str, site: SpecSite, code: CodeCandidate) -> list[Edit]:
@@ -284,41 +295,63 @@ async def generate(
             failure="refused",
         )
     try:
-        report("IR: reading the spec", 5)
-        ir_result = await backend.generate(
-            GenerationRequest(
-                messages=ir_messages(site, context),
-                constraint=pinned_ir_constraint(spec.ir),
-                n=1,
-                max_tokens=generation.max_tokens_ir,
-                temperature=generation.temperature,
-                seed=generation.seed,
-                timeout_s=timeout_s,
-                progress=_labelled(report, "IR", 5),
-            )
-        )
-        if "length" in ir_result.finish_reasons[:1]:
-            return Outcome(
-                False,
-                f"the model's IR was cut off at {generation.max_tokens_ir} tokens; raise generation.maxTokensIr",
-                failure="invalid",
-            )
-        try:
-            model_ir = IR.model_validate_json(ir_result.texts[0])
-        except (ValidationError, IndexError) as err:
-            return Outcome(False, f"the model's IR does not match the IR schema: {_first_line(err)}", failure="invalid")
-        ir = merge_ir(spec.ir, model_ir)
-        if model_ir.holes:
-            holes = "; ".join(f"{h.id}: {h.description}" for h in model_ir.holes)
-            return Outcome(
-                False, f"the model found the spec open ({holes}); add the missing detail", ir=ir, failure="refused"
-            )
-        search = _Search(
-            text, site, spec.doc, ir, code_messages(site, ir, context), file, f"generated `{site.qualname}`"
-        )
+        if generation.ir_source == "spec":
+            ir, messages = spec.ir, code_messages(site, spec.ir, context)
+        else:
+            found = await _model_ir(site, spec.ir, backend, generation, context, report, timeout_s)
+            if isinstance(found, Outcome):
+                return found
+            ir, messages = found
+        search = _Search(text, site, spec.doc, ir, messages, file, f"generated `{site.qualname}`")
         return await _search(search, backend, generation, sandbox, report, timeout_s)
     except BackendError as err:
         return _backend_failure(err)
+
+
+async def _model_ir(
+    site: SpecSite,
+    spec_ir: IR,
+    backend: Backend,
+    generation: GenerationOptions,
+    context: TypeContext | None,
+    report: Progress,
+    timeout_s: float,
+) -> tuple[IR, list[dict[str, str]]] | Outcome:
+    """The IR step: the model's IR (the spec's facts pinned by the grammar and put back) and the code step's
+    messages that continue its conversation; or why there is none."""
+    report("IR: reading the spec", 5)
+    messages = ir_messages(site, context)
+    ir_result = await backend.generate(
+        GenerationRequest(
+            messages=messages,
+            constraint=pinned_ir_constraint(spec_ir),
+            n=1,
+            max_tokens=generation.max_tokens_ir,
+            temperature=generation.temperature,
+            seed=generation.seed,
+            timeout_s=timeout_s,
+            progress=_labelled(report, "IR", 5),
+        )
+    )
+    if "length" in ir_result.finish_reasons[:1]:
+        return Outcome(
+            False,
+            f"the model's IR was cut off at {generation.max_tokens_ir} tokens; raise generation.maxTokensIr",
+            failure="invalid",
+        )
+    if not "".join(ir_result.texts[:1]).strip():
+        return Outcome(False, "the model answered nothing but whitespace for the IR", failure="invalid")
+    try:
+        model_ir = IR.model_validate_json(ir_result.texts[0])
+    except (ValidationError, IndexError) as err:
+        return Outcome(False, f"the model's IR does not match the IR schema: {_first_line(err)}", failure="invalid")
+    ir = merge_ir(spec_ir, model_ir)
+    if model_ir.holes:
+        holes = "; ".join(f"{h.id}: {h.description}" for h in model_ir.holes)
+        return Outcome(
+            False, f"the model found the spec open ({holes}); add the missing detail", ir=ir, failure="refused"
+        )
+    return ir, code_messages_after_ir(messages, ir_result.texts[0])
 
 
 async def fix(
@@ -404,6 +437,9 @@ async def _search(
                 errors.append(
                     f"the code was cut off at {generation.max_tokens_code} tokens; raise generation.maxTokensCode"
                 )
+                continue
+            if not candidate_text.strip():
+                errors.append("the model answered nothing but whitespace for the code")
                 continue
             try:
                 code = CodeCandidate.model_validate_json(candidate_text)

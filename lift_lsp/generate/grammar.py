@@ -4,7 +4,7 @@ Strings are not length-bounded in the grammar: `maxLength` is checked by pydanti
 string on its own; `max_tokens` ends one that does not). Length budgets (XGrammar's `max_chars`) and counted
 characters cost 50 us to 10 ms per token in the mask, and XGrammar's own JSON-schema conversion admits raw control
 characters and refuses every escape inside a `maxLength` string (0.2.8, 0.2.9). What makes the mask fast is that a
-string's rule ends with its closing quote *and the literal that follows it* in the document (`", \"notes\": "` after
+string's rule ends with its closing quote *and the literal that follows it* in the document (`"}` after
 a code body): a token that closes the string is then decided when the grammar is compiled, not at every step
 (bench/constrained.py measures it). Strings inside arrays and map values, whose follower is a choice, share one rule
 that asserts the follower's first character (`(= [,\]}])`), as XGrammar's built-in JSON grammar does. Escapes are

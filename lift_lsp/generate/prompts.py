@@ -1,4 +1,8 @@
-"""The messages sent to the model in forward mode: spec -> IR, IR -> code, a fix of existing code, a repair round."""
+"""The messages sent to the model in forward mode: spec -> IR, IR -> code, a fix of existing code, a repair round.
+
+The code step after an IR step continues that conversation (its messages, the model's IR as the assistant's answer,
+then the request for code), so an engine that keeps the KV cache of the last sequence evaluates only the new turn.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,18 @@ from lift_lsp.spec.sites import SpecSite
 from lift_lsp.spec.typecontext import TypeContext
 
 IR_SYSTEM = (
-    "You turn a Python function's specification into a JSON intermediate representation (IR). Copy the signature "
+    "You implement Python functions from their specifications, in two steps. First you turn the specification into "
+    "a JSON intermediate representation (IR); then you write the code from it. In the IR, copy the signature "
     "exactly as given. Write preconditions and postconditions as pure Python boolean expressions over the "
     "parameters (and `result` for postconditions). Keep the documented examples, with arguments and results as "
-    "Python literals. Add a hole only for something the specification truly leaves open. Answer with the JSON only."
+    "Python literals. Add a hole only for something the specification truly leaves open. Answer each step with its "
+    "JSON only."
 )
 
 _CODE_ANSWER = (
     "Answer with JSON: `body` is the function body only (no `def` line, no docstring), written at zero indentation, "
     "using the parameter names of the signature; `imports` are import statements the body needs; `helpers` are "
-    "complete helper function definitions, if any; `notes` is one short sentence. The body must satisfy every "
+    "complete helper function definitions, if any. The body must satisfy every "
     "example, precondition and postcondition."
 )
 CODE_SYSTEM = f"You implement a Python function from its IR. {_CODE_ANSWER}"
@@ -51,6 +57,15 @@ def _ir_json(ir: IR) -> str:
 def code_messages(site: SpecSite, ir: IR, context: TypeContext | None) -> list[dict[str, str]]:
     content = f"{_stub_context(site, context)}\n\nIts IR:\n```json\n{_ir_json(ir)}\n```\n\nImplement the body."
     return [{"role": "system", "content": CODE_SYSTEM}, {"role": "user", "content": content}]
+
+
+def code_messages_after_ir(ir_step: list[dict[str, str]], ir_answer: str) -> list[dict[str, str]]:
+    """The code step that continues the IR step's conversation (`ir_step`, answered by `ir_answer`)."""
+    return [
+        *ir_step,
+        {"role": "assistant", "content": ir_answer},
+        {"role": "user", "content": f"Now implement the body. {_CODE_ANSWER}"},
+    ]
 
 
 def fix_messages(site: SpecSite, ir: IR, problems: list[str], context: TypeContext | None) -> list[dict[str, str]]:

@@ -178,4 +178,5 @@ class CodeCandidate(_Model):
     imports: Annotated[list[Annotated[str, StringConstraints(max_length=120)]], Field(max_length=8)] = []
     helpers: Annotated[list[Annotated[str, StringConstraints(max_length=2000)]], Field(max_length=3)] = []
     body: Annotated[str, StringConstraints(max_length=3000)]
-    notes: Text = ""
+    """The last field: a model's answer ends with the body (a note after it cost tokens and, past its bound, lost
+    the candidate)."""

@@ -10,6 +10,7 @@ keys, punctuation, the pinned parts of an IR) are not decoded one model step eac
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,9 @@ from typing import Any
 
 from lift_lsp.generate.backends.base import BackendError, GenerationRequest
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+"""llama.cpp's OpenMP threads sleep while they wait for each other instead of spinning: on a machine whose cores
+other work also uses, a spinning thread holds a core another one needs (bench/engine_speed.py measures both)."""
 CONTEXT_TOKENS = 8192
 """The KV cache's size: a prompt and its answer together."""
 BATCH_TOKENS = 512
