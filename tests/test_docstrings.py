@@ -632,6 +632,9 @@ def numpy_params(body: str) -> list[tuple[str, str | None, str | None, str]]:
         ),
         ("d:int", [("d", "int", "int")]),
         ("**kwargs:", [("kwargs", None, None)]),
+        ("args: tuple", [("args", "tuple", "tuple")]),  # named as Google's `Args:` and numpydoc's `index` are
+        ("params: str", [("params", "str", "str")]),
+        ("index: Index", [("index", "Index", "Index")]),
     ],
 )
 def test_numpy_parameter_without_the_space_before_the_colon_is_the_name_then_the_type(

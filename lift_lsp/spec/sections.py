@@ -83,15 +83,16 @@ def read_numpy(kind: SectionKind, body: Sequence[str]) -> Sections:
 
 _NAME_COLON_TYPE = re.compile(r"(?P<names>\*{0,2}[A-Za-z_]\w*(?:\s*,\s*\*{0,2}[A-Za-z_]\w*)*)\s*:(?!/)\s*(?P<type>.*)")
 """A parameter line without numpydoc's space before the colon: `x: str`, `G, H: graphs`, `**kwargs:`."""
-_SECTION_TITLES = {t.lower() for t in NumpyDocString.sections} | {s.title.lower() for s in DEFAULT_SECTIONS}
-"""Section titles numpydoc and docstring_parser know: `Examples: ...` in a Parameters section names no parameter."""
+_SECTION_TITLES = {t for t in [*NumpyDocString.sections, *(s.title for s in DEFAULT_SECTIONS)] if t[:1].isupper()}
+"""Section titles numpydoc and docstring_parser know, as they write them: `Examples: ...` in a Parameters section
+names no parameter (`args: tuple`, `params: str` and `index: Index` do)."""
 
 
 def _names_and_type(name: str, type_text: str) -> tuple[str, str]:
     """A numpydoc entry's names and type as its author means them: numpydoc reads `x: str` (no space before the
     colon) whole as a name, which is the name `x` of type `str`."""
     match = None if type_text else _NAME_COLON_TYPE.fullmatch(name.strip())
-    if match is None or match["names"].lower() in _SECTION_TITLES:
+    if match is None or match["names"] in _SECTION_TITLES:
         return name, type_text
     return match["names"], match["type"]
 
