@@ -6,8 +6,10 @@ lift-lsp and by that style's own parser.
 The libraries are pinned wheels that pip downloads from PyPI into `bench/.cache/wheels/` (once; they are read as zip
 archives, never installed or imported). Every function with a docstring in every `.py` file of a wheel is read twice:
 - by the style's reference parser on the docstring as Python has it (`ast.get_docstring`, cleaned as
-  `inspect.cleandoc` does): numpydoc's `NumpyDocString` for NumPy style, docstring_parser's Google, reST and Epydoc
-  parsers for the others. A function is *documented* when the reference finds a parameter, a return or a raise in it.
+  `inspect.cleandoc` does): numpydoc's `NumpyDocString` for NumPy style (a parameter line written without the space
+  before the colon, `x: str`, which numpydoc reads whole as a name, read as its author means it: `x : str`),
+  docstring_parser's Google, reST and Epydoc parsers for the others. A function is *documented* when the reference
+  finds a parameter, a return or a raise in it.
 - by lift-lsp, as a user's hover does: `extract_file(source, types=False)` on the whole file, then the function's IR
   (and, for a documented parameter that is not in the signature, the docstring reading the IR is built from).
 
@@ -103,6 +105,17 @@ _EPYDOC_ATTRIBUTE = re.compile(r"^@(?:ivar|cvar|var)\b.*?(?=^@|\Z)", re.S | re.M
 """Fields docstring_parser reads as parameters that document attributes."""
 
 
+_NAME_COLON_TYPE = re.compile(r"(?P<names>\*{0,2}[A-Za-z_]\w*(?:\s*,\s*\*{0,2}[A-Za-z_]\w*)*)\s*:(?!/)\s*(?P<type>.*)")
+"""A parameter line without the space before the colon (`x: str`, `G, H: graphs`), which numpydoc reads whole as a
+name."""
+
+
+def _as_meant(name: str, type_text: str) -> tuple[str, str]:
+    """A numpydoc parameter's names and type as its author means them: `x: str` read as `x : str`."""
+    match = None if type_text else _NAME_COLON_TYPE.fullmatch(name.strip())
+    return (match["names"], match["type"]) if match else (name, type_text)
+
+
 def reference(style: Style, docstring: str) -> Reference:
     """What the style's own parser reads in a docstring (as Python has it: numpydoc is given it cleaned, as
     `inspect.getdoc` does; docstring_parser cleans it itself)."""
@@ -115,9 +128,10 @@ def reference(style: Style, docstring: str) -> Reference:
             warnings.simplefilter("ignore")
             doc = NumpyDocString(inspect.cleandoc(docstring))
         params = [
-            (name.strip().lstrip("*"), _words(e.type) or None, _words(" ".join(e.desc)))
+            (name.strip().lstrip("*"), _words(type_text) or None, _words(" ".join(e.desc)))
             for e in [*doc["Parameters"], *doc["Other Parameters"]]
-            for name in e.name.split(",")
+            for names, type_text in [_as_meant(e.name, e.type)]
+            for name in names.split(",")
             if name.strip()
         ]
         entries = doc["Returns"] or doc["Yields"]

@@ -125,6 +125,29 @@ def test_parameters_types_and_impossible_raises() -> None:
     assert contradicts("int", "float") is False and contradicts("List[int]", "list[int] | None") is False
 
 
+def test_numpy_parameters_written_name_colon_type_are_documented_and_their_types_checked() -> None:
+    found = _codes(
+        '''
+        def degree(G, nodes=None, weight: str = "weight"):
+            """Degrees of the nodes.
+
+            Parameters
+            ----------
+            G: NetworkX graph
+                The graph.
+            nodes: list or iterable (optional)
+                The nodes to count.
+            weight: int
+                The edge attribute.
+            """
+            return G.degree(nodes, weight)
+        '''
+    )
+    assert Code.PARAM_DOCUMENTED_ABSENT not in found and Code.PARAM_UNDOCUMENTED not in found, found
+    (contradiction,) = found[Code.TYPE_CONTRADICTION]
+    assert contradiction.message == "`weight` is documented as `int` but annotated `str`"
+
+
 def test_unresolved_hole_in_code() -> None:
     found = _codes(
         '''

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -609,6 +611,56 @@ def test_numpy_section_underlined_with_any_character(underline: str) -> None:
     doc = parse(f"Do.\n\n    Parameters\n    {underline}\n    x : int\n        The value.\n    ")
     assert [(p.name, p.type, p.description) for p in doc.params] == [("x", "int", "The value.")]
     assert doc.details == ""
+
+
+def numpy_params(body: str) -> list[tuple[str, str | None, str | None, str]]:
+    doc = parse(f"Do.\n\n    Parameters\n    ----------\n{textwrap.indent(textwrap.dedent(body), '    ')}")
+    assert doc.style == "numpy"
+    return [(p.name, p.type, p.annotation, p.description) for p in doc.params]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [  # lines from networkx and pandas: numpydoc reads each whole as a name
+        ("y: string ('in','out')", [("y", "string ('in','out')", None)]),
+        ("nodes: list or iterable (optional)", [("nodes", "list or iterable (optional)", "list | Iterable")]),
+        ("G: NetworkX graph", [("G", "NetworkX graph", None)]),
+        ("G, H: graphs", [("G", "graphs", None), ("H", "graphs", None)]),
+        (
+            "accessor_mapping: Callable, default lambda x: x",
+            [("accessor_mapping", "Callable, default lambda x: x", "Callable")],
+        ),
+        ("d:int", [("d", "int", "int")]),
+        ("**kwargs:", [("kwargs", None, None)]),
+        ("args: tuple", [("args", "tuple", "tuple")]),  # named as Google's `Args:` and numpydoc's `index` are
+        ("params: str", [("params", "str", "str")]),
+        ("index: Index", [("index", "Index", "Index")]),
+    ],
+)
+def test_numpy_parameter_without_the_space_before_the_colon_is_the_name_then_the_type(
+    line: str, expected: list[tuple[str, str | None, str | None]]
+) -> None:
+    read = numpy_params(f"{line}\n    The value.\nz : int\n    Last.\n")
+    described = [(name, written, annotation, "The value.") for name, written, annotation in expected]
+    assert read == [*described, ("z", "int", "int", "Last.")]
+
+
+def test_numpy_colons_that_name_no_parameter_stay_as_numpydoc_reads_them() -> None:
+    described = "x : int\n    Examples: see below. Note: slow for big x.\ny: float\n    Default: 1.0\n"
+    assert numpy_params(described) == [
+        ("x", "int", "int", "Examples: see below. Note: slow for big x."),
+        ("y", "float", "float", "Default: 1.0"),
+    ]
+    not_names = (
+        "x : int\n    The value.\nExamples:\n    f(1)\nSupported values: a or b\n    More.\nhttp://example.org\n"
+    )
+    assert [name for name, *_ in numpy_params(not_names)] == [
+        "x",
+        "Examples:",
+        "Supported values: a or b",
+        "http://example.org",
+    ]
+    assert numpy_params("x : dict, e.g. {a: 1}\n    The map.\n") == [("x", "dict, e.g. {a: 1}", None, "The map.")]
 
 
 def test_a_first_line_repeating_the_signature_is_skipped_as_numpydoc_does() -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from docstring_parser import Docstring, ParseError, epydoc, rest
-from docstring_parser.google import GoogleParser
+from docstring_parser.google import DEFAULT_SECTIONS, GoogleParser
 from numpydoc.docscrape import NumpyDocString
 from numpydoc.docscrape import ParseError as NumpydocError
 
@@ -53,7 +53,8 @@ _TITLES: dict[SectionKind, str] = {"params": "Parameters", "returns": "Returns",
 
 
 def read_numpy(kind: SectionKind, body: Sequence[str]) -> Sections:
-    """One NumPy section (its lines under the underline) read by numpydoc."""
+    """One NumPy section (its lines under the underline) read by numpydoc; a parameter line written `x: str` is read
+    as its author means it (`_names_and_type`)."""
     title = _TITLES[kind]
     try:  # the section alone, its underline as long as its title: numpydoc has nothing to warn about
         entries = NumpyDocString("\n".join([title, "-" * len(title), *body]))[title]
@@ -63,9 +64,10 @@ def read_numpy(kind: SectionKind, body: Sequence[str]) -> Sections:
     if kind == "params":
         for entry in entries:
             desc = _words(" ".join(entry.desc))
-            for name in entry.name.split(","):
+            names, type_text = _names_and_type(entry.name, entry.type)
+            for name in names.split(","):
                 if name.strip():
-                    out.params.append(_param(name, entry.type or None, desc))
+                    out.params.append(_param(name, type_text or None, desc))
     elif kind == "raises":  # `ValueError` then its description; or `ValueError : when`
         out.raises = [(e.name or e.type, _words(" ".join([e.type if e.name else "", *e.desc]))) for e in entries]
     elif entries:
@@ -77,6 +79,22 @@ def read_numpy(kind: SectionKind, body: Sequence[str]) -> Sections:
             parts = [f"{e.name}: " * bool(e.name) + " ".join(e.desc) for e in entries]
             out.returns_description = _words("; ".join(p for p in parts if p.strip()))
     return out
+
+
+_NAME_COLON_TYPE = re.compile(r"(?P<names>\*{0,2}[A-Za-z_]\w*(?:\s*,\s*\*{0,2}[A-Za-z_]\w*)*)\s*:(?!/)\s*(?P<type>.*)")
+"""A parameter line without numpydoc's space before the colon: `x: str`, `G, H: graphs`, `**kwargs:`."""
+_SECTION_TITLES = {t for t in [*NumpyDocString.sections, *(s.title for s in DEFAULT_SECTIONS)] if t[:1].isupper()}
+"""Section titles numpydoc and docstring_parser know, as they write them: `Examples: ...` in a Parameters section
+names no parameter (`args: tuple`, `params: str` and `index: Index` do)."""
+
+
+def _names_and_type(name: str, type_text: str) -> tuple[str, str]:
+    """A numpydoc entry's names and type as its author means them: numpydoc reads `x: str` (no space before the
+    colon) whole as a name, which is the name `x` of type `str`."""
+    match = None if type_text else _NAME_COLON_TYPE.fullmatch(name.strip())
+    if match is None or match["names"] in _SECTION_TITLES:
+        return name, type_text
+    return match["names"], match["type"]
 
 
 def read_google(kind: SectionKind, body: Sequence[str]) -> Sections:
