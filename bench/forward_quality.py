@@ -33,6 +33,7 @@ from typing import Any
 from lift_lsp.benchmark import load_problems, run_humaneval_test, run_prompt
 from lift_lsp.generate.backends.base import GenerationRequest
 from lift_lsp.generate.backends.local import LocalBackend
+from lift_lsp.generate.forward import code_in_answer
 from lift_lsp.generate.models import DEFAULT_MODEL, fetch
 from lift_lsp.options import Options, parse_options
 
@@ -42,14 +43,12 @@ DIRECT_PROMPT = (
     "Complete the following Python function. Answer with the whole function in one Python code block.\n\n"
     "```python\n{prompt}```"
 )
-_CODE_BLOCK = re.compile(r"```(?:python|py)?\n(.*?)(?:```|$)", re.DOTALL)
 
 
 def direct_program(answer: str, problem: dict[str, Any]) -> str:
     """The program the model's plain answer stands for: its first code block (else the answer), and, where the
     block does not define the function, the prompt before it as the function's start."""
-    found = _CODE_BLOCK.search(answer)
-    code = found.group(1) if found else answer
+    code = code_in_answer(answer)
     prompt: str = problem["prompt"]
     if re.search(rf"^\s*def {re.escape(problem['entry_point'])}\b", code, re.MULTILINE) is None:
         return prompt + code

@@ -30,7 +30,7 @@ def generate(url: str, model: str) -> int:
     for function in FUNCTIONS:
         print(f"== lift-lsp generate examples/stubs.py --function {function}", flush=True)
         started = time.perf_counter()
-        command = [*LIFT_LSP, "generate", str(STUBS), "--function", function, "--no-cache"]
+        command = [*LIFT_LSP, "generate", str(STUBS), "--function", function, "--no-cache", "--seed", "0"]
         done = subprocess.run([*command, "--url", url, "--model", model, "--diff"], check=False)
         took = time.perf_counter() - started
         verdict = "passes its examples and contracts" if done.returncode == 0 else "no body delivered"

@@ -31,12 +31,12 @@ from lift_lsp.check.sandbox import Call, SandboxLimits, check_source_compiles, r
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest, GenerationResult
 from lift_lsp.generate.backends.factory import make_backend
 from lift_lsp.generate.backends.openai import display_url, normalize_base_url
-from lift_lsp.generate.forward import Outcome, apply_edits, candidate_edits, generate
+from lift_lsp.generate.forward import Outcome, apply_edits, candidate_edits, generate, parse_candidate
 from lift_lsp.generate.grammar import ir_constraint
 from lift_lsp.lsp.actions import resolve_type_holes
 from lift_lsp.lsp.analysis import DocumentAnalysis
 from lift_lsp.options import Options, parse_options
-from lift_lsp.spec.ir import IR, CodeCandidate
+from lift_lsp.spec.ir import IR
 from lift_lsp.spec.sites import SpecSite
 
 DEFAULT_OUT = Path("bench") / "results" / "humaneval_forward.json"
@@ -119,8 +119,8 @@ def compiled_candidates(text: str, site: SpecSite, calls: list[BackendCall]) -> 
     compiled = 0
     for candidate_text in texts:
         try:
-            code = CodeCandidate.model_validate_json(candidate_text)
-        except ValidationError:
+            code = parse_candidate(candidate_text, site.name)
+        except ValueError:
             continue
         compiled += check_source_compiles(apply_edits(text, candidate_edits(text, site, code))) is None
     return len(texts), compiled

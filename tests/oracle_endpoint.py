@@ -59,7 +59,9 @@ def _problem(site: SpecSite) -> dict[str, Any]:
 
 def _is_code_step(body: dict[str, Any]) -> bool:
     schema = (body.get("response_format") or {}).get("json_schema") or {}
-    return schema.get("name") == "CodeCandidate" or "CodeCandidate" in str(body.get("ebnf", ""))
+    return schema.get("name") == "CodeCandidate" or any(
+        k in str(body.get("ebnf", "")) for k in ("CodeCandidate", "```")
+    )
 
 
 def answer(mode: str, body: dict[str, Any]) -> str:
@@ -70,13 +72,15 @@ def answer(mode: str, body: dict[str, Any]) -> str:
         ir = function_ir(site).ir.model_copy(update={"holes": [], "provenance": []})
         return ir.model_dump_json()
     canonical = textwrap.dedent(_problem(site)["canonical_solution"]).strip("\n")
-    repair = any(m["role"] == "assistant" and '"body"' in m["content"] for m in messages)
+    repair = any(m["role"] == "assistant" and ('"body"' in m["content"] or "```" in m["content"]) for m in messages)
     params = ", ".join(p.name for p in site.params)
     code = {
         "canonical": canonical,
         "wrong-then-right": canonical if repair else "return None",
         "undefined-name": f"return missing_helper({params})",
     }[mode]
+    if "```" in str(body.get("ebnf", "")):  # the whole function in a Python code block
+        return f"```python\n{site.text.splitlines()[0]}\n{textwrap.indent(code, '    ')}\n```"
     return CodeCandidate(body=code).model_dump_json()
 
 

@@ -143,6 +143,17 @@ def subset_body_rules(names: list[str]) -> list[str]:
     ]
 
 
+PYTHON_BLOCK = "PythonCode"
+"""The name of the code step's grammar when the model writes the function as Python (`generation.codeFormat`)."""
+_PYTHON_BLOCK_EBNF = 'root ::= "```python\\n" py_text "```"\npy_text ::= ([^`] | "`" [^`] | "``" [^`])*\n'
+
+
+def python_block_constraint() -> Constraint:
+    """One Python code block and nothing after it: the model writes the function as it writes code anywhere, and
+    stops at the block's end."""
+    return Constraint(kind="ebnf", name=PYTHON_BLOCK, ebnf=_PYTHON_BLOCK_EBNF)
+
+
 def code_constraint_for(site: SpecSite, body_syntax: str = "free") -> Constraint:
     """The code step's grammar: the checked-in one, or with the body held to the Python subset (no imports, no
     helpers: everything must parse)."""

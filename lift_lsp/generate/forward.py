@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.sandbox import check_source_compiles
 from lift_lsp.check.static import static_errors
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest
-from lift_lsp.generate.constraints import code_constraint_for, pinned_ir_constraint
+from lift_lsp.generate.constraints import code_constraint_for, pinned_ir_constraint, python_block_constraint
 from lift_lsp.generate.prompts import (
     code_messages,
     code_messages_after_ir,
@@ -177,6 +178,33 @@ def _definition(source: str, name: str) -> tuple[str, list[str], list[str]] | No
     return body, imports, definitions  # calls, prints and `if __name__ == ...` blocks beside it are dropped
 
 
+_CODE_BLOCK = re.compile(r"```(?:python|py)?\n(.*?)(?:```|$)", re.DOTALL)
+
+
+def code_in_answer(answer: str) -> str:
+    """The first Python code block of a model's answer (to its end when it is not closed), else the whole answer."""
+    block = _CODE_BLOCK.search(answer)
+    return block.group(1) if block else answer
+
+
+def parse_candidate(answer: str, name: str) -> CodeCandidate:
+    """The code the model's answer holds: a JSON candidate (`generation.codeFormat: json`), or a Python code block
+    with the function `name` in it (`python`). Raises ValueError with what is wrong, for the repair prompt."""
+    if answer.lstrip().startswith("{"):
+        try:
+            return CodeCandidate.model_validate_json(answer)
+        except ValidationError as err:
+            raise ValueError(f"the output does not match the code schema: {_first_line(err)}") from None
+    found = _definition(textwrap.dedent(code_in_answer(answer)), name)
+    if found is None:
+        raise ValueError(f"the answer does not define `{name}`: write the whole function, its `def` line first")
+    body, imports, helpers = found
+    try:
+        return CodeCandidate.model_validate({"body": body, "imports": imports, "helpers": helpers})
+    except ValidationError as err:
+        raise ValueError(f"the function is too long: {_first_line(err)}") from None
+
+
 def candidate_edits(text: str, site: SpecSite, code: CodeCandidate) -> list[Edit]:
     code = unwrap_definition(code, site.name)
     body = code.body
@@ -296,7 +324,7 @@ async def generate(
         )
     try:
         if generation.ir_source == "spec":
-            ir, messages = spec.ir, code_messages(site, spec.ir, context)
+            ir, messages = spec.ir, code_messages(site, spec.ir, context, generation.code_format)
         else:
             found = await _model_ir(site, spec.ir, backend, generation, context, report, timeout_s)
             if isinstance(found, Outcome):
@@ -351,7 +379,7 @@ async def _model_ir(
         return Outcome(
             False, f"the model found the spec open ({holes}); add the missing detail", ir=ir, failure="refused"
         )
-    return ir, code_messages_after_ir(messages, ir_result.texts[0])
+    return ir, code_messages_after_ir(messages, ir_result.texts[0], generation.code_format)
 
 
 async def fix(
@@ -385,7 +413,7 @@ async def fix(
         site,
         spec.doc,
         spec.ir,
-        fix_messages(site, spec.ir, problems, context),
+        fix_messages(site, spec.ir, problems, context, generation.code_format),
         file,
         f"fixed `{site.qualname}`: it passes its examples and contracts",
     )
@@ -421,7 +449,9 @@ async def _search(
         result = await backend.generate(
             GenerationRequest(
                 messages=messages,
-                constraint=code_constraint_for(site, generation.body_syntax),
+                constraint=python_block_constraint()
+                if generation.code_format == "python"
+                else code_constraint_for(site, generation.body_syntax),
                 n=generation.candidates,
                 max_tokens=generation.max_tokens_code,
                 temperature=generation.temperature if round_index == 0 else max(generation.temperature, 0.4),
@@ -442,9 +472,9 @@ async def _search(
                 errors.append("the model answered nothing but whitespace for the code")
                 continue
             try:
-                code = CodeCandidate.model_validate_json(candidate_text)
-            except ValidationError as err:
-                last_text, last_error = candidate_text, f"the output does not match the code schema: {_first_line(err)}"
+                code = parse_candidate(candidate_text, site.name)
+            except ValueError as err:
+                last_text, last_error = candidate_text, str(err)
                 errors.append(last_error)
                 continue
             valid += 1
@@ -466,7 +496,7 @@ async def _search(
             last_text, last_error = candidate_text, "\n".join(problems[:5])
             errors.append(last_error)
         if round_index + 1 < rounds and last_text:
-            messages = repair_messages(search.messages, last_text, last_error)
+            messages = repair_messages(search.messages, last_text, last_error, generation.code_format)
     last = errors[-1] if errors else "?"
     return Outcome(
         False,
