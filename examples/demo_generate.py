@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 STUBS = REPO / "examples" / "stubs.py"
 FUNCTIONS = ("running_max", "clamp", "count_vowels")
 LIFT_LSP = [sys.executable, "-m", "lift_lsp.cli"]
+FORMAT = ["--constraint-format", os.environ.get("LIFT_CONSTRAINT_FORMAT", "ebnf")]
+"""serve-model and SGLang take grammars (`ebnf`): the model writes each function as Python, its form held by one."""
 
 
 def generate(url: str, model: str) -> int:
@@ -31,7 +33,7 @@ def generate(url: str, model: str) -> int:
         print(f"== lift-lsp generate examples/stubs.py --function {function}", flush=True)
         started = time.perf_counter()
         command = [*LIFT_LSP, "generate", str(STUBS), "--function", function, "--no-cache", "--seed", "0"]
-        done = subprocess.run([*command, "--url", url, "--model", model, "--diff"], check=False)
+        done = subprocess.run([*command, "--url", url, "--model", model, *FORMAT, "--diff"], check=False)
         took = time.perf_counter() - started
         verdict = "passes its examples and contracts" if done.returncode == 0 else "no body delivered"
         print(f"-- {function}: {verdict} ({took:.1f} s)", flush=True)
@@ -61,7 +63,9 @@ def serve_and_generate(model: str) -> int:
         subprocess.run(pip, check=True, env={**os.environ, "CMAKE_ARGS": "-DLLAVA_BUILD=OFF"})
     path = model_path(model)
     print(f"== lift-lsp serve-model --model {path}   (on this CPU)", flush=True)
-    server = subprocess.Popen([*LIFT_LSP, "serve-model", "--model", path, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [*LIFT_LSP, "serve-model", "--model", path, "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert server.stdout is not None
         for line in server.stdout:

@@ -61,11 +61,11 @@ class GenerationOptions(_Section):
     seed: int | None = None
     """Sampling seed, passed on to the backend; none: the endpoint's choice. Reproducible with the local backend;
     on a server it is the server's business (SGLang needs `--enable-deterministic-inference`)."""
-    code_format: Literal["python", "json"] = "python"
+    code_format: Literal["auto", "python", "json"] = "auto"
     """How the model writes code: `python`, the whole function in one Python code block, as code models write it
     (its form held by a grammar, so it needs a backend that takes one: local, serve-model, SGLang's `ebnf`, vLLM's
-    `structured_outputs`; with `backend.constraintFormat` `json_schema` the JSON answer is used); `json`, a JSON
-    object with the body, imports and helpers as strings (any backend; `bodySyntax: subset` writes it)."""
+    `structured_outputs`); `json`, a JSON object with the body, imports and helpers as strings (any backend;
+    `bodySyntax: subset` writes it); `auto`, `python` where the backend takes a grammar, else `json`."""
     body_syntax: Literal["free", "subset"] = "free"
     """`subset`: the grammar holds the body to a Python subset that always parses and reads only names it bound
     (the parameters, the accumulator `result`, the loop variables `item` and `value`; statements, `if`/`for`,
@@ -221,8 +221,9 @@ def _reconcile(options: Options, problems: list[str]) -> Options:
     """Settings that only work together: the subset grammar is EBNF, so it needs a backend that takes a grammar."""
     backend, generation = options.backend, options.generation
     takes_grammar = backend.kind in ("none", "local") or backend.constraint_format in ("ebnf", "structured_outputs")
-    if generation.code_format == "python" and (generation.body_syntax == "subset" or not takes_grammar):
-        generation = generation.model_copy(update={"code_format": "json"})  # the subset is a JSON string's grammar
+    if generation.code_format == "auto":
+        python = takes_grammar and generation.body_syntax != "subset"  # the subset is a JSON string's grammar
+        generation = generation.model_copy(update={"code_format": "python" if python else "json"})
         options = options.model_copy(update={"generation": generation})
     if generation.body_syntax != "subset" or takes_grammar:
         return options

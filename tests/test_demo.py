@@ -36,7 +36,9 @@ def test_make_demo_generates_the_stubs_with_the_real_model() -> None:
     assert "running_max (line 4)" in out and "def clamp(x: int, lo: int, hi: int) -> int" in out  # lift-lsp ir
     assert "LIFT001" in out and "LIFT012" in out  # lift-lsp check found the wrong examples and the contract
     assert re.search(r"^   /\S+/qwen2\.5-coder-0\.5b-instruct\.gguf$", out, re.MULTILINE), out  # the cache path
-    verdicts = re.findall(r"^-- (\w+): (passes its examples and contracts|no body delivered) \((\d+\.\d) s\)$", out, re.M)
+    verdicts = re.findall(
+        r"^-- (\w+): (passes its examples and contracts|no body delivered) \((\d+\.\d) s\)$", out, re.M
+    )
     assert [name for name, _, _ in verdicts] == list(FUNCTIONS), out
     delivered = [name for name, verdict, _ in verdicts if verdict.startswith("passes")]
     diffs = out.split("== lift-lsp generate examples/stubs.py --function ")[1:]

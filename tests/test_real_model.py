@@ -105,7 +105,10 @@ def test_lift_lsp_generate_with_the_real_model_delivers_a_body_that_passes_the_e
     path.write_text(STUB)
     command = [*LIFT_LSP, "generate", str(path), "--function", "count_vowels", "--url", real_model_url]
     done = subprocess.run(
-        [*command, "--model", str(real_model), "--no-cache", "--write"], capture_output=True, text=True, check=False
+        [*command, "--model", str(real_model), "--constraint-format", "ebnf", "--no-cache", "--write"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert_only_the_body_changed(STUB, path.read_text(), "count_vowels")
@@ -118,7 +121,13 @@ async def test_generate_from_spec_in_the_language_server_with_the_real_model(
 ) -> None:
     """Code action -> `lift.generate` -> `workspace/applyEdit` of the stub's body only, then the body checked."""
     settings = {
-        "backend": {"kind": "openai", "url": real_model_url, "model": str(real_model), "timeoutS": 600},
+        "backend": {
+            "kind": "openai",
+            "url": real_model_url,
+            "model": str(real_model),
+            "constraintFormat": "ebnf",
+            "timeoutS": 600,
+        },
         "generation": {"cache": False},
         "diagnostics": {"onOpen": False, "onSave": False},
     }

@@ -27,6 +27,7 @@ from lift_lsp.check.static import static_errors
 from lift_lsp.generate.backends.base import Backend, BackendError, GenerationRequest
 from lift_lsp.generate.constraints import code_constraint_for, pinned_ir_constraint, python_block_constraint
 from lift_lsp.generate.prompts import (
+    CodeFormat,
     code_messages,
     code_messages_after_ir,
     fix_messages,
@@ -324,7 +325,7 @@ async def generate(
         )
     try:
         if generation.ir_source == "spec":
-            ir, messages = spec.ir, code_messages(site, spec.ir, context, generation.code_format)
+            ir, messages = spec.ir, code_messages(site, spec.ir, context, _format(generation))
         else:
             found = await _model_ir(site, spec.ir, backend, generation, context, report, timeout_s)
             if isinstance(found, Outcome):
@@ -379,7 +380,7 @@ async def _model_ir(
         return Outcome(
             False, f"the model found the spec open ({holes}); add the missing detail", ir=ir, failure="refused"
         )
-    return ir, code_messages_after_ir(messages, ir_result.texts[0], generation.code_format)
+    return ir, code_messages_after_ir(messages, ir_result.texts[0], _format(generation))
 
 
 async def fix(
@@ -413,7 +414,7 @@ async def fix(
         site,
         spec.doc,
         spec.ir,
-        fix_messages(site, spec.ir, problems, context, generation.code_format),
+        fix_messages(site, spec.ir, problems, context, _format(generation)),
         file,
         f"fixed `{site.qualname}`: it passes its examples and contracts",
     )
@@ -450,7 +451,7 @@ async def _search(
             GenerationRequest(
                 messages=messages,
                 constraint=python_block_constraint()
-                if generation.code_format == "python"
+                if _format(generation) == "python"
                 else code_constraint_for(site, generation.body_syntax),
                 n=generation.candidates,
                 max_tokens=generation.max_tokens_code,
@@ -496,7 +497,7 @@ async def _search(
             last_text, last_error = candidate_text, "\n".join(problems[:5])
             errors.append(last_error)
         if round_index + 1 < rounds and last_text:
-            messages = repair_messages(search.messages, last_text, last_error, generation.code_format)
+            messages = repair_messages(search.messages, last_text, last_error, _format(generation))
     last = errors[-1] if errors else "?"
     return Outcome(
         False,
@@ -506,6 +507,12 @@ async def _search(
         errors=errors,
         failure="checks" if valid else "invalid",
     )
+
+
+def _format(generation: GenerationOptions) -> CodeFormat:
+    """The code step's answer format: `auto` is resolved with the backend's settings (`options._reconcile`); without
+    them, JSON, which every backend takes."""
+    return "python" if generation.code_format == "python" else "json"
 
 
 def _backend_failure(err: BackendError) -> Outcome:
