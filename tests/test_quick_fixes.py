@@ -13,8 +13,9 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from lift_lsp.check.checks import CheckCache, check_text
+from lift_lsp.check.checks import CheckCache, FileCheck, Finding, check_text
 from lift_lsp.generate.forward import Edit, apply_edits
+from lift_lsp.lsp.findings import DocumentCheck, findings_for_text
 from tests.lsp_util import SERVER, open_doc, start
 
 SETTINGS = {"diagnostics": {"onOpen": True, "onSave": True}, "sandbox": {"trustAll": True}}
@@ -351,3 +352,55 @@ def test_the_expected_range_follows_its_function_through_the_cache() -> None:
     start_line, start_col, end_line, end_col = first.data["expected_range"]  # type: ignore[misc]
     assert moved.data["expected_range"] == [start_line + 2, start_col, end_line + 2, end_col]
     assert moved_text.split("\n")[start_line + 2][start_col:end_col] == "6"
+
+
+MODULE = '''def helper(x: int) -> int:
+    return x
+
+
+def double(x: int) -> int:
+    """Twice x.
+
+    >>> double(2)
+    5
+    """
+    return helper(x) * 2
+
+
+def other() -> None:
+    """Nothing.
+
+    >>> other()
+    1
+    """
+'''
+
+
+def finding_at(text: str, function: str, want: str) -> Finding:
+    """A wrong example's finding on the want line `want`, its expected text that line's fifth character."""
+    row = text.split("\n").index(want)
+    return Finding("m.py", function, row + 1, "LIFT001", "error", "wrong", {"expected_range": [row, 4, row, 5]})
+
+
+@pytest.mark.parametrize(
+    ("edit", "carried"),
+    [
+        (lambda text: "# a comment\n\n" + text, {"double": 2, "other": 2}),
+        (lambda text: text.replace("return x\n", "return -x\n"), {"other": 0}),
+        (lambda text: text.replace("    return helper(x) * 2", "    return helper(x) * 3"), {"other": 0}),
+        (lambda text: "import math\n" + text, {}),
+    ],
+    ids=["lines added above", "a helper it uses changed", "its code changed", "the module's code changed"],
+)
+def test_a_finding_holds_for_a_new_text_where_its_check_would_be_the_same(
+    edit: Callable[[str], str], carried: dict[str, int]
+) -> None:
+    """The server's findings for the text it checked, carried onto the current text: moved with their function
+    while the function, the functions it uses and the module's code outside them read the same; else dropped."""
+    findings = [finding_at(MODULE, "double", "    5"), finding_at(MODULE, "other", "    1")]
+    check = DocumentCheck(MODULE, FileCheck(findings))
+    now = findings_for_text(check, edit(MODULE))
+    assert {f.function: f.line - old.line for f in now for old in findings if old.function == f.function} == carried
+    for finding in now:
+        row = finding.line - 1
+        assert finding.data is not None and finding.data["expected_range"] == [row, 4, row, 5]
