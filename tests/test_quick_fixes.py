@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import LanguageClient
+from pytest_lsp import ClientServerConfig, LanguageClient
 
-from lift_lsp.check.checks import CheckCache, check_text
+from lift_lsp.check.checks import CheckCache, FileCheck, Finding, check_text
 from lift_lsp.generate.forward import Edit, apply_edits
-from tests.lsp_util import SERVER, open_doc, start
+from lift_lsp.lsp.findings import DocumentCheck, findings_for_text
+from tests.held_check_server import CHECKS_STARTED_COMMAND, LET_ONE_CHECK_RUN_COMMAND
+from tests.lsp_util import SERVER, code_actions, open_doc, start
 
 SETTINGS = {"diagnostics": {"onOpen": True, "onSave": True}, "sandbox": {"trustAll": True}}
 
@@ -77,7 +81,7 @@ async def fix_and_save(
     actions = await actions_for(client, uri, diagnostic, only=[types.CodeActionKind.QuickFix])
     action = next((a for a in actions if a.title == title), None)
     assert action is not None, [a.title for a in actions]
-    assert action.kind == types.CodeActionKind.QuickFix and list(action.diagnostics or []) == [diagnostic]
+    assert action.kind == types.CodeActionKind.QuickFix and diagnostic in (action.diagnostics or [])
     new_text = applied(text, action, uri, 1)
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
@@ -308,19 +312,144 @@ async def test_context_only_gets_quick_fixes_only(client: LanguageClient, tmp_pa
     assert await actions_for(client, uri, diagnostic, only=[types.CodeActionKind.Refactor]) == []
 
 
-async def test_no_data_fix_once_the_document_moved_on(client: LanguageClient, tmp_path: Path) -> None:
-    """The example's range came from the checked version: after an edit it may point elsewhere, so the fix waits
-    for the next check."""
-    uri, diagnostics = await opened(client, tmp_path / "square.py", WRONG_EXAMPLE)
-    diagnostic = next(d for d in diagnostics if d.code == "LIFT001")
+def changed(client: LanguageClient, uri: str, version: int, text: str) -> None:
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-            content_changes=[types.TextDocumentContentChangeWholeDocument(text="# moved\n" + WRONG_EXAMPLE)],
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
         )
     )
-    titles = [a.title for a in await actions_for(client, uri, diagnostic)]
-    assert "Update the example to the actual result" not in titles
+
+
+def moved_down(diagnostic: types.Diagnostic, lines: int) -> types.Range:
+    start, end = diagnostic.range.start, diagnostic.range.end
+    return types.Range(
+        start=types.Position(line=start.line + lines, character=start.character),
+        end=types.Position(line=end.line + lines, character=end.character),
+    )
+
+
+UPDATE_EXAMPLE = "Update the example to the actual result"
+SQ3_FIXED = WRONG_EXAMPLE.replace("    >>> sq(3)\n    6\n", "    >>> sq(3)\n    9\n")
+
+
+@pytest.mark.parametrize("sent", ["the earlier version's diagnostic", "no diagnostic"])
+async def test_a_stale_diagnostic_gets_the_fix_computed_on_the_current_text(
+    client: LanguageClient, tmp_path: Path, sent: str
+) -> None:
+    """Version 1 was checked; version 2 adds two lines above the function and is not checked. The client asks with
+    its copy of version 1's diagnostic (at its old place), or with none at the example's new place (a client whose
+    copy does not follow edits): the fix is computed on version 2's text from the server's own finding, which moved
+    with its function, and it lists the diagnostic the client has."""
+    uri, published = await opened(client, tmp_path / "square.py", WRONG_EXAMPLE)
+    stale = next(d for d in published if d.code == "LIFT001" and "sq(3)" in d.message)
+    moved_text = "# one\n# two\n" + WRONG_EXAMPLE
+    changed(client, uri, 2, moved_text)
+    if sent == "no diagnostic":
+        at, context = moved_down(stale, 2), []
+    else:
+        at, context = stale.range, [stale]
+    result = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=at,
+            context=types.CodeActionContext(diagnostics=context),
+        )
+    )
+    (action,) = [a for a in result or [] if isinstance(a, types.CodeAction) and a.title == UPDATE_EXAMPLE]
+    assert applied(moved_text, action, uri, 2) == "# one\n# two\n" + SQ3_FIXED
+    (listed,) = action.diagnostics or []
+    assert listed == stale if context else (listed.range == at and listed.message == stale.message)
+
+
+async def test_no_example_fix_from_a_finding_whose_function_changed(client: LanguageClient, tmp_path: Path) -> None:
+    """Version 2 changes the function's code: the example's actual result may differ, so its fix waits for the
+    next check."""
+    uri, published = await opened(client, tmp_path / "square.py", WRONG_EXAMPLE)
+    stale = next(d for d in published if d.code == "LIFT001" and "sq(3)" in d.message)
+    changed(client, uri, 2, WRONG_EXAMPLE.replace("return x * x", "return x + x"))
+    titles = [a.title for a in await actions_for(client, uri, stale)]
+    assert UPDATE_EXAMPLE not in titles and titles  # the function's other actions are there
+
+
+HELD_SERVER = ClientServerConfig(server_command=[sys.executable, str(Path(__file__).parent / "held_check_server.py")])
+
+
+@pytest_lsp.fixture(config=HELD_SERVER)
+async def held(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
+    """A client of the server whose checks wait until the test lets them through (tests/held_check_server.py)."""
+    await start(lsp_client, options=SETTINGS)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def command(client: LanguageClient, name: str, *arguments: object) -> Any:
+    params = types.ExecuteCommandParams(command=name, arguments=list(arguments))
+    return await client.workspace_execute_command_async(params)
+
+
+async def still_waiting(client: LanguageClient, uri: str, asked: asyncio.Future[Any]) -> bool:
+    """Whether the request is unanswered once a request sent after it is answered (the server has taken it up)."""
+    await command(client, "lift.documentText", uri)
+    return not asked.done()
+
+
+def publication(client: LanguageClient) -> asyncio.Future[Any]:
+    return asyncio.ensure_future(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS))
+
+
+async def test_a_request_while_the_check_runs_gets_the_fix_once_it_is_done(
+    held: LanguageClient, tmp_path: Path
+) -> None:
+    """The check of the document's only version has started and is held: a code action on the example's line (no
+    diagnostic yet) waits for it, and its answer has the fix of what the check found."""
+    path = tmp_path / "square.py"
+    path.write_text(WRONG_EXAMPLE)
+    published = publication(held)
+    await asyncio.sleep(0)
+    uri = open_doc(held, path, WRONG_EXAMPLE)
+    assert await command(held, CHECKS_STARTED_COMMAND, 1)
+    row = WRONG_EXAMPLE.split("\n").index("    >>> sq(3)")
+    asked = asyncio.ensure_future(code_actions(held, uri, row, 4))
+    assert await still_waiting(held, uri, asked) and not published.done()
+    await command(held, LET_ONE_CHECK_RUN_COMMAND)
+    actions = await asyncio.wait_for(asked, timeout=120)
+    (action,) = [a for a in actions if a.title == UPDATE_EXAMPLE]
+    assert applied(WRONG_EXAMPLE, action, uri, 1) == SQ3_FIXED
+    await asyncio.wait_for(published, timeout=120)  # sent before the answer
+    (shown,) = [d for d in held.diagnostics[uri] if d.code == "LIFT001" and d.range.start.line == row]
+    assert list(action.diagnostics or []) == [shown]
+
+
+async def test_a_diagnostic_of_an_earlier_version_waits_for_the_check_of_the_current_one(
+    held: LanguageClient, tmp_path: Path
+) -> None:
+    """Version 1 says `expected 6, got 9`; version 2 writes 7 instead and is saved, and its check is held. The client
+    asks with version 1's diagnostic: the answer waits for version 2's check and updates the 7."""
+    path = tmp_path / "square.py"
+    path.write_text(WRONG_EXAMPLE)
+    first = publication(held)
+    await asyncio.sleep(0)
+    uri = open_doc(held, path, WRONG_EXAMPLE)
+    await command(held, LET_ONE_CHECK_RUN_COMMAND)
+    await asyncio.wait_for(first, timeout=120)
+    stale = next(d for d in held.diagnostics[uri] if d.code == "LIFT001" and "sq(3)" in d.message)
+    seven = WRONG_EXAMPLE.replace("    >>> sq(3)\n    6\n", "    >>> sq(3)\n    7\n")
+    changed(held, uri, 2, seven)
+    path.write_text(seven)
+    second = publication(held)
+    await asyncio.sleep(0)
+    held.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    assert await command(held, CHECKS_STARTED_COMMAND, 2)
+    asked = asyncio.ensure_future(actions_for(held, uri, stale))
+    assert await still_waiting(held, uri, asked)
+    await command(held, LET_ONE_CHECK_RUN_COMMAND)
+    actions = await asyncio.wait_for(asked, timeout=120)
+    (action,) = [a for a in actions if a.title == UPDATE_EXAMPLE]
+    assert applied(seven, action, uri, 2) == SQ3_FIXED
+    await asyncio.wait_for(second, timeout=120)
+    (current,) = [d for d in held.diagnostics[uri] if d.code == "LIFT001" and "sq(3)" in d.message]
+    assert "expected 7, got 9" in current.message and list(action.diagnostics or []) == [current]
 
 
 async def test_one_rename_fixes_both_diagnostics(client: LanguageClient, tmp_path: Path) -> None:
@@ -351,3 +480,55 @@ def test_the_expected_range_follows_its_function_through_the_cache() -> None:
     start_line, start_col, end_line, end_col = first.data["expected_range"]  # type: ignore[misc]
     assert moved.data["expected_range"] == [start_line + 2, start_col, end_line + 2, end_col]
     assert moved_text.split("\n")[start_line + 2][start_col:end_col] == "6"
+
+
+MODULE = '''def helper(x: int) -> int:
+    return x
+
+
+def double(x: int) -> int:
+    """Twice x.
+
+    >>> double(2)
+    5
+    """
+    return helper(x) * 2
+
+
+def other() -> None:
+    """Nothing.
+
+    >>> other()
+    1
+    """
+'''
+
+
+def finding_at(text: str, function: str, want: str) -> Finding:
+    """A wrong example's finding on the want line `want`, its expected text that line's fifth character."""
+    row = text.split("\n").index(want)
+    return Finding("m.py", function, row + 1, "LIFT001", "error", "wrong", {"expected_range": [row, 4, row, 5]})
+
+
+@pytest.mark.parametrize(
+    ("edit", "carried"),
+    [
+        (lambda text: "# a comment\n\n" + text, {"double": 2, "other": 2}),
+        (lambda text: text.replace("return x\n", "return -x\n"), {"other": 0}),
+        (lambda text: text.replace("    return helper(x) * 2", "    return helper(x) * 3"), {"other": 0}),
+        (lambda text: "import math\n" + text, {}),
+    ],
+    ids=["lines added above", "a helper it uses changed", "its code changed", "the module's code changed"],
+)
+def test_a_finding_holds_for_a_new_text_where_its_check_would_be_the_same(
+    edit: Callable[[str], str], carried: dict[str, int]
+) -> None:
+    """The server's findings for the text it checked, carried onto the current text: moved with their function
+    while the function, the functions it uses and the module's code outside them read the same; else dropped."""
+    findings = [finding_at(MODULE, "double", "    5"), finding_at(MODULE, "other", "    1")]
+    check = DocumentCheck(MODULE, FileCheck(findings))
+    now = findings_for_text(check, edit(MODULE))
+    assert {f.function: f.line - old.line for f in now for old in findings if old.function == f.function} == carried
+    for finding in now:
+        row = finding.line - 1
+        assert finding.data is not None and finding.data["expected_range"] == [row, 4, row, 5]

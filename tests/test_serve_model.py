@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,8 @@ import httpx
 import openai
 import pytest
 
+from lift_lsp.generate import serve_model
+from lift_lsp.generate.backends.local import LocalBackend
 from lift_lsp.generate.grammar import tighten_bounds
 from lift_lsp.spec.ir import IR, CodeCandidate
 
@@ -183,14 +187,47 @@ def test_openai_client_raises_on_a_bad_request(server: Server) -> None:
 
 
 def test_one_log_line_per_request(server: Server) -> None:
+    """Each request's line is in the log once its answer is (see the next test): no wait for it, and the line of
+    the request before this test's is counted before."""
     before = server.log.read_text().count("\n")
     httpx.get(f"{server.url}/models")
     httpx.post(f"{server.url}/chat/completions", json={"messages": MESSAGES, "max_tokens": 2, "seed": 0})
-    time.sleep(0.2)
     lines = server.log.read_text().splitlines()[before:]
     assert len(lines) == 2
     assert '"GET /v1/models" 200' in lines[0]
     assert '"POST /v1/chat/completions" 200' in lines[1] and "completion=2" in lines[1]
+
+
+def test_each_log_line_is_written_before_its_answer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """When a client has its answer, the request's line is in the log already: the line was written after the answer,
+    so under load a test counting the lines after its requests missed one, or counted the one of the request before
+    it (an "invalid ebnf constraint" 400). In process, none of these routes loading the model."""
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    log_when_answered: list[list[str]] = []
+    send = serve_model._Handler._send
+
+    def noting_the_log(handler: serve_model._Handler, status: int, body: dict[str, Any]) -> None:
+        log_when_answered.append(log.getvalue().splitlines())
+        send(handler, status, body)
+
+    monkeypatch.setattr(serve_model._Handler, "_send", noting_the_log)
+    server = serve_model.build_server(LocalBackend(str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    requests = [("GET", "/v1/models", 200), ("POST", "/v1/chat/completions", 400), ("GET", "/v1/nothing", 404)]
+    try:
+        base = server.url.removesuffix("/v1")
+        for method, path, status in requests:
+            body = {"messages": []} if method == "POST" else None
+            assert httpx.request(method, base + path, json=body, timeout=60).status_code == status
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=60)
+    assert [len(lines) for lines in log_when_answered] == [1, 2, 3], log_when_answered
+    for lines, (method, path, status) in zip(log_when_answered, requests, strict=True):
+        assert f'"{method} {path}" {status}' in lines[-1], lines
 
 
 ENDLESS = "\n".join(["root ::= l0", *(f"l{k} ::= " + " ".join([f"l{k + 1}"] * 10) for k in range(9)), "l9 ::= [a-z]"])

@@ -2,8 +2,9 @@
 Chromium through puppeteer-core (`editor-clients/vscode/e2e/drive.js`), on a workspace whose `.venv` holds lift-lsp.
 
 The extension must find and start the server on its own; then hover shows the IR, a saved wrong example appears in
-the Problems panel, and the quick fix picked from the lightbulb removes it. `make test` installs code-server and
-puppeteer-core (`make vscode-e2e`, which needs Chromium and the Debian packages that `.ci/run` installs as root).
+the Problems panel, and the quick fix picked from the first menu its line's lightbulb opens removes it. `make test`
+installs code-server and puppeteer-core (`make vscode-e2e`, which needs Chromium and the Debian packages that
+`.ci/run` installs as root).
 """
 
 from __future__ import annotations

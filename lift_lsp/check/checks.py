@@ -314,14 +314,14 @@ def _function_key(
 
 
 def _to_relative(finding: Finding, site: SpecSite) -> Finding:
-    return _moved(dataclasses.replace(finding, file=""), -site.def_line)
+    return moved(dataclasses.replace(finding, file=""), -site.def_line)
 
 
 def _relocate(finding: Finding, file: str, site: SpecSite) -> Finding:
-    return _moved(dataclasses.replace(finding, file=file, function=site.qualname), site.def_line)
+    return moved(dataclasses.replace(finding, file=file, function=site.qualname), site.def_line)
 
 
-def _moved(finding: Finding, lines: int) -> Finding:
+def moved(finding: Finding, lines: int) -> Finding:
     """The finding `lines` lines further down (its quick-fix range too)."""
     data = finding.data
     where = data.get("expected_range") if data is not None else None

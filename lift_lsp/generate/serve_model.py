@@ -207,6 +207,11 @@ class ModelServer(ThreadingHTTPServer):
         return {"id": self.served_model_name, "object": "model", "created": self.created, "owned_by": "lift-lsp"}
 
 
+def _error_body(err: RequestError) -> dict[str, Any]:
+    kind = _ERROR_TYPES.get(err.status, "server_error")
+    return {"error": {"message": err.message, "type": kind, "param": err.param, "code": None}}
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: ModelServer
@@ -230,34 +235,32 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_error(self, err: RequestError) -> None:
-        error = {
-            "message": err.message,
-            "type": _ERROR_TYPES.get(err.status, "server_error"),
-            "param": err.param,
-            "code": None,
-        }
-        self._send(err.status, {"error": error})
-
     def _handle(self, route: Any) -> None:
-        started, extra = time.monotonic(), ""
-        status: int = HTTPStatus.OK
+        """Answer one request and write its one log line, before the answer: a client that has its answer finds the
+        line in the log already. A client that left before its answer is logged as 499 and gets none."""
+        started = time.monotonic()
         try:
             status, body, extra = route()
-            self._send(status, body)
         except (ClientGone, ConnectionError) as e:  # the client left before its answer (BrokenPipe and the like)
-            status, extra = CLIENT_GONE, f" client closed the connection: {e or type(e).__name__}"
-            self.close_connection = True
+            self._client_left(started, e)
+            return
         except RequestError as e:
-            status, extra = e.status, f" error={e.message[:200]!r}"
-            self._send_error(e)
+            status, body, extra = e.status, _error_body(e), f" error={e.message[:200]!r}"
         except Exception as e:  # a bug or a backend failure: still answer in the API's shape
             err = RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(e).__name__}: {e}")
-            status = err.status
-            extra = f" error={err.message[:200]!r}"
-            self._send_error(err)
-        finally:
-            self._log(int(status), started, extra)
+            status, body, extra = err.status, _error_body(err), f" error={err.message[:200]!r}"
+        if self._client_gone():
+            self._client_left(started, ClientGone("before the answer was sent"))
+            return
+        self._log(int(status), started, extra)
+        try:
+            self._send(status, body)
+        except ConnectionError:  # it left in the instant since: its line is written already
+            self.close_connection = True
+
+    def _client_left(self, started: float, why: Exception) -> None:
+        self._log(CLIENT_GONE, started, f" client closed the connection: {str(why) or type(why).__name__}")
+        self.close_connection = True
 
     def do_GET(self) -> None:
         self._handle(self._get)

@@ -3,9 +3,11 @@
 the `lift.generate` command, the quick fix "Fix the code from its spec" the `lift.fix` command).
 
 Each quick fix is an edit checked against the document's version: the editor applies it only to the version it was
-computed for. A fix that reads a diagnostic's `data` (the range of an example's expected text, a counterexample) is
-offered only while the diagnostics were computed on the current version; the others recompute their edit from the
-document. `QUICK_FIXES` lists the builders by diagnostic code.
+computed for. The fixes are for the server's own findings on the current text (see findings.py), those on the
+request's lines and those the client sent, whatever the version its copy is from (`problems_at`): so the answer is
+the same whether or not the client had the latest diagnostics when it asked. A fix that reads a diagnostic's `data`
+(the range of an example's expected text, a counterexample) reads the server's current one; the others recompute
+their edit from the document. `QUICK_FIXES` lists the builders by diagnostic code.
 """
 
 from __future__ import annotations
@@ -46,18 +48,57 @@ ToClient = Callable[[int, int], types.Position]
 
 
 @dataclass(frozen=True)
+class Problem:
+    """A diagnostic that a request's quick fixes are for."""
+
+    shown: types.Diagnostic
+    """The diagnostic as the client has it (its copy when it sent one, else the server's own): the fixes list it."""
+    current: types.Diagnostic | None
+    """The server's own diagnostic for it on the document's current text, whose range and `data` hold for that text;
+    None when none of the server's current findings is the one the client's copy shows."""
+
+    @property
+    def diagnostic(self) -> types.Diagnostic:
+        """Where the problem is and what it is: the current diagnostic, else the client's copy."""
+        return self.shown if self.current is None else self.current
+
+
+def problems_at(own: Sequence[types.Diagnostic], sent: Sequence[types.Diagnostic], at: types.Range) -> list[Problem]:
+    """The problems of a request at `at`: each lift diagnostic the client sent, with the server's own current one of
+    the same finding (same code and message; the nearest when several are), and each of the server's own diagnostics
+    on the request's lines that the client did not send (it had none yet, or its copy is of an earlier version)."""
+    unpaired = list(own)
+    problems: list[Problem] = []
+    for diagnostic in sent:
+        if diagnostic.source != "lift":
+            continue
+        current = _same_finding(unpaired, diagnostic)
+        if current is not None:
+            unpaired.remove(current)
+        problems.append(Problem(diagnostic, current))
+    return problems + [Problem(d, d) for d in unpaired if _on_lines(d.range, at)]
+
+
+def _same_finding(own: Sequence[types.Diagnostic], sent: types.Diagnostic) -> types.Diagnostic | None:
+    same = [d for d in own if d.code == sent.code and d.message == sent.message]
+    return min(same, key=lambda d: abs(d.range.start.line - sent.range.start.line), default=None)
+
+
+def _on_lines(span: types.Range, at: types.Range) -> bool:
+    return span.start.line <= at.end.line and at.start.line <= span.end.line
+
+
+@dataclass(frozen=True)
 class ActionRequest:
-    """A code-action request: the document, the position, and the request's context."""
+    """A code-action request: the document, the position, and the problems there."""
 
     analysis: DocumentAnalysis
     fir: FunctionIR | None
     """The function at the request's position, as far as it is analysed (None: no function there)."""
     to_client: ToClient
-    diagnostics: Sequence[types.Diagnostic] = ()
+    problems: Sequence[Problem] = ()
     only: Sequence[str] | None = None
     """`context.only`: the kinds the client asks for (a kind covers its sub-kinds); None: every kind."""
-    diagnostics_current: bool = True
-    """The diagnostics were computed on this version of the document, so their data still points at its text."""
     versioned_edits: bool = True
     """The client takes `documentChanges` (edits bound to a document version)."""
 
@@ -70,18 +111,19 @@ class ActionRequest:
         return "\r\n" if "\r\n" in self.analysis.text else "\n"
 
 
-QuickFixBuilder = Callable[[ActionRequest, types.Diagnostic], list[types.CodeAction]]
+QuickFixBuilder = Callable[[ActionRequest, Problem], list[types.CodeAction]]
 
 
 def code_actions(request: ActionRequest) -> list[types.CodeAction]:
-    """The quick fixes of the request's diagnostics, and the actions on the function at its position."""
+    """The quick fixes of the request's problems, and the actions on the function at its position."""
     actions: list[types.CodeAction] = []
-    for diagnostic in request.diagnostics:
-        if diagnostic.source == "lift" and isinstance(diagnostic.code, str):
-            for build in QUICK_FIXES.get(diagnostic.code, []):
-                actions += build(request, diagnostic)
+    for problem in request.problems:
+        code = problem.diagnostic.code
+        if isinstance(code, str):
+            for build in QUICK_FIXES.get(code, []):
+                actions += build(request, problem)
     analysis = request.analysis
-    actions += fix_actions(analysis, request.diagnostics)
+    actions += fix_actions(analysis, request.problems)
     fir = request.fir
     if fir is not None:
         site = fir.site
@@ -110,6 +152,11 @@ def _merged(actions: list[types.CodeAction]) -> list[types.CodeAction]:
         else:
             same.diagnostics = [*(same.diagnostics or []), *(action.diagnostics or [])]
     return out
+
+
+def wants_quick_fixes(only: Sequence[str] | None) -> bool:
+    """Whether a request's `context.only` takes quick fixes."""
+    return _wanted(types.CodeActionKind.QuickFix, only)
 
 
 def _wanted(kind: str | None, only: Sequence[str] | None) -> bool:
@@ -180,14 +227,16 @@ def _data(diagnostic: types.Diagnostic) -> dict[str, Any]:
 # ---------------------------------------------------------------- a failing example: update it to the actual result
 
 
-def update_example(request: ActionRequest, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+def update_example(request: ActionRequest, problem: Problem) -> list[types.CodeAction]:
     """LIFT001 with `{"expected_range", "actual"}`: write the actual result where the expected one is written."""
-    data = _data(diagnostic)
+    if problem.current is None:
+        return []
+    data = _data(problem.current)
     span, actual = data.get("expected_range"), data.get("actual")
-    if not request.diagnostics_current or not isinstance(actual, str) or not _is_range(span, request.lines):
+    if not isinstance(actual, str) or not _is_range(span, request.lines):
         return []
     start_line, start_col, end_line, end_col = span
-    site = _site_of(request, diagnostic)
+    site = _site_of(request, problem.current)
     in_docstring = site is not None and site.docstring_span is not None and site.docstring_span.contains(*span[:2])
     if site is not None and in_docstring:
         actual = _docstring_escaped(request.lines, site, actual)
@@ -197,7 +246,7 @@ def update_example(request: ActionRequest, diagnostic: types.Diagnostic) -> list
     indent = first[: len(first) - len(first.lstrip())]
     new_text = (request.newline + indent).join(actual.split("\n"))
     edit = Edit(start_line, start_col, end_line, end_col, new_text)
-    return [_quick_fix(request, UPDATE_EXAMPLE_TITLE, [edit], [diagnostic])]
+    return [_quick_fix(request, UPDATE_EXAMPLE_TITLE, [edit], [problem.shown])]
 
 
 def _is_range(span: object, lines: Sequence[str]) -> typing.TypeGuard[list[int]]:
@@ -227,14 +276,16 @@ def _docstring_escaped(lines: Sequence[str], site: SpecSite, text: str) -> str |
 # ---------------------------------------------------------------- a refuted contract: the counterexample as a doctest
 
 
-def add_counterexample(request: ActionRequest, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+def add_counterexample(request: ActionRequest, problem: Problem) -> list[types.CodeAction]:
     """LIFT012 with `{"inputs", "call", "result", "raised", "condition"}`: a doctest of the failing call, its want
     line the result the spec gives (`post: __return__ == x`), else left for the user to write."""
-    data = _data(diagnostic)
-    call, condition, inputs = data.get("call"), data.get("condition"), data.get("inputs")
-    if not (request.diagnostics_current and isinstance(call, str) and isinstance(condition, str)):
+    if problem.current is None:
         return []
-    site = _site_of(request, diagnostic)
+    data = _data(problem.current)
+    call, condition, inputs = data.get("call"), data.get("condition"), data.get("inputs")
+    if not (isinstance(call, str) and isinstance(condition, str)):
+        return []
+    site = _site_of(request, problem.current)
     if site is None or site.docstring_span is None or not isinstance(inputs, dict):
         return []
     expected = _result_from_spec(condition, {str(k): str(v) for k, v in inputs.items()})
@@ -249,7 +300,7 @@ def add_counterexample(request: ActionRequest, diagnostic: types.Diagnostic) -> 
     edit = _doctest_insertion(request, site, [f">>> {escaped[0]}", str(escaped[1])])
     if edit is None:
         return []
-    return [_quick_fix(request, ADD_COUNTEREXAMPLE_TITLE, [edit], [diagnostic])]
+    return [_quick_fix(request, ADD_COUNTEREXAMPLE_TITLE, [edit], [problem.shown])]
 
 
 _RETURN_NAMES = ("__return__", "result", "_")
@@ -320,40 +371,40 @@ def _in_doctest(lines: Sequence[str], row: int, first: int) -> bool:
 # ---------------------------------------------------------------- the docstring against the signature
 
 
-def documented_param_absent(request: ActionRequest, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+def documented_param_absent(request: ActionRequest, problem: Problem) -> list[types.CodeAction]:
     """LIFT007: rename the entry to the one undocumented parameter, or remove it."""
-    name = _data(diagnostic).get("name")
-    found = _docstring_state(request, diagnostic)
+    name = _data(problem.diagnostic).get("name")
+    found = _docstring_state(request, problem.diagnostic)
     if found is None or not isinstance(name, str) or name not in found.absent:
         return []
-    actions = _rename_fix(request, found, diagnostic)
+    actions = _rename_fix(request, found, problem)
     entries = _entries(request.lines, found.site, name)
     if entries:
         edits = [Edit(start, 0, end + 1, 0, "") for start, end in entries]
         title = f"Remove `{name}` from the docstring"
-        actions.append(_quick_fix(request, title, edits, [diagnostic], preferred=not actions))
+        actions.append(_quick_fix(request, title, edits, [problem.shown], preferred=not actions))
     return actions
 
 
-def undocumented_param(request: ActionRequest, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+def undocumented_param(request: ActionRequest, problem: Problem) -> list[types.CodeAction]:
     """LIFT008: rename the one documented-but-absent entry to this parameter, or add an entry for it."""
-    name = _data(diagnostic).get("name")
-    found = _docstring_state(request, diagnostic)
+    name = _data(problem.diagnostic).get("name")
+    found = _docstring_state(request, problem.diagnostic)
     if found is None or not isinstance(name, str) or name not in found.undocumented:
         return []
-    actions = _rename_fix(request, found, diagnostic)
+    actions = _rename_fix(request, found, problem)
     edit = _entry_insertion(request, found, name)
     if edit is not None:
         title = f"Document `{name}` in the docstring"
-        actions.append(_quick_fix(request, title, [edit], [diagnostic], preferred=not actions))
+        actions.append(_quick_fix(request, title, [edit], [problem.shown], preferred=not actions))
     return actions
 
 
-def documented_type(request: ActionRequest, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+def documented_type(request: ActionRequest, problem: Problem) -> list[types.CodeAction]:
     """LIFT009: write the annotation's type in the docstring."""
-    data = _data(diagnostic)
+    data = _data(problem.diagnostic)
     name, documented, annotation = data.get("name"), data.get("documented"), data.get("annotation")
-    found = _docstring_state(request, diagnostic)
+    found = _docstring_state(request, problem.diagnostic)
     if found is None or not isinstance(documented, str) or not isinstance(annotation, str):
         return []
     if name is None:
@@ -370,7 +421,7 @@ def documented_type(request: ActionRequest, diagnostic: types.Diagnostic) -> lis
         if at is not None:
             edit = Edit(row, at, row, at + len(documented), annotation)
             title = f"Document {what} as `{annotation}`"
-            return [_quick_fix(request, title, [edit], [diagnostic], preferred=True)]
+            return [_quick_fix(request, title, [edit], [problem.shown], preferred=True)]
     return []
 
 
@@ -396,7 +447,7 @@ def _docstring_state(request: ActionRequest, diagnostic: types.Diagnostic) -> _D
     return _DocstringState(site, absent, undocumented)
 
 
-def _rename_fix(request: ActionRequest, found: _DocstringState, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+def _rename_fix(request: ActionRequest, found: _DocstringState, problem: Problem) -> list[types.CodeAction]:
     """With exactly one documented-absent name and one undocumented parameter, the entry was meant for it."""
     if len(found.absent) != 1 or len(found.undocumented) != 1:
         return []
@@ -409,7 +460,8 @@ def _rename_fix(request: ActionRequest, found: _DocstringState, diagnostic: type
             edits.append(Edit(start, match.start(), start, match.end(), new))
     if not edits:
         return []
-    return [_quick_fix(request, f"Rename `{old}` to `{new}` in the docstring", edits, [diagnostic], preferred=True)]
+    title = f"Rename `{old}` to `{new}` in the docstring"
+    return [_quick_fix(request, title, edits, [problem.shown], preferred=True)]
 
 
 _REST_ENTRY = r":(?:param|parameter|arg|argument|key|keyword|type)\s+(?:[^:]*\s)?\*{{0,2}}{name}\s*:"
@@ -510,15 +562,15 @@ def _type_position(line: str, documented: str) -> int | None:
 def _resolve_hole_actions(request: ActionRequest, fir: FunctionIR) -> list[types.CodeAction]:
     """A type hole is resolved by writing the chosen annotation into the `def` line (and its import): the spec
     itself changes, so the resolution is visible, undoable and survives a restart. Attached to the hole's
-    diagnostic when the request carries it."""
+    diagnostic when it is one of the request's problems."""
     actions: list[types.CodeAction] = []
     for hole in fir.ir.holes:
         if hole.kind != HoleKind.TYPE:
             continue
         attached = [
-            d
-            for d in request.diagnostics
-            if d.source == "lift" and d.code == "LIFT011" and _data(d).get("hole") == hole.id
+            p.shown
+            for p in request.problems
+            if p.diagnostic.code == "LIFT011" and _data(p.diagnostic).get("hole") == hole.id
         ]
         for option in hole.options:
             edit = _annotation_edit(fir.site, hole.id, option)
@@ -582,17 +634,17 @@ def _module_names(text: str) -> set[str]:
     return bound
 
 
-def fix_actions(analysis: DocumentAnalysis, diagnostics: Sequence[types.Diagnostic]) -> list[types.CodeAction]:
-    """ "Fix the code from its spec" for each implemented function that the given diagnostics say fails its spec,
-    with those diagnostics attached. It runs `lift.fix`, which offers an edit only when a candidate passes."""
+def fix_actions(analysis: DocumentAnalysis, problems: Sequence[Problem]) -> list[types.CodeAction]:
+    """ "Fix the code from its spec" for each implemented function that the given problems say fails its spec,
+    with their diagnostics attached. It runs `lift.fix`, which offers an edit only when a candidate passes."""
     by_site: dict[str, list[types.Diagnostic]] = {}
-    for diagnostic in diagnostics:
-        if diagnostic.source != "lift" or diagnostic.code not in FIXABLE_CODES:
+    for problem in problems:
+        if problem.diagnostic.code not in FIXABLE_CODES:
             continue
-        line = diagnostic.range.start.line
+        line = problem.diagnostic.range.start.line
         holding = [s for s in analysis.sites if s.span.start_line <= line <= s.span.end_line and not s.is_stub]
         if holding:
-            by_site.setdefault(max(holding, key=lambda s: s.span.start_line).qualname, []).append(diagnostic)
+            by_site.setdefault(max(holding, key=lambda s: s.span.start_line).qualname, []).append(problem.shown)
     return [
         types.CodeAction(
             title=FIX_TITLE,

@@ -3,6 +3,8 @@ caching by document version, scheduling, and keeping bad input from ever taking 
 
 Requests never wait for background work: a hover or code action on an analysed function is a lookup answered on the
 event loop; otherwise that one function is computed in a request thread without waiting for jedi (analysis.py).
+One exception: a code action on a document whose current text is being checked waits for that check (at most
+`CHECK_WAIT_S`), so that its answer has the quick fixes of what the check finds whenever it was asked.
 Analysis and checks run in background lanes at a lower priority, the most recently used document first
 (scheduler.py).
 """
@@ -15,6 +17,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import unquote
@@ -31,9 +34,19 @@ from lift_lsp.check.project import find_interpreter
 from lift_lsp.check.workspace import check_paths
 from lift_lsp.generate import forward
 from lift_lsp.generate.backends.base import Backend, BackendError
-from lift_lsp.lsp.actions import FIX_COMMAND, GENERATE_COMMAND, SHOW_IR_COMMAND, ActionRequest, code_actions
+from lift_lsp.lsp.actions import (
+    FIX_COMMAND,
+    GENERATE_COMMAND,
+    SHOW_IR_COMMAND,
+    ActionRequest,
+    Problem,
+    code_actions,
+    problems_at,
+    wants_quick_fixes,
+)
 from lift_lsp.lsp.analysis import Analysed, AnalysisCache, DocumentAnalysis
 from lift_lsp.lsp.documents import LspWorkspace, server_position
+from lift_lsp.lsp.findings import DocumentCheck, findings_for_text
 from lift_lsp.lsp.memory import keep_large_blocks_apart
 from lift_lsp.lsp.scheduler import Lane, RequestPool, Superseded
 from lift_lsp.options import DiagnosticsOptions, Options, missing_backend_message, parse_options
@@ -48,6 +61,9 @@ UNTRUSTED_MESSAGE = (
     "own code) are off; hover and the static checks work. To turn them on: trust the workspace (VS Code: Workspace "
     "Trust), or add its folder to the setting `sandbox.trustedFolders`, or set `sandbox.trustAll`."
 )
+CHECK_WAIT_S = 20.0
+"""How long a code action waits for the check of the document's current text, so that it answers with the quick
+fixes of that check's findings rather than without them."""
 SWITCH_INTERVAL_S = 0.001
 """How long a thread waiting for the interpreter lets another one run before it asks for its turn (Python's default
 is 5 ms): the event loop answers a request sooner while background threads compute."""
@@ -80,6 +96,15 @@ class LiftProtocol(LanguageServerProtocol):
             del self._request_futures[msg_id]
 
 
+@dataclass
+class CheckInFlight:
+    """A check started for one version of a document: `done` is set once it has published, or given up."""
+
+    text: str
+    version: int | None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class LiftServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__(
@@ -93,10 +118,12 @@ class LiftServer(LanguageServer):
         self.analyses = AnalysisCache()
         self.pending_messages: list[str] = []
         self.check_cache = CheckCache()
-        self.checked_versions: dict[str, int | None] = {}
-        """The version of each document whose checks were published last (quick fixes read their data)."""
-        self.reports: dict[str, FileCheck] = {}
-        """Each open document's last check, by URI: its functions' example and contract statuses (shown on hover)."""
+        self.checks: dict[str, DocumentCheck] = {}
+        """Each open document's last published check, by URI: the text it ran on, its findings (the quick fixes are
+        theirs) and its functions' example and contract statuses (shown on hover)."""
+        self.checks_in_flight: dict[str, CheckInFlight] = {}
+        """The latest check started for each document, until it has published or given up."""
+        self.check_wait_s = CHECK_WAIT_S
         self._backend: Backend | None = None
         self._backend_options: str | None = None
         self.backend_users: dict[asyncio.Task[Any], Backend] = {}
@@ -243,14 +270,64 @@ def _diagnostic(finding: Finding, doc: TextDocument) -> types.Diagnostic:
     )
 
 
-async def publish_checks(ls: LiftServer, uri: str) -> None:
-    """Check a document in the check lane and publish the findings. A check that fails is run once more (unless a
-    newer check of the document waits already: that one publishes); when that fails too the error is shown and
-    the diagnostics published last stay."""
+def start_check(ls: LiftServer, uri: str) -> None:
+    """Check the document's current text in the background and publish the findings (`publish_checks`); code actions
+    on that text wait for it meanwhile (`wait_for_check`)."""
     doc = ls.open_document(uri)
     if doc is None:
         return
-    text, version = doc.source, doc.version
+    check = CheckInFlight(doc.source, doc.version)
+    ls.checks_in_flight[uri] = check
+    ls.spawn(_publish_then_done(ls, uri, check))
+
+
+async def _publish_then_done(ls: LiftServer, uri: str, check: CheckInFlight) -> None:
+    try:
+        await publish_checks(ls, uri, check.text, check.version)
+    finally:
+        check.done.set()
+        if ls.checks_in_flight.get(uri) is check:
+            del ls.checks_in_flight[uri]
+
+
+async def wait_for_check(ls: LiftServer, uri: str) -> None:
+    """Return once the server has findings for the document's current text, or no check of that text is under way,
+    or after `ls.check_wait_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ls.check_wait_s
+    while (check := _check_to_wait_for(ls, uri)) is not None:
+        try:
+            await asyncio.wait_for(check.done.wait(), deadline - loop.time())
+        except TimeoutError:
+            log.warning(
+                "lift-lsp: the check of %s took over %.0f s: code actions answered without it", uri, ls.check_wait_s
+            )
+            return
+
+
+def _check_to_wait_for(ls: LiftServer, uri: str) -> CheckInFlight | None:
+    """The check under way of the document's current text, while the server has no findings for that text."""
+    doc = ls.open_document(uri)
+    check = ls.checks_in_flight.get(uri)
+    if doc is None or check is None or check.text != doc.source:
+        return None
+    published = ls.checks.get(uri)
+    return None if published is not None and published.text == doc.source else check
+
+
+def current_problems(ls: LiftServer, doc: TextDocument, params: types.CodeActionParams) -> list[Problem]:
+    """The problems a code action request on `doc` is for: the server's own findings that hold for the document's
+    current text, and the diagnostics the client sent (see `problems_at`)."""
+    check = ls.checks.get(params.text_document.uri)
+    findings = findings_for_text(check, doc.source) if check is not None else []
+    own = [_diagnostic(finding, doc) for finding in findings]
+    return problems_at(own, params.context.diagnostics, params.range)
+
+
+async def publish_checks(ls: LiftServer, uri: str, text: str, version: int | None) -> None:
+    """Check one version of a document in the check lane and publish the findings. A check that fails is run once
+    more (unless a newer check of the document waits already: that one publishes); when that fails too the error is
+    shown and the diagnostics published last stay."""
     path = to_fs_path(uri) if uri.startswith("file:") else None
     work = functools.partial(ls.check, text, path or uri, ls.trusted_diagnostics(path))
     for attempt in (1, 2):
@@ -274,13 +351,12 @@ async def publish_checks(ls: LiftServer, uri: str) -> None:
     current = ls.open_document(uri)
     if current is None or (current.version != version and current.source != text):
         return  # closed, or the document moved on: the next save publishes fresh results
-    ls.reports[uri] = report
+    ls.checks[uri] = DocumentCheck(text, report)
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(
             uri=uri, version=version, diagnostics=[_diagnostic(f, current) for f in report.findings]
         )
     )
-    ls.checked_versions[uri] = current.version
 
 
 async def check_workspace(ls: LiftServer) -> dict[str, Any]:
@@ -329,8 +405,9 @@ async def check_workspace(ls: LiftServer) -> dict[str, Any]:
         if item.report is None:
             continue
         uri = Path(item.file).absolute().as_uri()
-        doc = ls.open_document(uri) or TextDocument(uri, source=open_texts.get(item.file) or _read(item.file))
-        ls.reports[uri] = item.report
+        checked_text = open_texts[item.file] if item.file in open_texts else _read(item.file)
+        doc = ls.open_document(uri) or TextDocument(uri, source=checked_text)
+        ls.checks[uri] = DocumentCheck(checked_text, item.report)
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[_diagnostic(f, doc) for f in item.report.findings])
         )
@@ -603,7 +680,7 @@ def create_server() -> LiftServer:
         ls.touch(uri)
         schedule_warm(ls, uri, delay_s=0)
         if ls.options.diagnostics.on_open:
-            ls.spawn(publish_checks(ls, uri))
+            start_check(ls, uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
     def did_save(ls: LiftServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -612,7 +689,7 @@ def create_server() -> LiftServer:
         if ls.warm_timers.get(uri) is not None:  # the user paused: analyse the latest version now
             schedule_warm(ls, uri, delay_s=0)
         if ls.options.diagnostics.on_save:
-            ls.spawn(publish_checks(ls, uri))
+            start_check(ls, uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LiftServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -620,8 +697,7 @@ def create_server() -> LiftServer:
         stop_warm(ls, uri)
         ls.check_lane.cancel(uri)
         ls.analyses.drop(uri)
-        ls.checked_versions.pop(uri, None)
-        ls.reports.pop(uri, None)
+        ls.checks.pop(uri, None)
         ls.recency.pop(uri, None)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
@@ -642,9 +718,10 @@ def create_server() -> LiftServer:
         doc = found[2]
         to_client = _client_converter(doc)
         span = known.fir.site.name_span
+        check = ls.checks.get(params.text_document.uri)
         return types.Hover(
             contents=types.MarkupContent(
-                kind=types.MarkupKind.Markdown, value=_hover_markdown(ls.reports.get(params.text_document.uri), known)
+                kind=types.MarkupKind.Markdown, value=_hover_markdown(check.report if check else None, known)
             ),
             range=types.Range(
                 start=to_client(span.start_line, span.start_col), end=to_client(span.end_line, span.end_col)
@@ -660,6 +737,8 @@ def create_server() -> LiftServer:
     )
     @_guarded
     async def code_action(ls: LiftServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        if wants_quick_fixes(params.context.only):
+            await wait_for_check(ls, params.text_document.uri)
         found = await function_at(ls, params.text_document.uri, params.range.start)
         if found is None:
             return None
@@ -669,9 +748,8 @@ def create_server() -> LiftServer:
             analysis,
             known.fir if known is not None else None,
             _client_converter(doc),
-            diagnostics=params.context.diagnostics,
+            problems=current_problems(ls, doc, params),
             only=params.context.only,
-            diagnostics_current=ls.checked_versions.get(params.text_document.uri) == doc.version,
             versioned_edits=bool(edit_capabilities and edit_capabilities.document_changes),
         )
         return code_actions(request) or None
@@ -745,9 +823,10 @@ def create_server() -> LiftServer:
     return server
 
 
-def serve() -> int:
+def serve(make_server: Callable[[], LiftServer] = create_server) -> int:
+    """Serve over stdio (`make_server`: the server, for the tests' variants)."""
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     keep_large_blocks_apart()
-    create_server().start_io()
+    make_server().start_io()
     return 0

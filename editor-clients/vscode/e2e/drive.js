@@ -2,7 +2,7 @@
 // workspace whose .venv holds lift-lsp. Run by tests/test_vscode_e2e.py, which starts code-server and asserts on the
 // JSON this script writes. Steps: open stubs.py and hover a function name (the IR); open square.py, break its example
 // and save (the Problems panel shows lift's LIFT001); click the lightbulb on that line and pick "Update the example to
-// the actual result"; save again (the problem is gone).
+// the actual result" in the first menu it opens; save again (the problem is gone).
 //
 // Environment: LIFT_E2E_URL (code-server's URL, with ?folder=...), LIFT_E2E_CHROMIUM (the browser),
 // LIFT_E2E_RESULT (where the JSON goes), LIFT_E2E_SHOTS (a folder for screenshots when a step fails).
@@ -91,24 +91,31 @@ async function problems(page) {
   );
 }
 
-/** Click the lightbulb on the line above `wantLine` and then the menu row titled `title`; the rows offered go in
- * the results. A later attempt first moves the cursor away, so that VS Code asks the server for the line's actions
- * again (a bulb clicked while its first request was under way can open a menu without the quick fixes). */
-async function pickQuickFix(page, wantLine, title, attempt) {
-  if (attempt > 1) await goToLine(page, 1, 1);
-  await goToLine(page, wantLine - 1, 5);
-  const bulb = await until(page, () => {
-    const widget = document.querySelector('.editor-instance .lightBulbWidget');
-    if (!widget) return null;
-    const box = widget.getBoundingClientRect();
-    return box.width > 0 ? { x: box.x + box.width / 2, y: box.y + box.height / 2 } : null;
-  });
+/** The lightbulb the editor shows (a hidden one stays in the page, without this attribute). */
+const SHOWN_BULB = '.editor-instance .lightBulbWidget[monaco-visible-content-widget="true"]';
+
+/** Click the lightbulb of `line` and then the menu row titled `title`; the rows offered go in the results. VS Code
+ * keeps a lightbulb, and the actions it got for the line it was on, until the actions for the cursor's new line have
+ * come: so the cursor first goes to `emptyLine`, where lift offers no action, until no bulb is shown; the bulb shown
+ * after the cursor has come to `line` is then that line's. That first menu must hold `title`. */
+async function pickQuickFix(page, line, emptyLine, title) {
+  await goToLine(page, emptyLine, 1);
+  await until(page, (shown) => !document.querySelector(shown), SHOWN_BULB);
+  await goToLine(page, line, 5);
+  const bulb = await until(page, (shown) => {
+    const widget = document.querySelector(shown);
+    const box = widget?.getBoundingClientRect();
+    return box && box.width > 0 ? { x: box.x + box.width / 2, y: box.y + box.height / 2 } : null;
+  }, SHOWN_BULB);
   await page.mouse.click(bulb.x, bulb.y);
   const offered = await until(page, () => {
     const rows = [...document.querySelectorAll('.action-widget .monaco-list-row')].map((r) => r.innerText.trim());
     return rows.length > 0 ? rows : null;
   });
   step('lightbulb', { offered });
+  if (!offered.some((row) => row.includes(title))) {
+    throw new Error(`the lightbulb's menu has no "${title}": ${JSON.stringify(offered)}`);
+  }
   const findRow = (wanted) => {
     for (const r of document.querySelectorAll('.action-widget .monaco-list-row')) {
       if (r.innerText.includes(wanted)) {
@@ -118,7 +125,7 @@ async function pickQuickFix(page, wantLine, title, attempt) {
     }
     return null;
   };
-  const row = await untilWithin(page, STEP_MS / 4, findRow, title);
+  const row = await until(page, findRow, title);
   await page.mouse.move(row.x, row.y);
   const settled = await until(page, findRow, title); // where it is once the pointer is on it
   await page.mouse.click(settled.x, settled.y);
@@ -200,23 +207,13 @@ async function run(page) {
   });
   step('problem', { problem, problemsAfterSave: await problems(page) });
 
-  // 3. The lightbulb on the example's line: its quick fix, picked with the mouse (at most three tries, each recorded:
-  // a menu opened too early, or re-laid out under the pointer, is tried again).
-  results.tries = [];
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await pickQuickFix(page, wantLine, 'Update the example to the actual result', attempt);
-      await untilWithin(page, STEP_MS / 4, () => {
-        const lines = [...document.querySelectorAll('.editor-instance .view-line')].map((l) => l.innerText.replace(/\u00a0/g, ' '));
-        return lines.includes('    9');
-      });
-      break;
-    } catch (err) {
-      results.tries.push(String(err));
-      if (attempt === 3) throw err;
-      await page.keyboard.press('Escape');
-    }
-  }
+  // 3. The lightbulb on the example's line: its quick fix, picked with the mouse from the first menu it opens.
+  const lastLine = before.split('\n').length; // empty: no function there
+  await pickQuickFix(page, wantLine - 1, lastLine, 'Update the example to the actual result');
+  await until(page, () => {
+    const lines = [...document.querySelectorAll('.editor-instance .view-line')].map((l) => l.innerText.replace(/\u00a0/g, ' '));
+    return lines.includes('    9');
+  });
   const fixed = await editorText(page);
   await press(page, 'Control+S');
   step('fixed', { fixed });
