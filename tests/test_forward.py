@@ -289,3 +289,31 @@ async def test_with_the_ir_read_from_the_spec_the_model_is_asked_only_for_code()
     assert outcome.ok, outcome.message
     (request,) = backend.requests
     assert request.constraint.name == "CodeCandidate" and '"call": "double(-3)"' in request.messages[-1]["content"]
+
+
+def test_a_python_answer_gives_the_function_s_body_even_after_prose_copied_from_the_prompt() -> None:
+    from lift_lsp.generate.forward import parse_candidate
+
+    answer = (
+        "```python\nfrom typing import List\nInferred types of names used:\n  strings: list\n\n"
+        'def longest(strings: List[str]) -> str:\n    """The longest."""\n    return max(strings, key=len)\n```'
+    )
+    code = parse_candidate(answer, "longest")
+    assert code.body == "return max(strings, key=len)" and code.imports == ["from typing import List"]
+    try:
+        parse_candidate("```python\nprint('no function here')\n```", "longest")
+    except ValueError as err:
+        assert "does not define `longest`" in str(err)
+    else:
+        raise AssertionError("an answer without the function is refused")
+
+
+async def test_an_ir_whose_summary_is_longer_than_its_bound_is_cut_not_rejected() -> None:
+    ir = json.loads(_ir_json())
+    ir["intent"]["summary"] = "Twice n. " * 40  # 360 characters, over the 160 bound
+    outcome, _ = await _run([json.dumps(ir), _code("return n * 2")])
+    assert outcome.ok, outcome.message
+    assert outcome.ir is not None and outcome.ir.intent.summary == ("Twice n. " * 40)[:160]
+    ir["intent"] = {"summary": 3}  # any other error still rejects the IR
+    outcome, _ = await _run([json.dumps(ir)])
+    assert not outcome.ok and "does not match the IR schema" in outcome.message

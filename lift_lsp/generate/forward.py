@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
 import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from lift_lsp.check.checks import function_contract_findings, function_example_findings
 from lift_lsp.check.isolation import sandbox_problem
@@ -188,6 +189,17 @@ def code_in_answer(answer: str) -> str:
     return block.group(1) if block else answer
 
 
+def _from_definition(code: str, name: str) -> str:
+    """`code` from the line that defines `name` on, after the import lines above it: what is left when a model
+    copies prose from its prompt into the code block before the function."""
+    lines = code.split("\n")
+    start = next((i for i, line in enumerate(lines) if re.match(rf"(async\s+)?def\s+{re.escape(name)}\b", line)), None)
+    if start is None:
+        return code
+    imports = [line for line in lines[:start] if line.startswith(("import ", "from "))]
+    return "\n".join([*imports, *lines[start:]])
+
+
 def parse_candidate(answer: str, name: str) -> CodeCandidate:
     """The code the model's answer holds: a JSON candidate (`generation.codeFormat: json`), or a Python code block
     with the function `name` in it (`python`). Raises ValueError with what is wrong, for the repair prompt."""
@@ -196,7 +208,8 @@ def parse_candidate(answer: str, name: str) -> CodeCandidate:
             return CodeCandidate.model_validate_json(answer)
         except ValidationError as err:
             raise ValueError(f"the output does not match the code schema: {_first_line(err)}") from None
-    found = _definition(textwrap.dedent(code_in_answer(answer)), name)
+    code = textwrap.dedent(code_in_answer(answer))
+    found = _definition(code, name) or _definition(_from_definition(code, name), name)
     if found is None:
         raise ValueError(f"the answer does not define `{name}`: write the whole function, its `def` line first")
     body, imports, helpers = found
@@ -371,7 +384,7 @@ async def _model_ir(
     if not "".join(ir_result.texts[:1]).strip():
         return Outcome(False, "the model answered nothing but whitespace for the IR", failure="invalid")
     try:
-        model_ir = IR.model_validate_json(ir_result.texts[0])
+        model_ir = validate_cutting_long_strings(IR, ir_result.texts[0])
     except (ValidationError, IndexError) as err:
         return Outcome(False, f"the model's IR does not match the IR schema: {_first_line(err)}", failure="invalid")
     ir = merge_ir(spec_ir, model_ir)
@@ -519,6 +532,29 @@ def _backend_failure(err: BackendError) -> Outcome:
     return Outcome(
         False, f"generation failed: {err.message}", failure="refused" if err.kind == "refused" else "backend"
     )
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validate_cutting_long_strings(model: type[Model], text: str) -> Model:
+    """`model` validated from the JSON `text`, where a string longer than its bound is cut to it: the bounds are
+    there so that constrained generation ends, and a model that writes a summary longer than one is not wrong about
+    the rest. Raises ValidationError for anything else."""
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as err:
+        errors = err.errors()
+        if not errors or any(e["type"] != "string_too_long" for e in errors):
+            raise
+        data = json.loads(text)
+        for error in errors:
+            *path, last = error["loc"]
+            parent = data
+            for key in path:
+                parent = parent[key]
+            parent[last] = parent[last][: error["ctx"]["max_length"]]
+        return model.model_validate(data)
 
 
 def _first_line(err: Exception) -> str:
