@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,17 +21,16 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
-@pytest.fixture(scope="session")
-def model_url(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`lift-lsp serve-model` with the tiny model, as a real subprocess on a loopback port: its base URL."""
-    log = tmp_path_factory.mktemp("serve-model") / "stderr.log"
-    command = [sys.executable, "-m", "lift_lsp.cli", "serve-model", "--model", str(tiny_model_dir), "--port", "0"]
+@contextmanager
+def serve_model(model: Path, log: Path, start_timeout_s: float = 600) -> Iterator[str]:
+    """`lift-lsp serve-model` on `model`, as a real subprocess on a loopback port (stderr in `log`): its base URL."""
+    command = [sys.executable, "-m", "lift_lsp.cli", "serve-model", "--model", str(model), "--port", "0"]
     with log.open("w") as err:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         assert proc.stdout is not None
         line = ""
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + start_timeout_s
         while time.monotonic() < deadline and proc.poll() is None:
             line = proc.stdout.readline()
             if line.startswith("serving on "):
@@ -40,4 +40,11 @@ def model_url(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         yield match.group(1)
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def model_url(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`lift-lsp serve-model` with the tiny model: its base URL."""
+    with serve_model(tiny_model_dir, tmp_path_factory.mktemp("serve-model") / "stderr.log", 120) as url:
+        yield url

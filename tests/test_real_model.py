@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from lsprotocol import types
 
 from lift_lsp.generate.models import DEFAULT_MODEL, ModelError, fetch
+from tests.conftest import serve_model
 from tests.lsp_util import SERVER, code_actions, open_doc, start
 
 pytestmark = pytest.mark.slow
@@ -58,23 +58,8 @@ def real_model() -> Path:
 
 @pytest.fixture(scope="session")
 def real_model_url(real_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("serve-real-model") / "stderr.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [*LIFT_LSP, "serve-model", "--model", str(real_model), "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-        )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # the model loads before the server listens; EOF if it exits
-        match = re.fullmatch(r"serving on (http://127\.0\.0\.1:\d+/v1)\n", line)
-        assert match, f"serve-model did not start: {line!r}\n{log.read_text()}"
-        yield match.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with serve_model(real_model, tmp_path_factory.mktemp("serve-real-model") / "stderr.log") as url:
+        yield url
 
 
 def examples_of(path: Path, function: str) -> dict[str, Any]:
