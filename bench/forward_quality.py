@@ -104,7 +104,8 @@ def mode_options(mode: str, args: argparse.Namespace) -> Options:
         generation["candidates"] = args.candidates
     if mode == "spec-ir":
         generation["irSource"] = "spec"
-    options, problems = parse_options({"generation": generation, "backend": {"timeoutS": args.timeout}})
+    backend = {"kind": "local", "model": args.model, "timeoutS": args.timeout}  # reconciled as the local backend is
+    options, problems = parse_options({"generation": generation, "backend": backend})
     assert not problems, problems
     return options
 
@@ -142,7 +143,7 @@ def render(summaries: dict[str, dict[str, Any]], speed: dict[str, Any]) -> str:
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    model = args.model or str(fetch(DEFAULT_MODEL, progress=lambda line: print(line, file=sys.stderr)))
+    model = args.model = args.model or str(fetch(DEFAULT_MODEL, progress=lambda line: print(line, file=sys.stderr)))
     backend = LocalBackend(model, threads=args.threads)
     started = time.perf_counter()
     backend.load()

@@ -221,7 +221,7 @@ def _reconcile(options: Options, problems: list[str]) -> Options:
     """Settings that only work together: the subset grammar is EBNF, so it needs a backend that takes a grammar."""
     backend, generation = options.backend, options.generation
     takes_grammar = backend.kind in ("none", "local") or backend.constraint_format in ("ebnf", "structured_outputs")
-    if generation.code_format == "auto":
+    if generation.code_format == "auto" and backend.kind != "none":  # no backend: nothing to resolve it for
         python = takes_grammar and generation.body_syntax != "subset"  # the subset is a JSON string's grammar
         generation = generation.model_copy(update={"code_format": "python" if python else "json"})
         options = options.model_copy(update={"generation": generation})
