@@ -30,3 +30,7 @@ def test_cache_bounds_are_documented() -> None:
         f"{CONTEXT_CACHE_ENTRIES} most recently analysed functions, each for at most {CONTEXT_CACHE_AGE_S:.0f} s."
     )
     assert stated in " ".join(README.split())
+    from lift_lsp.generate.backends.local import GRAMMAR_CACHE_BYTES
+
+    grammars = f"compiled grammars are kept by XGrammar's own compiler, up to {GRAMMAR_CACHE_BYTES // 2**20} MiB"
+    assert grammars in " ".join(README.split())
