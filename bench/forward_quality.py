@@ -11,8 +11,8 @@ functions, with the same token limit for code:
   its default settings with a fixed seed.
 - `spec-ir`: forward mode with the IR read from the spec by reverse mode (no model call for the IR).
 Each program is run against HumanEval's own tests in the sandbox. Prints a table (pass@1, prompts lost and why,
-tokens generated, wall time per prompt), and writes JSON (`bench/results/forward_quality.json`). The CPU engines' tokens per second, with the grammar on and
-off: `bench/engine_speed.py`.
+tokens generated, wall time per prompt), and writes JSON (`bench/results/forward_quality.json`). The CPU engines'
+tokens per second, with the grammar on and off: `bench/engine_speed.py`.
 
 The sample: every `--every`-th HumanEval task from HumanEval/0 (41 tasks by default: the CPU makes all 164 in three
 modes take hours).
