@@ -205,7 +205,7 @@ def parse_candidate(answer: str, name: str) -> CodeCandidate:
     with the function `name` in it (`python`). Raises ValueError with what is wrong, for the repair prompt."""
     if answer.lstrip().startswith("{"):
         try:
-            return CodeCandidate.model_validate_json(answer)
+            return unwrap_definition(CodeCandidate.model_validate_json(answer), name)
         except ValidationError as err:
             raise ValueError(f"the output does not match the code schema: {_first_line(err)}") from None
     code = textwrap.dedent(code_in_answer(answer))
@@ -220,7 +220,6 @@ def parse_candidate(answer: str, name: str) -> CodeCandidate:
 
 
 def candidate_edits(text: str, site: SpecSite, code: CodeCandidate) -> list[Edit]:
-    code = unwrap_definition(code, site.name)
     body = code.body
     edits: list[Edit] = []
     helpers = [h.strip("\n") for h in code.helpers if h.strip()]
