@@ -166,15 +166,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
             **({"timeoutS": args.timeout} if args.timeout is not None else {}),
         },
         "generation": {
-            "candidates": args.candidates,
-            "repairs": args.repairs,
-            "temperature": args.temperature,
-            "cache": not args.no_cache,
-            "maxTokensIr": args.max_tokens_ir,
-            "maxTokensCode": args.max_tokens_code,
-            "bodySyntax": args.body_syntax,
-            **({"seed": args.seed} if args.seed is not None else {}),
-        },
+            key: value
+            for key, value in {
+                "candidates": args.candidates,
+                "repairs": args.repairs,
+                "temperature": args.temperature,
+                "irSource": args.ir_source,
+                "maxTokensIr": args.max_tokens_ir,
+                "maxTokensCode": args.max_tokens_code,
+                "bodySyntax": args.body_syntax,
+                "seed": args.seed,
+            }.items()
+            if value is not None  # a flag not given: the setting's default (options.GenerationOptions)
+        }
+        | {"cache": not args.no_cache},
     }
     options, problems = parse_options(settings)
     if problems:
@@ -288,6 +293,8 @@ PASS_THROUGH = {"serve-model": cmd_serve_model, "bench": cmd_bench}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lift_lsp.options import GenerationOptions
+
     parser = argparse.ArgumentParser(prog="lift-lsp", description=__doc__)
     parser.add_argument("--version", action="version", version=f"lift-lsp {__version__}")
     stdio_help = "talk LSP over stdin/stdout (the only transport, and the default; accepted as editors send it)"
@@ -346,17 +353,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["json_schema", "ebnf", "structured_outputs"],
         help="how the output grammar is sent",
     )
-    gen.add_argument("--candidates", type=int, default=2)
-    gen.add_argument("--repairs", type=int, default=2)
-    gen.add_argument("--temperature", type=float, default=0.2)
+    defaults = GenerationOptions()
+    gen.add_argument("--candidates", type=int, help=f"sampled per repair round (default {defaults.candidates})")
+    gen.add_argument("--repairs", type=int, help=f"repair rounds (default {defaults.repairs})")
+    gen.add_argument("--temperature", type=float, help=f"of the repair rounds (default {defaults.temperature})")
     gen.add_argument("--seed", type=int)
-    gen.add_argument("--max-tokens-ir", type=int, default=1024)
-    gen.add_argument("--max-tokens-code", type=int, default=1536)
+    gen.add_argument(
+        "--ir-source", choices=["spec", "model"], help=f"where the IR comes from (default {defaults.ir_source})"
+    )
+    gen.add_argument("--max-tokens-ir", type=int, help=f"default {defaults.max_tokens_ir}")
+    gen.add_argument("--max-tokens-code", type=int, help=f"default {defaults.max_tokens_code}")
     gen.add_argument(
         "--body-syntax",
         choices=["free", "subset"],
-        default="free",
-        help="subset: the grammar holds the body to a Python subset",
+        help=f"subset: the grammar holds the body to a Python subset (default {defaults.body_syntax})",
     )
     gen.add_argument("--timeout", type=float, help="seconds one model request may take (backend.timeoutS)")
     gen.add_argument(

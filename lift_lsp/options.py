@@ -46,7 +46,8 @@ class BackendOptions(_Section):
 
 class GenerationOptions(_Section):
     candidates: int = Field(default=2, ge=1, le=16)
-    """Code candidates asked for per round (one request with `n`); the first that passes the checks wins."""
+    """Code candidates sampled per repair round (one request with `n`). The first round is one greedy candidate, the
+    model's own best answer; the first candidate that passes the checks wins."""
     repairs: int = Field(default=2, ge=0, le=8)
     """Repair rounds after a round in which no candidate passed, each with the last error fed back."""
     ir_source: Literal["model", "spec"] = "model"
@@ -56,8 +57,8 @@ class GenerationOptions(_Section):
     """Token limit of the IR step."""
     max_tokens_code: int = Field(default=1536, ge=64, le=32768)
     """Token limit of each code candidate."""
-    temperature: float = Field(default=0.2, ge=0, le=2)
-    """Sampling temperature (repair rounds use at least 0.4)."""
+    temperature: float = Field(default=0.4, ge=0, le=2)
+    """Sampling temperature of the repair rounds' candidates (the IR step and the first candidate are greedy)."""
     seed: int | None = None
     """Sampling seed, passed on to the backend; none: the endpoint's choice. Reproducible with the local backend;
     on a server it is the server's business (SGLang needs `--enable-deterministic-inference`)."""

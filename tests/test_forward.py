@@ -317,3 +317,14 @@ async def test_an_ir_whose_summary_is_longer_than_its_bound_is_cut_not_rejected(
     ir["intent"] = {"summary": 3}  # any other error still rejects the IR
     outcome, _ = await _run([json.dumps(ir)])
     assert not outcome.ok and "does not match the IR schema" in outcome.message
+
+
+async def test_the_first_candidate_is_greedy_and_the_repair_rounds_sample_without_rechecking_a_repeat() -> None:
+    options = GenerationOptions(candidates=2, repairs=1, temperature=0.7, cache=False)
+    backend = ScriptedBackend([_ir_json(), _code("return n + 2"), [_code("return n + 2"), _code("return 2 * n")]])
+    outcome = await generate(MODULE, _site(MODULE, "double"), backend, options, SandboxOptions(example_timeout_s=2))
+    assert outcome.ok and outcome.attempts == 2, outcome.message
+    ir_step, first, repair = backend.requests
+    assert (ir_step.temperature, first.n, first.temperature) == (0.0, 1, 0.0)
+    assert (repair.n, repair.temperature) == (2, 0.7)
+    assert len(outcome.errors) == 1  # `return n + 2`, answered again in the repair round, was not checked again

@@ -37,6 +37,16 @@ def test_a_gguf_file_on_the_cpu_runs_on_llama_cpp(backend: LocalBackend) -> None
     assert backend._vocab_size == 49152 and backend._stop_ids
 
 
+def test_the_weights_stay_in_plain_cpu_buffers(backend: LocalBackend) -> None:
+    """Never llama.cpp's extra buffer types: on a CPU with AMX its AMX matrix product crashes the process (it did
+    on this project's machines at the first prompt); the defaults are llama-cpp-python's own again afterwards."""
+    import llama_cpp.llama_cpp as native
+
+    assert backend._llama is not None
+    assert backend._llama._llama.model_params.use_extra_bufts is False
+    assert native.llama_model_default_params().use_extra_bufts is True
+
+
 def test_forced_tokens_are_accepted_in_one_batch_and_the_output_follows_the_grammar(backend: LocalBackend) -> None:
     """The pinned IR grammar forces the signature and the examples: far fewer model steps than tokens."""
     spec = extract_file(STUB, function="double", types=False)[0].ir

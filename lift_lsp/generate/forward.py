@@ -368,7 +368,7 @@ async def _model_ir(
             constraint=pinned_ir_constraint(spec_ir),
             n=1,
             max_tokens=generation.max_tokens_ir,
-            temperature=generation.temperature,
+            temperature=0.0,
             seed=generation.seed,
             timeout_s=timeout_s,
             progress=_labelled(report, "IR", 5),
@@ -449,25 +449,29 @@ async def _search(
     report: Progress,
     timeout_s: float,
 ) -> Outcome:
-    """Code rounds: `generation.candidates` candidates each, checked in turn; after a round with none passing, a
-    repair round with the last error fed back. The first candidate that passes wins."""
+    """Code rounds, their candidates checked in turn; the first that passes wins. The first round is one greedy
+    candidate: the model's own best answer, what it would write alone. After a round with none passing, a repair
+    round of `generation.candidates` sampled candidates with the last error fed back. A candidate that repeats one
+    already checked is not checked again."""
     text, site = search.text, search.site
     messages = search.messages
     errors: list[str] = []
+    checked: set[str] = set()
     valid = 0
     rounds = generation.repairs + 1
     for round_index in range(rounds):
         label = "code" if round_index == 0 else f"repair {round_index}/{generation.repairs}"
-        report(f"{label}: generating {generation.candidates} candidate(s)", 20 + 70 * round_index // rounds)
+        count = 1 if round_index == 0 else generation.candidates
+        report(f"{label}: generating {count} candidate(s)", 20 + 70 * round_index // rounds)
         result = await backend.generate(
             GenerationRequest(
                 messages=messages,
                 constraint=python_block_constraint()
                 if _format(generation) == "python"
                 else code_constraint_for(site, generation.body_syntax),
-                n=generation.candidates,
+                n=count,
                 max_tokens=generation.max_tokens_code,
-                temperature=generation.temperature if round_index == 0 else max(generation.temperature, 0.4),
+                temperature=0.0 if round_index == 0 else generation.temperature,
                 seed=None if generation.seed is None else generation.seed + round_index,
                 timeout_s=timeout_s,
                 progress=_labelled(report, label, 20 + 70 * round_index // rounds),
@@ -484,6 +488,9 @@ async def _search(
             if not candidate_text.strip():
                 errors.append("the model answered nothing but whitespace for the code")
                 continue
+            if candidate_text in checked:
+                continue
+            checked.add(candidate_text)
             try:
                 code = parse_candidate(candidate_text, site.name)
             except ValueError as err:

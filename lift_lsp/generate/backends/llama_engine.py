@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,33 @@ CONTEXT_TOKENS = 8192
 BATCH_TOKENS = 512
 
 
+_LOADING = threading.Lock()
+
+
+@contextmanager
+def _without_extra_buffers() -> Iterator[None]:
+    """Models loaded meanwhile keep their weights in plain CPU buffers (llama.cpp's `use_extra_bufts` off): on CPUs
+    with AMX (Intel Sapphire Rapids and later), llama.cpp moves the weights into AMX buffers, and its AMX matrix
+    product crashes the process with a segmentation fault (ggml-org/llama.cpp#20824, not fixed). llama-cpp-python's
+    `Llama` takes no such argument: it builds its parameters from `llama_model_default_params`, so the defaults are
+    changed while it loads."""
+    import llama_cpp.llama_cpp as native
+
+    defaults = native.llama_model_default_params
+
+    def plain_buffers() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    with _LOADING:
+        native.llama_model_default_params = plain_buffers
+        try:
+            yield
+        finally:
+            native.llama_model_default_params = defaults
+
+
 class LlamaEngine:
     """A GGUF model loaded by llama.cpp, and the token sequence its KV cache holds."""
 
@@ -37,15 +65,16 @@ class LlamaEngine:
         except ImportError as err:
             raise BackendError("config", f"the llama.cpp engine needs llama-cpp-python installed: {err}") from err
         try:
-            self._llama: Any = Llama(
-                model_path=str(path),
-                n_ctx=CONTEXT_TOKENS,
-                n_batch=BATCH_TOKENS,
-                n_threads=threads,
-                n_threads_batch=threads,
-                logits_all=False,
-                verbose=False,
-            )
+            with _without_extra_buffers():
+                self._llama: Any = Llama(
+                    model_path=str(path),
+                    n_ctx=CONTEXT_TOKENS,
+                    n_batch=BATCH_TOKENS,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    logits_all=False,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as err:  # llama.cpp refuses a file it cannot read as a model
             raise BackendError("config", f"llama.cpp cannot load {path}: {err}") from err
         self.vocab_size = int(self._llama.n_vocab())
