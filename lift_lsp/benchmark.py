@@ -35,7 +35,7 @@ from lift_lsp.generate.forward import Outcome, apply_edits, candidate_edits, gen
 from lift_lsp.generate.grammar import ir_constraint
 from lift_lsp.lsp.actions import resolve_type_holes
 from lift_lsp.lsp.analysis import DocumentAnalysis
-from lift_lsp.options import Options, parse_options
+from lift_lsp.options import GenerationOptions, Options, parse_options
 from lift_lsp.spec.ir import IR
 from lift_lsp.spec.sites import SpecSite
 
@@ -101,9 +101,12 @@ class RecordingBackend:
         """The inner backend serves every prompt: `main` closes it once."""
 
 
-def ir_valid(calls: list[BackendCall]) -> bool:
-    """Whether the IR step's output validates against the IR schema."""
-    first = next((c.result for c in calls if c.step == "ir"), None)
+def ir_valid(calls: list[BackendCall]) -> bool | None:
+    """Whether the IR step's output validates against the IR schema; None without an IR step (`irSource: spec`)."""
+    steps = [c for c in calls if c.step == "ir"]
+    if not steps:
+        return None
+    first = steps[0].result
     if first is None or not first.texts:
         return False
     try:
@@ -227,7 +230,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "backend_errors": sum(r["failure"] == "backend" for r in rows),
         "invalid_output": sum(r["failure"] == "invalid" for r in rows),
         "failed_checks": sum(r["failure"] == "checks" for r in rows),
-        "ir_valid": sum(r["ir_valid"] for r in rows),
+        "ir_steps": sum(r["ir_valid"] is not None for r in rows),
+        "ir_valid": sum(bool(r["ir_valid"]) for r in rows),
         "compilable": sum(r["compilable"] for r in rows),
         "delivered": sum(r["delivered"] for r in rows),
         "pass_at_1": sum(r["pass_at_1"] for r in rows),
@@ -235,9 +239,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "compiled_candidates": sum(r["compiled_candidates"] for r in rows),
         "backend_calls": sum(r["backend_calls"] for r in rows),
     }
-    percent = {
-        key: 100.0 * counts[key] / n if n else None for key in ("ir_valid", "compilable", "delivered", "pass_at_1")
-    }
+    percent = {key: 100.0 * counts[key] / n if n else None for key in ("compilable", "delivered", "pass_at_1")}
+    percent["ir_valid"] = 100.0 * counts["ir_valid"] / counts["ir_steps"] if counts["ir_steps"] else None
     latency: dict[str, dict[str, float | None]] = {}
     for step in STEPS:
         values = [r["latency_s"][step] for r in rows if r["latency_s"][step] is not None]
@@ -303,6 +306,9 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:{spec}}{suffix}"
 
 
+NO_IR_STEP = "n/a (the IR is read from the spec)"
+
+
 def render(report: dict[str, Any]) -> str:
     summary, counts, percent = report["summary"], report["summary"]["counts"], report["summary"]["percent"]
     n = counts["prompts"]
@@ -310,15 +316,17 @@ def render(report: dict[str, Any]) -> str:
     if report["disclaimer"]:
         lines.append(report["disclaimer"])
 
-    def share(key: str) -> str:
-        return f"{counts[key]}/{n} ({_fmt(percent[key], '.1f', '%')})"
+    def share(key: str, of: int = n) -> str:
+        return f"{counts[key]}/{of} ({_fmt(percent[key], '.1f', '%')})"
+
+    ir_steps = counts["ir_steps"]
 
     lines += [
         "",
         f"  prompts                 {n}  (type holes resolved: {counts['holes_resolved']})",
         f"  not delivered           refused {counts['refused']}, backend errors {counts['backend_errors']},"
         f" invalid output {counts['invalid_output']}, failed checks {counts['failed_checks']}",
-        f"  schema-valid IR         {share('ir_valid')}",
+        f"  schema-valid IR         {share('ir_valid', ir_steps) if ir_steps else NO_IR_STEP}",
         f"  compilable              {share('compilable')}"
         f"  [candidates compiled: {counts['compiled_candidates']}/{counts['candidates']}]",
         f"  delivered               {share('delivered')}  (passed forward mode's own checks)",
@@ -367,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--body-syntax", choices=["free", "subset"], default="free")
+    parser.add_argument(
+        "--ir-source",
+        choices=["spec", "model"],
+        default=GenerationOptions().ir_source,
+        help="where the IR comes from: the spec (as shipped) or an IR step of the model",
+    )
     parser.add_argument("--max-tokens-ir", type=int)
     parser.add_argument("--max-tokens-code", type=int)
     parser.add_argument("--timeout", type=float, help="seconds one backend request may take")
@@ -391,6 +405,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "temperature": args.temperature,
         "seed": args.seed,
         "bodySyntax": args.body_syntax,
+        "irSource": args.ir_source,
         "cache": False,  # every generation is measured at the endpoint
     }
     for section, key, value in [

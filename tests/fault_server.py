@@ -131,6 +131,19 @@ class Slow(Action):
 
 
 @dataclass
+class Gated(Action):
+    """Wait until the test sets `gate` (at most the server's `max_hang_s`), then do `then`: a generation held in
+    flight for exactly as long as the test needs, whatever the machine's speed."""
+
+    gate: threading.Event
+    then: Action
+
+    def respond(self, handler: _Handler, request: RecordedRequest) -> None:
+        self.gate.wait(handler.fault_server.max_hang_s)
+        self.then.respond(handler, request)
+
+
+@dataclass
 class Truncated(Action):
     """Headers announcing `announced` bytes, then only the first `sent` bytes of a good body, then close."""
 

@@ -83,8 +83,26 @@ def test_percentile_interpolates() -> None:
 
 def test_bench_on_serve_model_reports_every_prompt(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "humaneval_forward.json"
-    args = ["--url", model_url, "--model", str(tiny_model_dir), "--constraint-format", "ebnf", "--body-syntax",
-            "subset", "--limit", "2", "--repairs", "0", "--timeout", "120", "--out", str(out)]  # fmt: skip
+    args = [
+        "--url",
+        model_url,
+        "--model",
+        str(tiny_model_dir),
+        "--constraint-format",
+        "ebnf",
+        "--body-syntax",
+        "subset",
+        "--limit",
+        "2",
+        "--repairs",
+        "0",
+        "--timeout",
+        "120",
+        "--ir-source",
+        "model",
+        "--out",
+        str(out),
+    ]  # fmt: skip  (the IR step measured too)
     done = subprocess.run(
         [sys.executable, "-m", "lift_lsp.cli", "bench", *args], capture_output=True, text=True, timeout=300
     )
@@ -123,6 +141,7 @@ def test_bench_on_serve_model_reports_every_prompt(model_url: str, tiny_model_di
     summary = report["summary"]
     counts = summary["counts"]
     assert counts["prompts"] == len(rows) and counts["refused"] == 0
+    assert counts["ir_steps"] == len(rows)
     for key in ("ir_valid", "compilable", "delivered", "pass_at_1"):
         assert counts[key] == sum(r[key] for r in rows)
         assert summary["percent"][key] == pytest.approx(100 * counts[key] / len(rows))

@@ -40,7 +40,7 @@ MODULE = textwrap.dedent(
         return math.floor(x)
     '''
 )
-OPTIONS = GenerationOptions(candidates=1, repairs=1, cache=False)
+OPTIONS = GenerationOptions(candidates=1, repairs=1, cache=False, ir_source="model")  # the IR step scripted too
 
 
 def _ir_json(text: str = MODULE, name: str = "double") -> str:
@@ -320,7 +320,7 @@ async def test_an_ir_whose_summary_is_longer_than_its_bound_is_cut_not_rejected(
 
 
 async def test_the_first_candidate_is_greedy_and_the_repair_rounds_sample_without_rechecking_a_repeat() -> None:
-    options = GenerationOptions(candidates=2, repairs=1, temperature=0.7, cache=False)
+    options = GenerationOptions(candidates=2, repairs=1, temperature=0.7, cache=False, ir_source="model")
     backend = ScriptedBackend([_ir_json(), _code("return n + 2"), [_code("return n + 2"), _code("return 2 * n")]])
     outcome = await generate(MODULE, _site(MODULE, "double"), backend, options, SandboxOptions(example_timeout_s=2))
     assert outcome.ok and outcome.attempts == 2, outcome.message

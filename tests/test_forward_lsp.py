@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from tests.fault_server import FaultServer, Hang, Raw, closed_port, ok, status
+from tests.fault_server import FaultServer, Gated, Hang, Raw, closed_port, ok, status
 from tests.lsp_util import SERVER, code_actions, open_doc, start
 
 STUB_FILE = '''"""A module with one stub among ordinary code."""
@@ -114,36 +115,47 @@ async def test_generate_replaces_only_the_stub_body(model_url: str, tiny_model_d
         await client.shutdown_session()
 
 
-async def test_document_edited_during_generation_is_not_overwritten(
-    model_url: str, tiny_model_dir: Path, tmp_path: Path
+async def test_document_edited_during_generation_is_not_overwritten(tmp_path: Path) -> None:
+    """The model's answer is held back until the user's edit has reached the server."""
+    gate = threading.Event()
+    with FaultServer(max_hang_s=60) as server:
+        server.script(Gated(gate, ok("```python\ndef combine(a: int, b: int) -> int:\n    return a * b\n```")))
+        client = await _client(_settings(server.url, "fault", bodySyntax="free", codeFormat="python"))
+        try:
+            await _edit_during_generation(client, server, gate, tmp_path)
+        finally:
+            gate.set()
+            await client.shutdown_session()
+
+
+async def _edit_during_generation(
+    client: LanguageClient, server: FaultServer, gate: threading.Event, tmp_path: Path
 ) -> None:
-    client = await _client(_settings(model_url, str(tiny_model_dir)))
-    try:
-        path = tmp_path / "stubs.py"
-        path.write_text(STUB_FILE)
-        editor = Editor(client, STUB_FILE)
-        uri = open_doc(client, path)
-        task = asyncio.ensure_future(_generate(client, uri, "combine"))
-        await asyncio.sleep(0.5)
-        client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-                content_changes=[
-                    types.TextDocumentContentChangePartial(
-                        range=types.Range(
-                            start=types.Position(line=4, character=0), end=types.Position(line=4, character=8)
-                        ),
-                        text="RATE = 4",
-                    )
-                ],
-            )
+    path = tmp_path / "stubs.py"
+    path.write_text(STUB_FILE)
+    editor = Editor(client, STUB_FILE)
+    uri = open_doc(client, path)
+    task = asyncio.ensure_future(_generate(client, uri, "combine"))
+    assert await asyncio.to_thread(server.wait_for_requests, 1, 60)  # the generation is in flight
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(
+                        start=types.Position(line=4, character=0), end=types.Position(line=4, character=8)
+                    ),
+                    text="RATE = 4",
+                )
+            ],
         )
-        result = await asyncio.wait_for(task, timeout=600)
-        assert not result["ok"]
-        assert "changed during generation" in result["message"]
-        assert editor.applied == []
-    finally:
-        await client.shutdown_session()
+    )
+    await code_actions(client, uri, 7, 5)  # answered after the change: the server has it
+    gate.set()
+    result = await asyncio.wait_for(task, timeout=120)
+    assert not result["ok"]
+    assert "changed during generation" in result["message"]
+    assert editor.applied == []
 
 
 FAULTS = {
@@ -161,7 +173,7 @@ async def test_backend_faults_give_a_clear_message_and_no_edit(fault: str, tmp_p
     actions, expected = FAULTS[fault]
     with FaultServer(max_hang_s=10) as server:
         server.script(*actions())
-        client = await _client(_settings(server.url, timeout_s=1))
+        client = await _client(_settings(server.url, timeout_s=1, irSource="model"))  # the IR step's faults too
         try:
             path = tmp_path / "stubs.py"
             path.write_text(STUB_FILE)

@@ -97,3 +97,26 @@ def test_a_corrupt_or_truncated_model_file_is_refused_with_a_clear_message(
         with pytest.raises(BackendError, match=rf"cannot load model .*{path.name}") as refused:
             LocalBackend(str(path)).load()
         assert refused.value.kind == "config"
+
+
+def test_forced_text_is_split_into_tokens_as_the_tokenizer_splits_it(backend: LocalBackend) -> None:
+    """The function's opening, forced by the grammar, reaches the model as its tokenizer writes that text (not as
+    XGrammar's longest-token split); a forced trailing space is left to the model, to write with the next word."""
+    import xgrammar as xg
+
+    from lift_lsp.generate.backends.llama_engine import _forced_tokens
+
+    tokenizer = backend._tokenizer
+
+    def encode(text: str) -> list[int]:
+        return list(tokenizer.encode(text, add_special_tokens=False))
+
+    opening = 'def f(x: int) -> int:\n    """Twice x.\n\n    >>> f(2)\n    4\n    """'
+    matcher = xg.GrammarMatcher(backend.compiled_grammar(python_block_constraint(opening)))
+    assert matcher.accept_string("```python\ndef")
+    forced = _forced_tokens(matcher, encode, 1000)
+    assert forced == encode(opening.removeprefix("def"))
+    assert tokenizer.decode(forced) == opening.removeprefix("def")
+    imports = xg.GrammarMatcher(backend.compiled_grammar(python_block_constraint(opening)))
+    assert imports.accept_string("```python\nfrom")
+    assert imports.find_jump_forward_string() == " " and _forced_tokens(imports, encode, 1000) == []

@@ -148,10 +148,25 @@ PYTHON_BLOCK = "PythonCode"
 _PYTHON_BLOCK_EBNF = 'root ::= "```python\\n" py_text "```"\npy_text ::= ([^`] | "`" [^`] | "``" [^`])*\n'
 
 
-def python_block_constraint() -> Constraint:
+def python_block_constraint(opening: str = "") -> Constraint:
     """One Python code block and nothing after it: the model writes the function as it writes code anywhere, and
-    stops at the block's end."""
-    return Constraint(kind="ebnf", name=PYTHON_BLOCK, ebnf=_PYTHON_BLOCK_EBNF)
+    stops at the block's end. With `opening` (the function's `def` line and docstring, as the user wrote them), the
+    function must begin with exactly that text, after any import lines: the signature cannot drift, and the opening
+    is taken as forced tokens (one batch) instead of being decoded token by token."""
+    if not opening or "`" in opening:  # a backtick in the opening could end the code block early
+        return Constraint(kind="ebnf", name=PYTHON_BLOCK, ebnf=_PYTHON_BLOCK_EBNF)
+    ebnf = (
+        f'root ::= "```python\\n" py_imports {_text_literal(opening)} py_text "```"\n'
+        'py_imports ::= (("import " | "from ") [^\\n`]* "\\n" | "\\n")*\n' + _PYTHON_BLOCK_EBNF.split("\n", 1)[1]
+    )
+    return Constraint(kind="ebnf", name=PYTHON_BLOCK, ebnf=ebnf)
+
+
+def _text_literal(text: str) -> str:
+    """An EBNF string literal matching `text` exactly, control characters escaped."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    escaped = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", escaped)
+    return f'"{escaped}"'
 
 
 def code_constraint_for(site: SpecSite, body_syntax: str = "free") -> Constraint:

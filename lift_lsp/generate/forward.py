@@ -219,6 +219,23 @@ def parse_candidate(answer: str, name: str) -> CodeCandidate:
         raise ValueError(f"the function is too long: {_first_line(err)}") from None
 
 
+def function_opening(text: str, site: SpecSite) -> str:
+    """The function's `def` line(s) and docstring as the user wrote them in `text`, at zero indentation: how the
+    model's code block must begin (`python_block_constraint`). The newline after them is left to the model: forced,
+    it would end the forced tokens where the model's own tokenizer never does (a newline, then the indentation), and
+    the model then indents its body by one space more."""
+    lines = text.split("\n")
+    end_line, end_col = (
+        (site.docstring_span.end_line, site.docstring_span.end_col)
+        if site.docstring_span is not None
+        else (site.header_end_line, site.header_colon_col + 1)
+    )
+    chunk = lines[site.def_line : end_line + 1]
+    chunk[-1] = chunk[-1][:end_col]
+    indent = site.span.start_col
+    return "\n".join(line[indent:] if not line[:indent].strip() else line for line in chunk)
+
+
 def candidate_edits(text: str, site: SpecSite, code: CodeCandidate) -> list[Edit]:
     body = code.body
     edits: list[Edit] = []
@@ -466,7 +483,7 @@ async def _search(
         result = await backend.generate(
             GenerationRequest(
                 messages=messages,
-                constraint=python_block_constraint()
+                constraint=python_block_constraint(function_opening(text, site))
                 if _format(generation) == "python"
                 else code_constraint_for(site, generation.body_syntax),
                 n=count,

@@ -4,8 +4,9 @@ llama.cpp runs the quantized weights as they are (a 0.5B model in under 0.5 GB),
 them to float32 (2.5 GB, read in full at every token). One sequence at a time: the candidates of a request decode
 one after the other, and each prompt is evaluated only from where it parts from the sequence already in the KV cache
 (the candidates share their prompt; a repair round extends the round before it). Tokens the grammar forces (JSON
-keys, punctuation, the pinned parts of an IR) are not decoded one model step each: XGrammar reports them
-(`find_jump_forward_tokens`), they are accepted and evaluated as one batch with the sampled token before them.
+keys, punctuation, the pinned parts of an IR, a function's own opening) are not decoded one model step each: XGrammar
+reports the text they spell (`find_jump_forward_string`); its tokens, as the tokenizer splits it, are accepted and
+evaluated as one batch with the sampled token before them.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ class Decoding:
     fill_mask: MaskFill
     cancel: threading.Event | None
     deadline: float
+    encode: Callable[[str], list[int]]
+    """The model's own tokenization of a text (no special tokens)."""
     jump_forward: bool = True
 
 
@@ -153,16 +156,23 @@ def decode(engine: LlamaEngine, prompt: list[int], job: Decoding, generator: Any
             raise BackendError("malformed", f"grammar rejected sampled token {token}")
         if matcher.is_terminated():
             return out, "stop"
-        forced = _forced_tokens(matcher, request.max_tokens - len(out)) if job.jump_forward else []
+        forced = _forced_tokens(matcher, job.encode, request.max_tokens - len(out)) if job.jump_forward else []
         out.extend(forced)
         logits = engine.extend([token, *forced])
     return out, "length"
 
 
-def _forced_tokens(matcher: Any, room: int) -> list[int]:
-    """The tokens the grammar forces next, accepted by the matcher (at most `room`)."""
+def _forced_tokens(matcher: Any, encode: Callable[[str], list[int]], room: int) -> list[int]:
+    """The tokens of the text the grammar forces next, accepted by the matcher (at most `room`). The text is split
+    into tokens by the model's own tokenizer, as it splits text it reads: XGrammar's own split takes the longest
+    tokens (4 spaces, then `\"\"\"`, where the tokenizer writes 3 spaces, then ` \"\"\"`), and a model fed such splits
+    imitates them (it indented its body by 5 spaces). Trailing spaces are left to the model, which writes a space
+    with the word after it (forced alone, `from ` was followed by ` typing`)."""
+    forced = matcher.find_jump_forward_string().rstrip(" \t")
+    if not forced:
+        return []
     accepted: list[int] = []
-    for token in matcher.find_jump_forward_tokens()[:room]:
+    for token in encode(forced)[:room]:
         if not matcher.accept_token(token):
             break
         accepted.append(token)

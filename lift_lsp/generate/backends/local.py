@@ -380,6 +380,7 @@ class LocalBackend:
             lambda matcher, bitmask: self._fill_masks([matcher], bitmask, mask_times),
             cancel,
             deadline,
+            lambda text: list(self._tokenizer.encode(text, add_special_tokens=False)),
         )
         decoded = [decode(engine, prompt, job, generator) for _ in range(req.n)]
         return [tokens for tokens, _ in decoded], [reason for _, reason in decoded]
