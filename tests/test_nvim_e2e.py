@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import examples_of
+
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "editor-clients" / "nvim"
 SCRIPT = REPO / "tests" / "nvim" / "e2e.lua"
@@ -119,8 +121,8 @@ def _settings(url: str, model: str, cwd: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _run_nvim(env: dict[str, str], cwd: Path, xdg: Path) -> tuple[int, str]:
-    """Run Neovim headless with the e2e script; kill it (and the server it started) after TIMEOUT_S."""
+def _run_nvim(env: dict[str, str], cwd: Path, xdg: Path, timeout_s: float = TIMEOUT_S) -> tuple[int, str]:
+    """Run Neovim headless with the e2e script; kill it (and the server it started) after `timeout_s`."""
     assert NVIM is not None
     command = [NVIM, "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "--cmd", "set noswapfile"]
     isolated = {f"XDG_{d}_HOME": str(xdg / d.lower()) for d in ("CONFIG", "DATA", "STATE", "CACHE")}  # logs land here
@@ -135,11 +137,11 @@ def _run_nvim(env: dict[str, str], cwd: Path, xdg: Path) -> tuple[int, str]:
         start_new_session=True,  # its own process group: on timeout the server goes with it
     )
     try:
-        output, _ = proc.communicate(timeout=TIMEOUT_S)
+        output, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         output, _ = proc.communicate()
-        return -1, f"Neovim killed after {TIMEOUT_S} s\n{output}"
+        return -1, f"Neovim killed after {timeout_s} s\n{output}"
     return proc.returncode, output
 
 
@@ -226,3 +228,64 @@ def test_neovim_hover_generate_diagnostics_and_quick_fix(model_url: str, tiny_mo
         assert title in done["offered"], report
         assert done["text"] == fixed == (project / name).read_text(), report
         assert not [d for d in done["remaining"] if d["code"] == code and match in d["message"]], report
+
+
+REAL_STUB_FILE = '''"""A module with one stub, for the real model."""
+
+RATE = 3
+
+
+def combine(a: int, b: int) -> int:
+    """Add two numbers, then multiply the sum by RATE.
+
+    >>> combine(1, 2)
+    9
+    >>> combine(0, 5)
+    15
+    """
+    ...
+'''
+
+
+@pytest.mark.slow
+def test_neovim_generates_a_body_that_passes_the_stubs_examples_with_the_real_model(
+    real_model_url: str, real_model: Path, tmp_path: Path
+) -> None:
+    """ "Generate from spec" in Neovim with Qwen2.5-Coder-0.5B behind serve-model (settings as shipped): the body
+    Neovim inserts passes the stub's examples, run again here by `lift-lsp check` in the sandbox."""
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    stub, check = project / "stubs.py", project / "square.py"
+    stub.write_text(REAL_STUB_FILE)
+    check.write_text(WRONG_EXAMPLE_FILE)
+    settings = {
+        "backend": {"kind": "openai", "url": real_model_url, "model": str(real_model), "constraintFormat": "ebnf",
+                    "timeoutS": 900, "maxRetries": 0},
+        "generation": {"cache": False, "seed": 0},
+        "diagnostics": {"onOpen": False, "onSave": True},
+        "sandbox": {"trustedFolders": [str(project)]},
+    }  # fmt: skip
+    result_path, buffer_out = tmp_path / "result.json", tmp_path / "buffer.py"
+    env = {
+        "LIFT_E2E_CMD": json.dumps([sys.executable, "-m", "lift_lsp.cli", "serve"]),
+        "LIFT_E2E_SETTINGS": json.dumps(settings),
+        "LIFT_E2E_STUB": str(stub),
+        "LIFT_E2E_STUB_LINE": str(REAL_STUB_FILE.split("\n").index("def combine(a: int, b: int) -> int:")),
+        "LIFT_E2E_CHECK": str(check),
+        "LIFT_E2E_BUFFER_OUT": str(buffer_out),
+        "LIFT_E2E_RESULT": str(result_path),
+        "LIFT_E2E_FIXES": "[]",
+        "LIFT_E2E_GENERATE_MS": "2400000",  # a bound, never reached but by a hang: the CPU's speed is not asserted
+    }
+    code, output = _run_nvim(env, project, tmp_path / "xdg", timeout_s=3000)
+    results: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
+    report = f"exit {code}\n{output}\n{json.dumps(results, indent=1)}"
+    assert code == 0 and results.get("ok") and results["generated"], report
+    new = buffer_out.read_text()
+    before, after = REAL_STUB_FILE.split("    ...\n", 1)
+    assert new.startswith(before.rstrip("\n")) and new.endswith(after), new  # only the body changed
+    assert stub.read_text() == REAL_STUB_FILE  # inserted in the buffer, not saved
+    generated = tmp_path / "generated.py"
+    generated.write_text(new)
+    counts = examples_of(generated, "combine")
+    assert counts["ran"] == 2 and counts["passed"] == 2 and counts["findings"] == [], (new, counts)

@@ -9,19 +9,15 @@ with the reason: they are never skipped. Slow (minutes on a 2-core machine), and
 from __future__ import annotations
 
 import ast
-import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from lsprotocol import types
 
-from lift_lsp.generate.models import DEFAULT_MODEL, ModelError, fetch
-from tests.conftest import serve_model
+from tests.conftest import examples_of
 from tests.lsp_util import SERVER, code_actions, open_doc, start
 
 pytestmark = pytest.mark.slow
@@ -46,30 +42,6 @@ def untouched(x: int) -> int:
     return x + 1
 '''
 LIFT_LSP = [sys.executable, "-m", "lift_lsp.cli"]
-
-
-@pytest.fixture(scope="session")
-def real_model() -> Path:
-    try:
-        return fetch(DEFAULT_MODEL, progress=lambda line: print(line, file=sys.stderr))
-    except ModelError as err:
-        pytest.fail(f"the pinned model {DEFAULT_MODEL} cannot be fetched: {err}")
-
-
-@pytest.fixture(scope="session")
-def real_model_url(real_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serve_model(real_model, tmp_path_factory.mktemp("serve-real-model") / "stderr.log") as url:
-        yield url
-
-
-def examples_of(path: Path, function: str) -> dict[str, Any]:
-    """`lift-lsp check`'s example counts for `function` in `path` (run in the sandbox), and its findings."""
-    report = path.with_suffix(".report.json")
-    subprocess.run([*LIFT_LSP, "check", str(path), "--report", str(report)], capture_output=True, check=False)
-    (entry,) = json.loads(report.read_text())
-    counts = next(f for f in entry["functions"] if f["function"] == function)
-    counts["findings"] = [f for f in entry["findings"] if f["function"] == function and f["severity"] == "error"]
-    return dict(counts)
 
 
 def assert_only_the_body_changed(old: str, new: str, function: str) -> str:
