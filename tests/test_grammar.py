@@ -261,14 +261,14 @@ def test_the_python_block_begins_with_the_functions_own_opening(compiler: xg.Gra
     )
     site = next(s for s in find_sites(source) if s.name == "f")
     opening = function_opening(source, site)
-    assert opening == 'def f(self, x: "int") -> str:\n    """Say "é"\\t\\\\ \tok.\n\n    >>> 1\n    1\n    """'
+    assert opening == 'def f(self, x: "int") -> str:\n    """Say "é"\\t\\\\ \tok.\n\n    >>> 1\n    1\n    """\n'
     ebnf = python_block_constraint(opening).ebnf
     assert ebnf is not None
     compiled = compiler.compile_grammar(ebnf)
-    body = "\n    return str(x)\n```"
+    body = "    return str(x)\n```"
     assert accepts(compiled, f"```python\n{opening}{body}")
     assert accepts(compiled, f"```python\nimport math\nfrom os import path\n\n{opening}{body}")
     assert not accepts(compiled, f"```python\n{opening.replace('x: ', 'y: ')}{body}")  # the signature drifted
     assert not accepts(compiled, f"```python\nx = 1\n{opening}{body}")  # only imports before it
     assert not accepts(compiled, f"```python\n{opening}{body}\nmore")
-    assert python_block_constraint("def g():\n    '''Run `g`.'''").ebnf == python_block_constraint().ebnf
+    assert python_block_constraint("def g():\n    '''Run `g`.'''\n").ebnf == python_block_constraint().ebnf

@@ -111,7 +111,7 @@ def test_forced_text_is_split_into_tokens_as_the_tokenizer_splits_it(backend: Lo
     def encode(text: str) -> list[int]:
         return list(tokenizer.encode(text, add_special_tokens=False))
 
-    opening = 'def f(x: int) -> int:\n    """Twice x.\n\n    >>> f(2)\n    4\n    """'
+    opening = 'def f(x: int) -> int:\n    """Twice x.\n\n    >>> f(2)\n    4\n    """\n'
     matcher = xg.GrammarMatcher(backend.compiled_grammar(python_block_constraint(opening)))
     assert matcher.accept_string("```python\ndef")
     forced = _forced_tokens(matcher, encode, 1000)

@@ -220,10 +220,10 @@ def parse_candidate(answer: str, name: str) -> CodeCandidate:
 
 
 def function_opening(text: str, site: SpecSite) -> str:
-    """The function's `def` line(s) and docstring as the user wrote them in `text`, at zero indentation: how the
-    model's code block must begin (`python_block_constraint`). The newline after them is left to the model: forced,
-    it would end the forced tokens where the model's own tokenizer never does (a newline, then the indentation), and
-    the model then indents its body by one space more."""
+    """The function's `def` line(s) and docstring as the user wrote them in `text`, at zero indentation, and the
+    newline after them: how the model's code block must begin (`python_block_constraint`). The newline belongs to the
+    opening as the tokenizer splits text (`\"\"\"` and the newline after it are one token); without it the model took
+    the line as unfinished and wrote spaces at the end of it."""
     lines = text.split("\n")
     end_line, end_col = (
         (site.docstring_span.end_line, site.docstring_span.end_col)
@@ -233,7 +233,7 @@ def function_opening(text: str, site: SpecSite) -> str:
     chunk = lines[site.def_line : end_line + 1]
     chunk[-1] = chunk[-1][:end_col]
     indent = site.span.start_col
-    return "\n".join(line[indent:] if not line[:indent].strip() else line for line in chunk)
+    return "\n".join(line[indent:] if not line[:indent].strip() else line for line in chunk) + "\n"
 
 
 def candidate_edits(text: str, site: SpecSite, code: CodeCandidate) -> list[Edit]:
