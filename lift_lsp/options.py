@@ -53,7 +53,7 @@ class GenerationOptions(_Section):
     ir_source: Literal["model", "spec"] = "spec"
     """Where the code step's IR comes from: `spec`, the IR lift-lsp reads from the spec itself (reverse mode), with no
     model call; `model`, an IR step first (the model writes what the spec leaves out, under the IR grammar, and may
-    find the spec open). With Qwen2.5-Coder-0.5B, `model` passed fewer HumanEval tasks, slower (README)."""
+    find the spec open)."""
     max_tokens_ir: int = Field(default=1024, ge=64, le=32768)
     """Token limit of the IR step."""
     max_tokens_code: int = Field(default=1536, ge=64, le=32768)

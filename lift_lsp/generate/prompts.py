@@ -31,9 +31,9 @@ _ANSWERS: dict[str, str] = {
         "precondition and postcondition."
     ),
     "python": (
-        "Answer with the whole function in one Python code block: its `def` line and docstring as given, then its "
-        "body, with the imports and helper functions it needs. It must satisfy every example, precondition and "
-        "postcondition."
+        "Answer with the whole function in one Python code block: its `def` line as given, then its body (no "
+        "docstring needed), with the imports and helper functions it needs. It must satisfy every example, "
+        "precondition and postcondition."
     ),
 }
 _CORRECTED = {"json": "Answer with the corrected JSON only.", "python": "Answer with the corrected function only."}
