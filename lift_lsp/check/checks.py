@@ -37,6 +37,7 @@ from lift_lsp.check.sandbox import (
 from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
+from lift_lsp.spec.examples import DocExample, example_at, read_examples, refusal
 from lift_lsp.spec.ir import Example
 from lift_lsp.spec.reverse import FunctionIR, function_ir, placeholder_lines, read_spec
 from lift_lsp.spec.sites import SpecSite, find_sites, functions_used, module_functions, outside_functions
@@ -542,8 +543,11 @@ class _Ran:
 
 
 def has_doctest(site: SpecSite) -> bool:
-    """The function's docstring has `>>>` examples that doctest can find (it does not look into functions)."""
-    return site.docstring is not None and ">>>" in site.docstring and "<locals>" not in site.qualname
+    """The function's docstring has `>>>` examples that doctest can find (it does not look into functions), or ones
+    its parser refuses (the session says why)."""
+    if site.docstring is None or "<locals>" in site.qualname:
+        return False
+    return bool(read_examples(site.docstring)) or refusal(site.docstring) is not None
 
 
 def unreadable_doctest(site: SpecSite) -> str | None:
@@ -560,22 +564,20 @@ def unreadable_doctest(site: SpecSite) -> str | None:
     docstring = ast.get_docstring(node, clean=False)
     if docstring is None:
         return None
-    import doctest
-
-    try:
-        doctest.DocTestParser().parse(docstring, site.qualname)
-    except ValueError as err:
-        return f"doctest cannot read the docstring: {err}"
-    return None
+    why = refusal(docstring, site.qualname)
+    return None if why is None else f"doctest cannot read the docstring: {why}"
 
 
 def _from_doctest(site: SpecSite, example: Example) -> bool:
-    """The example is a `>>>` line of the docstring (run by doctest, not by value)."""
-    if site.docstring is None or site.docstring_line is None or example.line is None:
-        return False
-    lines = site.docstring.split("\n")
-    index = example.line - 1 - site.docstring_line
-    return 0 <= index < len(lines) and lines[index].lstrip().startswith(">>>")
+    """The example is a `>>>` example of the docstring (run by doctest, not by value)."""
+    return example.line is not None and _doctest_at(site, example.line - 1) is not None
+
+
+def _doctest_at(site: SpecSite, row: int) -> DocExample | None:
+    """The docstring's `>>>` example at the 0-based file line `row`, as the reader reads it."""
+    if site.docstring is None or site.docstring_line is None:
+        return None
+    return example_at(read_examples(site.docstring), row - site.docstring_line)
 
 
 @dataclass(frozen=True)
@@ -883,25 +885,16 @@ def wrong_result_data(
 
 def _want_range(lines: Sequence[str], site: SpecSite, row: int, expected: str) -> tuple[list[int], bool] | None:
     """The range of a doctest's want lines when they hold `expected`, and whether they are printed text."""
-    indent = _indent_of(lines[row])
-    if not lines[row].lstrip().startswith(">>>") or site.docstring_span is None:
+    example = _doctest_at(site, row)
+    if example is None or not example.want or site.docstring_span is None:
         return None
-    last = site.docstring_span.end_line
-    j = row + 1
-    while j <= last and _indent_of(lines[j]) == indent and lines[j].strip().split(" ")[0] == "...":
-        j += 1
-    want: list[tuple[int, int, int]] = []  # (row, start, end)
-    while j <= last:
-        body = _docstring_line(lines, site, j)
-        start = _indent_of(body)
-        if not body.strip() or body.lstrip().startswith(">>>") or start < indent:
-            break
-        want.append((j, start, len(body.rstrip())))
-        j += 1
-    if not want:
+    first = row + example.source.count("\n")
+    rows = range(first, first + example.want.count("\n"))
+    if rows.stop - 1 > site.docstring_span.end_line or rows.stop > len(lines):
         return None
-    written = "\n".join(_docstring_line(lines, site, r)[indent:].rstrip() for r, _, _ in want)
-    span = [want[0][0], want[0][1], want[-1][0], want[-1][2]]
+    bodies = [_docstring_line(lines, site, r) for r in rows]
+    span = [rows.start, _indent_of(bodies[0]), rows.stop - 1, len(bodies[-1].rstrip())]
+    written = example.expected.removesuffix("\n")
     if written.strip() == expected:
         return span, False
     if expected == repr(written):

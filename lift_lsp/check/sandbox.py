@@ -54,6 +54,8 @@ BY_VALUE = "LIFT_BY_VALUE"
 value."""
 _REPLAY_SCRIPT = str(Path(__file__).with_name("contracts") / "replay.py")
 """Loaded by the worker for `contracts` calls (standard library only, like the worker)."""
+_EXAMPLES_SCRIPT = str(Path(__file__).parent.parent / "spec" / "examples.py")
+"""The reader of `>>>` examples, which the worker loads by its path to read doctests as the server does."""
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _OOM_MARKERS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "out of memory", "Memory allocation failed")
 
@@ -299,7 +301,7 @@ class _Proc:
                     output=log,
                     pass_fds=(cmd_r, res_w),
                     host_dir=host_dir,
-                    readable=[_WORKER_SCRIPT, _REPLAY_SCRIPT, *readable],
+                    readable=[_WORKER_SCRIPT, _REPLAY_SCRIPT, _EXAMPLES_SCRIPT, *readable],
                     tmpfs_mb=limits.tmpfs_mb,
                 )
         except BaseException:

@@ -471,12 +471,22 @@ def doctest_flags(names: Iterable[str]) -> int:
     return flags
 
 
-def _skipped(example: doctest.Example, flags: int) -> bool:
-    import doctest
+def _reader() -> Any:
+    """lift-lsp's reader of examples (`spec/examples.py`, loaded from its path: standard library only), which reads
+    them with doctest's parser as the language server does."""
+    reader = sys.modules.get("_lift_examples")
+    if reader is None:
+        path = os.path.join(os.path.dirname(os.path.dirname(_THIS_FILE)), "spec", "examples.py")
+        spec = importlib.util.spec_from_file_location("_lift_examples", path)
+        assert spec is not None and spec.loader is not None
+        reader = sys.modules["_lift_examples"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(reader)
+    return reader
 
-    for flag, on in example.options.items():
-        flags = flags | flag if on else flags & ~flag
-    return bool(flags & doctest.SKIP)
+
+def _skipped(example: doctest.Example, flags: int) -> bool:
+    """Whether doctest leaves the example out, as the reader says (its SKIP directive or flag)."""
+    return bool(_reader().DocExample.of(example).skipped(flags))
 
 
 def _checker() -> doctest.OutputChecker:
@@ -649,18 +659,10 @@ class Worker:
             def relative(name: str) -> str:
                 return "" if name == self.module.__name__ else name[len(prefix) :]
 
-            unreadable = self.unreadable
-
-            class Parser(doctest.DocTestParser):
-                def get_doctest(self, string: str, globs: Any, name: str, filename: Any, lineno: Any) -> Any:
-                    try:
-                        return super().get_doctest(string, globs, name, filename, lineno)
-                    except ValueError as exc:  # as doctest words it: inconsistent indentation, no space after >>>
-                        unreadable[relative(name)] = (str(exc), lineno)
-                        return super().get_doctest("", globs, name, filename, lineno)
-
-            found = doctest.DocTestFinder(parser=Parser()).find(self.module, self.module.__name__)
-            self.tests = {relative(t.name): t for t in found if relative(t.name) not in unreadable}
+            parser = _reader().FindingParser()  # records what it refuses: inconsistent indentation, no space after >>>
+            found = doctest.DocTestFinder(parser=parser).find(self.module, self.module.__name__)
+            self.unreadable.update({relative(name): why for name, why in parser.refused.items()})
+            self.tests = {relative(t.name): t for t in found if relative(t.name) not in self.unreadable}
         return self.tests
 
     def _doctests(self, call: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import doctest
 import io
 import re
 import tokenize
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lift_lsp.spec import pyast
+from lift_lsp.spec.examples import DocExample, read_examples
 from lift_lsp.spec.ir import Condition, Example, ParamKind, Raise
 from lift_lsp.spec.sections import DocParam, SectionKind, Sections, annotation_of, read_fields, read_google, read_numpy
 
@@ -160,6 +162,9 @@ _MAX_STATED_LINES = 8
 class _Parser:
     def __init__(self, text: str, name: str, params: list[ParamShape], returns: str | None = None) -> None:
         self.lines = _dedent(re.split(r"\r\n|\r|\n", text))
+        self.doctests = {example.line: example for example in read_examples(text, name)}
+        """The `>>>` examples, as doctest reads them, by line."""
+        self.read_doctests: set[int] = set()
         self.text = "\n".join(self.lines)
         self.name = name
         self.params = params
@@ -182,6 +187,9 @@ class _Parser:
         i = self._after_signature()
         while i < len(self.lines):
             i = max(i + 1, self._step(i, examples_only=False))
+        for line, example in self.doctests.items():  # where the walk did not look (a section's body): doctest runs it
+            if line not in self.read_doctests:
+                self._doctest_example(example)
         for style, lines in self.fields.items():
             if lines:
                 self._read(read_fields(style, lines))
@@ -380,28 +388,26 @@ class _Parser:
     # ------------------------------------------------------------------ doctests
 
     def _doctest(self, i: int) -> int:
-        indent = _indent(self.lines[i])
-        source = [self.lines[i].strip()[3:].removeprefix(" ")]
-        j = i + 1
-        while j < len(self.lines) and _indent(self.lines[j]) == indent:
-            s = self.lines[j].strip()
-            if s != "..." and not s.startswith("... "):
-                break
-            source.append(s[4:])
-            j += 1
-        want: list[str] = []
-        while j < len(self.lines) and self.lines[j].strip() and not self.lines[j].strip().startswith(">>>"):
-            if _indent(self.lines[j]) < indent:
-                break
-            want.append(self.lines[j][indent:].rstrip())
-            j += 1
+        """The doctest example at line `i`, as the reader read it; the index of the line after it. A prompt doctest
+        does not read (its block refused) is no example: its lines as deep as the prompt are skipped."""
+        example = self.doctests.get(i)
+        if example is None:
+            j, indent = i + 1, _indent(self.lines[i])
+            while j < len(self.lines) and self.lines[j].strip() and not self.lines[j].strip().startswith(">>>"):
+                if _indent(self.lines[j]) < indent:
+                    break
+                j += 1
+            return j
         self.example_lines.add(i)
-        self._doctest_example(i, "\n".join(source), "\n".join(want))
-        return j
+        self._doctest_example(example)
+        return example.end
 
-    def _doctest_example(self, line: int, source: str, want: str) -> None:
-        if len(self.seen) >= _MAX_EXAMPLES or "+SKIP" in source:
+    def _doctest_example(self, example: DocExample) -> None:
+        self.read_doctests.add(example.line)
+        if len(self.seen) >= _MAX_EXAMPLES or example.skipped():
             return
+        line, source = example.line, example.source.rstrip("\n")
+        want = example.expected.removesuffix("\n")  # `<BLANKLINE>` lines blank, as doctest compares
         module = _parse(source, "exec")
         if not isinstance(module, ast.Module) or len(module.body) != 1:
             self._bind(module)
@@ -428,7 +434,7 @@ class _Parser:
             call, result = _parse(source), repr(want)
         else:
             result = want.strip() or "None"  # doctest shows nothing for None
-            if _parse(result) is None or ("+ELLIPSIS" in source and "..." in result):
+            if _parse(result) is None or (example.flag(doctest.ELLIPSIS) and "..." in result):
                 return
         if call is not None:
             self._add(line, source, call, result, raises)
