@@ -110,7 +110,23 @@ def test_cache_keeps_the_most_recent_documents_and_drops_old_ones() -> None:
     assert cache.get("file:///a.py", 1, TEXT) is a  # used again: now the most recent
     c = cache.get("file:///c.py", 1, TEXT)
     assert len(cache) == 2 and cache.is_current(a) and cache.is_current(c) and not cache.is_current(b)
-    aged = AnalysisCache(documents=10, age_s=0)
+    now = [0.0]
+    aged = AnalysisCache(documents=10, age_s=5, clock=lambda: now[0])
     old = aged.get("file:///a.py", 1, TEXT)
+    now[0] = 6.0
     aged.get("file:///b.py", 1, TEXT)
     assert not aged.is_current(old) and len(aged) == 1
+
+
+def test_cache_counts_a_documents_age_from_its_last_use() -> None:
+    now = [0.0]
+    cache = AnalysisCache(documents=10, age_s=10, clock=lambda: now[0])
+    a = cache.get("file:///a.py", 1, TEXT)
+    now[0] = 8.0
+    assert cache.get("file:///a.py", 1, TEXT) is a  # used again at 8: kept until 18
+    now[0] = 15.0
+    cache.get("file:///b.py", 1, TEXT)
+    assert cache.is_current(a) and len(cache) == 2
+    now[0] = 19.0
+    assert not cache.is_current(a) and len(cache) == 1
+    assert cache.get("file:///a.py", 1, TEXT) is not a  # analysed again

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from lift_lsp.spec.docstrings import DocSpec, ParamShape, parse_docstring
 from lift_lsp.spec.ir import Example, ParamKind
+from lift_lsp.spec.render import to_markdown
+from lift_lsp.spec.reverse import extract_file
 from lift_lsp.spec.sections import annotation_of
 
 P = ParamKind.POSITIONAL_OR_KEYWORD
@@ -572,8 +574,12 @@ def test_long_examples_are_kept_for_the_caller_to_fit() -> None:
     ],
 )
 def test_bad_input_never_raises(text: str) -> None:
+    """Neither the parser nor the path from a function's source to its hover raises; nothing is made up."""
     doc = parse(text)
-    assert isinstance(doc, DocSpec)
+    for example in doc.examples:
+        assert example.call in text and example.line is not None and 0 <= example.line <= text.count("\n")
+    (fir,) = extract_file(f"def f(x, y=1):\n    {text!r}\n", types=False)
+    assert fir.ir.signature.name == "f" and to_markdown(fir.ir).startswith("```python\ndef f(x, y=1)")
 
 
 @settings(max_examples=300, deadline=None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,52 @@ async def test_handled_messages_leave_nothing_behind(tmp_path: Path) -> None:
     await lsp.request("workspace/executeCommand", {"command": "lift.documentText", "arguments": [uri]})
     await asyncio.sleep(0.1)
     assert len(lsp.server.protocol._request_futures) == 0
+    await lsp.stop()
+
+
+def _stores_holding(obj: object, uri: str, where: str = "", seen: set[int] | None = None) -> set[str]:
+    """The stores (mappings and sets, by attribute path) reachable through the server's own objects that hold `uri`:
+    a store added later is found too."""
+    seen = set() if seen is None else seen
+    seen.add(id(obj))
+    found: set[str] = set()
+    for name, value in vars(obj).items():
+        if isinstance(value, Mapping | set | frozenset) and uri in value:
+            found.add(where + name)
+        if type(value).__module__.startswith("lift_lsp.") and hasattr(value, "__dict__") and id(value) not in seen:
+            found |= _stores_holding(value, uri, f"{where}{name}.", seen)
+    return found
+
+
+async def test_did_close_leaves_nothing_of_the_document(tmp_path: Path) -> None:
+    """Its check published, its analysis, a check in flight and waiting in the check lane, a background analysis
+    pending: after didClose none of it is held, the pending work is cancelled, the other document keeps its own."""
+    lsp = InProcessServer()
+    await lsp.start(TRUSTED)
+    ls = lsp.server
+    uri = lsp.open(tmp_path / "m.py", MODULE)
+    other = lsp.open(tmp_path / "other.py", MODULE)
+    await lsp.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri)
+    assert await lsp.request("textDocument/hover", _hover(uri, 1, 5)) is not None
+    release = threading.Event()
+    blocked = ls.check_lane.submit("file:///busy.py", release.wait)
+    try:
+        await asyncio.sleep(0.1)  # the busy job runs: the next check of m.py waits in the lane
+        lsp.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+        await asyncio.sleep(0.05)  # the check's task submits it to the lane
+        lsp.notify("textDocument/didChange", _change(uri, 2, MODULE + "# 2\n"))
+        state = ls.documents[uri]
+        timer = state.warm_timer
+        assert state.check is not None and state.in_flight is not None and timer is not None
+        assert {"documents", "analyses._docs", "check_lane._pending"} <= _stores_holding(ls, uri)
+        lsp.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+        assert _stores_holding(ls, uri) == set() and timer.cancelled()
+    finally:
+        release.set()
+    await blocked
+    await asyncio.sleep(0.2)  # the cancelled check finishes: it brings nothing back
+    assert _stores_holding(ls, uri) == set()
+    assert {"documents", "analyses._docs"} <= _stores_holding(ls, other)
     await lsp.stop()
 
 

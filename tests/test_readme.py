@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from lift_lsp.check.checks import CHECK_CACHE_AGE_S, CHECK_CACHE_ENTRIES, Code
@@ -34,3 +35,17 @@ def test_cache_bounds_are_documented() -> None:
 
     grammars = f"compiled grammars are kept by XGrammar's own compiler, up to {GRAMMAR_CACHE_BYTES // 2**20} MiB"
     assert grammars in " ".join(README.split())
+
+
+def test_the_grammar_cache_figure_names_its_command_and_stays_within_the_limit() -> None:
+    from lift_lsp.generate.backends.local import GRAMMAR_CACHE_BYTES
+
+    found = re.search(
+        r"`\.venv/bin/python -m bench\.grammar_cache` compiles ([\d,]+) distinct pinned-IR grammars .*? stood at "
+        r"([\d.]+) MiB after ([\d,]+) \(the limit: (\d+) MiB\)",
+        " ".join(README.split()),
+    )
+    assert found is not None, "README's sentence on the grammar cache's measured size"
+    grammars, cache_mib, after, limit_mib = found.groups()
+    assert grammars == after == "1,000" and int(limit_mib) == GRAMMAR_CACHE_BYTES // 2**20
+    assert float(cache_mib) <= int(limit_mib)

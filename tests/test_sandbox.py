@@ -9,13 +9,16 @@ import os
 import resource
 import signal
 import sqlite3
+import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from lift_lsp.check import sandbox
 from lift_lsp.check.sandbox import (
     Call,
     CallOutcome,
@@ -522,8 +525,24 @@ def test_parallel_workers_are_separate_processes() -> None:
     assert wall < 4 * 0.3 + 0.5  # two at a time, not one after another plus start-up
 
 
-def test_no_calls_starts_nothing() -> None:
+def test_no_calls_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker, no process (bwrap or other), no sandbox folder: every way of starting one is watched."""
+    started: list[str] = []
+
+    def watched(name: str) -> Any:
+        def start(*args: Any, **kwargs: Any) -> Any:
+            started.append(name)
+            raise AssertionError(f"{name} called")
+
+        return start
+
+    monkeypatch.setattr(sandbox, "_start_worker", watched("_start_worker"))
+    monkeypatch.setattr(subprocess, "Popen", watched("subprocess.Popen"))
+    monkeypatch.setattr(os, "fork", watched("os.fork"))
+    monkeypatch.setattr(os, "posix_spawn", watched("os.posix_spawn"))
+    monkeypatch.setattr(tempfile, "mkdtemp", watched("tempfile.mkdtemp"))
     assert run_calls("raise SystemExit", []) == []
+    assert started == []
 
 
 def test_check_source_compiles() -> None:

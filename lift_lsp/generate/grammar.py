@@ -2,7 +2,7 @@ r"""JSON schema -> EBNF (XGrammar's dialect) for the schema subset that pydantic
 
 Strings are not length-bounded in the grammar: `maxLength` is checked by pydantic after decoding (a model stops a
 string on its own; `max_tokens` ends one that does not). Length budgets (XGrammar's `max_chars`) and counted
-characters cost 50 us to 10 ms per token in the mask, and XGrammar's own JSON-schema conversion admits raw control
+characters make the token mask far slower, and XGrammar's own JSON-schema conversion admits raw control
 characters and refuses every escape inside a `maxLength` string (0.2.8, 0.2.9). What makes the mask fast is that a
 string's rule ends with its closing quote *and the literal that follows it* in the document (`"}` after
 a code body): a token that closes the string is then decided when the grammar is compiled, not at every step

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from cachetools import TTLCache
 
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.render import to_markdown
@@ -200,29 +202,28 @@ class AnalysisCache:
     the `documents` most recently used documents are kept, none unused for longer than `age_s` (a dropped one is
     analysed again when asked for)."""
 
-    def __init__(self, documents: int = ANALYSIS_CACHE_DOCUMENTS, age_s: float = ANALYSIS_CACHE_AGE_S) -> None:
+    def __init__(
+        self,
+        documents: int = ANALYSIS_CACHE_DOCUMENTS,
+        age_s: float = ANALYSIS_CACHE_AGE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.contexts = ContextCache()
-        self._docs: OrderedDict[str, tuple[DocumentAnalysis, float]] = OrderedDict()
-        self._documents = documents
-        self._age_s = age_s
+        self._docs: TTLCache[str, DocumentAnalysis] = TTLCache(maxsize=documents, ttl=age_s, timer=clock)
+        """Stored again on every `get`, so that an analysis's age counts from its last use."""
         self._lock = threading.Lock()
 
     def get(self, uri: str, version: int | None, text: str, path: str | None = None) -> DocumentAnalysis:
-        now = time.monotonic()
         with self._lock:
-            found = self._docs.pop(uri, None)
-            current = found[0] if found is not None else None
+            current = self._docs.pop(uri, None)
             if current is None or current.version != version or current.text != text:
                 current = DocumentAnalysis(uri, version, text, path, self.contexts)
-            self._docs[uri] = (current, now)
-            while len(self._docs) > self._documents or next(iter(self._docs.values()))[1] < now - self._age_s:
-                self._docs.popitem(last=False)
+            self._docs[uri] = current
             return current
 
     def is_current(self, analysis: DocumentAnalysis) -> bool:
         with self._lock:
-            found = self._docs.get(analysis.uri)
-            return found is not None and found[0] is analysis
+            return self._docs.get(analysis.uri) is analysis
 
     def drop(self, uri: str) -> None:
         with self._lock:
@@ -230,4 +231,5 @@ class AnalysisCache:
 
     def __len__(self) -> int:
         with self._lock:
+            self._docs.expire()
             return len(self._docs)

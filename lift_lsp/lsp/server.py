@@ -105,6 +105,22 @@ class CheckInFlight:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass
+class DocumentState:
+    """What the server holds for one document, by URI (`LiftServer.documents`); dropped in one piece when the editor
+    closes the document (`LiftServer.forget`)."""
+
+    check: DocumentCheck | None = None
+    """The last published check: the text it ran on, its findings (the quick fixes are theirs) and its functions'
+    example and contract statuses (shown on hover)."""
+    in_flight: CheckInFlight | None = None
+    """The latest check started, until it has published or given up."""
+    used: int = 0
+    """When the document was last used (a counter): background work takes the latest first."""
+    warm_timer: asyncio.TimerHandle | None = None
+    """The pending background analysis (see `schedule_warm`)."""
+
+
 class LiftServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__(
@@ -118,11 +134,8 @@ class LiftServer(LanguageServer):
         self.analyses = AnalysisCache()
         self.pending_messages: list[str] = []
         self.check_cache = CheckCache()
-        self.checks: dict[str, DocumentCheck] = {}
-        """Each open document's last published check, by URI: the text it ran on, its findings (the quick fixes are
-        theirs) and its functions' example and contract statuses (shown on hover)."""
-        self.checks_in_flight: dict[str, CheckInFlight] = {}
-        """The latest check started for each document, until it has published or given up."""
+        self.documents: dict[str, DocumentState] = {}
+        """Each document's state, by URI; its analysis is in `analyses` (bounded) and its pending jobs in the lanes."""
         self.check_wait_s = CHECK_WAIT_S
         self._backend: Backend | None = None
         self._backend_options: str | None = None
@@ -133,8 +146,6 @@ class LiftServer(LanguageServer):
         self.cancelled_by_user: set[str] = set()
         self.told_untrusted = False
         """Whether the user was told that checks running code are off in an untrusted workspace (told once)."""
-        self.recency: dict[str, int] = {}
-        """Open documents by when they were last used (a counter): background work takes the latest first."""
         self._uses = 0
         self.analysis_lane = Lane("lift-analysis", self.rank)
         """Each function's IR without jedi, ahead of the first hover: short jobs."""
@@ -142,17 +153,34 @@ class LiftServer(LanguageServer):
         """jedi's types where the IR needs them: long jobs, which never hold up the analysis lane."""
         self.check_lane = Lane("lift-check", self.rank)
         self.requests = RequestPool()
-        self.warm_timers: dict[str, asyncio.TimerHandle] = {}
-        """Pending background analyses, by URI (see `schedule_warm`)."""
         self.tasks: set[asyncio.Task[Any]] = set()
         """The server's own background tasks (checks being published), kept until they finish."""
 
+    def state(self, uri: str) -> DocumentState:
+        """The document's state, made empty the first time."""
+        return self.documents.setdefault(uri, DocumentState())
+
+    def published(self, uri: str) -> DocumentCheck | None:
+        """The document's last published check, if any."""
+        state = self.documents.get(uri)
+        return state.check if state is not None else None
+
+    def forget(self, uri: str) -> None:
+        """Drop everything held for the document: its state, its pending background jobs and its analysis."""
+        state = self.documents.pop(uri, None)
+        if state is not None and state.warm_timer is not None:
+            state.warm_timer.cancel()
+        for lane in (self.analysis_lane, self.types_lane, self.check_lane):
+            lane.cancel(uri)
+        self.analyses.drop(uri)
+
     def touch(self, uri: str) -> None:
         self._uses += 1
-        self.recency[uri] = self._uses
+        self.state(uri).used = self._uses
 
     def rank(self, uri: str) -> int:
-        return self.recency.get(uri, 0)
+        state = self.documents.get(uri)
+        return state.used if state is not None else 0
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
@@ -235,9 +263,10 @@ class LiftServer(LanguageServer):
 
     async def close(self) -> None:
         """Stop the background work and close the backend (at `shutdown`)."""
-        for timer in self.warm_timers.values():
-            timer.cancel()
-        self.warm_timers.clear()
+        for state in self.documents.values():
+            if state.warm_timer is not None:
+                state.warm_timer.cancel()
+                state.warm_timer = None
         self.analysis_lane.close()
         self.types_lane.close()
         self.check_lane.close()
@@ -277,7 +306,7 @@ def start_check(ls: LiftServer, uri: str) -> None:
     if doc is None:
         return
     check = CheckInFlight(doc.source, doc.version)
-    ls.checks_in_flight[uri] = check
+    ls.state(uri).in_flight = check
     ls.spawn(_publish_then_done(ls, uri, check))
 
 
@@ -286,8 +315,9 @@ async def _publish_then_done(ls: LiftServer, uri: str, check: CheckInFlight) -> 
         await publish_checks(ls, uri, check.text, check.version)
     finally:
         check.done.set()
-        if ls.checks_in_flight.get(uri) is check:
-            del ls.checks_in_flight[uri]
+        state = ls.documents.get(uri)  # None once the document is closed; a reopened one has its own check
+        if state is not None and state.in_flight is check:
+            state.in_flight = None
 
 
 async def wait_for_check(ls: LiftServer, uri: str) -> None:
@@ -308,17 +338,18 @@ async def wait_for_check(ls: LiftServer, uri: str) -> None:
 def _check_to_wait_for(ls: LiftServer, uri: str) -> CheckInFlight | None:
     """The check under way of the document's current text, while the server has no findings for that text."""
     doc = ls.open_document(uri)
-    check = ls.checks_in_flight.get(uri)
-    if doc is None or check is None or check.text != doc.source:
+    state = ls.documents.get(uri)
+    check = state.in_flight if state is not None else None
+    if doc is None or state is None or check is None or check.text != doc.source:
         return None
-    published = ls.checks.get(uri)
+    published = state.check
     return None if published is not None and published.text == doc.source else check
 
 
 def current_problems(ls: LiftServer, doc: TextDocument, params: types.CodeActionParams) -> list[Problem]:
     """The problems a code action request on `doc` is for: the server's own findings that hold for the document's
     current text, and the diagnostics the client sent (see `problems_at`)."""
-    check = ls.checks.get(params.text_document.uri)
+    check = ls.published(params.text_document.uri)
     findings = findings_for_text(check, doc.source) if check is not None else []
     own = [_diagnostic(finding, doc) for finding in findings]
     return problems_at(own, params.context.diagnostics, params.range)
@@ -351,7 +382,7 @@ async def publish_checks(ls: LiftServer, uri: str, text: str, version: int | Non
     current = ls.open_document(uri)
     if current is None or (current.version != version and current.source != text):
         return  # closed, or the document moved on: the next save publishes fresh results
-    ls.checks[uri] = DocumentCheck(text, report)
+    ls.state(uri).check = DocumentCheck(text, report)
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(
             uri=uri, version=version, diagnostics=[_diagnostic(f, current) for f in report.findings]
@@ -407,7 +438,7 @@ async def check_workspace(ls: LiftServer) -> dict[str, Any]:
         uri = Path(item.file).absolute().as_uri()
         checked_text = open_texts[item.file] if item.file in open_texts else _read(item.file)
         doc = ls.open_document(uri) or TextDocument(uri, source=checked_text)
-        ls.checks[uri] = DocumentCheck(checked_text, item.report)
+        ls.state(uri).check = DocumentCheck(checked_text, item.report)
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[_diagnostic(f, doc) for f in item.report.findings])
         )
@@ -503,9 +534,10 @@ WARM_DELAY_S = 0.3
 
 
 def stop_warm(ls: LiftServer, uri: str) -> None:
-    timer = ls.warm_timers.pop(uri, None)
-    if timer is not None:
-        timer.cancel()
+    state = ls.documents.get(uri)
+    if state is not None and state.warm_timer is not None:
+        state.warm_timer.cancel()
+        state.warm_timer = None
     ls.analysis_lane.cancel(uri)
     ls.types_lane.cancel(uri)
 
@@ -516,11 +548,13 @@ def schedule_warm(ls: LiftServer, uri: str, delay_s: float = WARM_DELAY_S) -> No
     stops the run between two functions."""
     stop_warm(ls, uri)
     if ls.options.hover.enabled:
-        ls.warm_timers[uri] = asyncio.get_running_loop().call_later(delay_s, _warm, ls, uri)
+        ls.state(uri).warm_timer = asyncio.get_running_loop().call_later(delay_s, _warm, ls, uri)
 
 
 def _warm(ls: LiftServer, uri: str) -> None:
-    ls.warm_timers.pop(uri, None)
+    state = ls.documents.get(uri)
+    if state is not None:
+        state.warm_timer = None
     found = ls.analysis(uri)
     if found is None:
         return
@@ -686,7 +720,7 @@ def create_server() -> LiftServer:
     def did_save(ls: LiftServer, params: types.DidSaveTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.touch(uri)
-        if ls.warm_timers.get(uri) is not None:  # the user paused: analyse the latest version now
+        if ls.state(uri).warm_timer is not None:  # the user paused: analyse the latest version now
             schedule_warm(ls, uri, delay_s=0)
         if ls.options.diagnostics.on_save:
             start_check(ls, uri)
@@ -694,11 +728,7 @@ def create_server() -> LiftServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LiftServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
-        stop_warm(ls, uri)
-        ls.check_lane.cancel(uri)
-        ls.analyses.drop(uri)
-        ls.checks.pop(uri, None)
-        ls.recency.pop(uri, None)
+        ls.forget(uri)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -718,7 +748,7 @@ def create_server() -> LiftServer:
         doc = found[2]
         to_client = _client_converter(doc)
         span = known.fir.site.name_span
-        check = ls.checks.get(params.text_document.uri)
+        check = ls.published(params.text_document.uri)
         return types.Hover(
             contents=types.MarkupContent(
                 kind=types.MarkupKind.Markdown, value=_hover_markdown(check.report if check else None, known)
