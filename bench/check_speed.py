@@ -1,6 +1,6 @@
 """How fast the on-save checks are: `lift-lsp check` cold, and `check_text` re-checking a saved file.
 
-    .venv/bin/python bench/check_speed.py [--functions 50] [--examples 3] [--wrong 5] [--runs 5] [--seed 0] [--quick]
+    .venv/bin/python -m bench.check_speed [--functions 50] [--examples 3] [--wrong 5] [--runs 5] [--seed 0] [--quick]
 
 The file: `--functions` implemented functions in mixed spec styles with `--examples` examples each, all correct but
 the last example of `--wrong` functions (some functions also carry PEP 316 postconditions, which z3 checks).
@@ -33,8 +33,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from bench.common import RESULTS, generate_check_module, machine, summary_ms, table, venv_tool, write_json  # noqa: E402
 

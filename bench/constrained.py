@@ -1,7 +1,7 @@
 """Cost of constrained decoding in lift-lsp's own decode loop (`LocalBackend.sample_tokens`): the token mask's time
 per step, as thread CPU time and wall time, for the IR and code grammars, and the grammar compile time.
 
-    .venv/bin/python bench/constrained.py [--model PATH_OR_ID | --tokenizer FILE.gguf] [--vocab 32768] [--quick]
+    .venv/bin/python -m bench.constrained [--model PATH_OR_ID | --tokenizer FILE.gguf] [--vocab 32768] [--quick]
 
 Without `--model` it builds the tests' random-weight Llama (tests/tiny_model.py) with a byte-level BPE tokenizer of
 `--vocab` tokens trained on this project's sources and the stdlib, or with `--tokenizer`'s: a real model's tokenizer
@@ -35,8 +35,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 

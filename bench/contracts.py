@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from bench.common import RESULTS, machine, table, venv_tool, write_json  # noqa: E402
 

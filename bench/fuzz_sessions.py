@@ -1,7 +1,7 @@
 """Many fuzzed editing sessions against one language server over stdio (the generator and the checks are
 tests/session_fuzz.py's): counts requests, JSON-RPC errors, hangs, crashes, document desyncs and invalid ranges.
 
-    .venv/bin/python bench/fuzz_sessions.py [--sessions 2000] [--max-ops 25] [--seed 0] [--timeout 60]
+    .venv/bin/python -m bench.fuzz_sessions [--sessions 2000] [--max-ops 25] [--seed 0] [--timeout 60]
 
 Prints a table and writes `bench/results/fuzz_sessions.json` (with the first failures, for reproducing them).
 The server's stderr goes to `bench/results/fuzz_sessions.stderr.log`; its tracebacks are counted.
@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 

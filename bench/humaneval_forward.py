@@ -1,6 +1,6 @@
 """Forward mode on HumanEval against an OpenAI-compatible endpoint; the same as `lift-lsp bench`.
 
-    .venv/bin/python bench/humaneval_forward.py --url http://127.0.0.1:30000/v1 --model M [--limit N] ...
+    .venv/bin/python -m bench.humaneval_forward --url http://127.0.0.1:30000/v1 --model M [--limit N] ...
 
 The harness lives in `lift_lsp.benchmark` (so an installed `lift-lsp` has it); `--help` lists the options.
 Writes `bench/results/humaneval_forward.json` by default.
@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from lift_lsp.benchmark import main  # noqa: E402
 

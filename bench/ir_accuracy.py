@@ -1,7 +1,7 @@
 """How faithfully the IR reads real docstrings: the documented functions of popular libraries in each style, read by
 lift-lsp and by that style's own parser.
 
-    .venv/bin/python bench/ir_accuracy.py [--workers N] [--out bench/results/ir_accuracy.json]
+    .venv/bin/python -m bench.ir_accuracy [--workers N] [--out bench/results/ir_accuracy.json]
 
 The libraries are pinned wheels that pip downloads from PyPI into `bench/.cache/wheels/` (once; they are read as zip
 archives, never installed or imported). Every function with a docstring in every `.py` file of a wheel is read twice:
@@ -45,8 +45,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from bench.common import RESULTS, machine, write_json  # noqa: E402
 

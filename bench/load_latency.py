@@ -1,6 +1,6 @@
 """Hover and code-action latency of lift-lsp while generations run, against the same server idle.
 
-    .venv/bin/python bench/load_latency.py [--url URL --model M] [--generations 10] [--requests 100] [--seed 0]
+    .venv/bin/python -m bench.load_latency [--url URL --model M] [--generations 10] [--requests 100] [--seed 0]
 
 One lift-lsp over stdio, one generated file to hover in (`--lines`), and `--generations` stub documents. First the
 idle latency: `--requests` hovers and as many code actions at seeded positions. Then `lift.generate` on every stub
@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402
     RESULTS,

@@ -1,6 +1,6 @@
 """Hover and code-action latency of lift-lsp against jedi-language-server, in the same run, on the same documents.
 
-    .venv/bin/python bench/lsp_latency.py [--lines 3000] [--requests 200] [--documents 8] [--seed 0] [--quick]
+    .venv/bin/python -m bench.lsp_latency [--lines 3000] [--requests 200] [--documents 8] [--seed 0] [--quick]
 
 Both servers run over stdio and are driven by the same minimal JSON-RPC client (bench/common.py), one request at
 a time; latency is the wall time from writing a request to reading its response. Each scenario starts a fresh
@@ -36,8 +36,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402
     RESULTS,

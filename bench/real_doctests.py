@@ -9,7 +9,7 @@ Compared docstring by docstring (functions, methods, classes, modules): the shar
 (SKIP left out) that lift-lsp ran, the docstrings whose verdicts (some example fails, or none) agree, the errors
 lift-lsp reports where doctest passes (false errors), and the wall time of both runs (a ratio in the same run).
 
-    python bench/real_doctests.py [--out bench/results/real_doctests.json] [--venv DIR]
+    .venv/bin/python -m bench.real_doctests [--out bench/results/real_doctests.json] [--venv DIR]
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ import textwrap
 import time
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS, machine
 from lift_lsp.check.project import module_target, python_files

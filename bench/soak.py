@@ -1,6 +1,6 @@
 """A long scripted editing session against lift-lsp over stdio: does the server stay steady?
 
-    .venv/bin/python bench/soak.py [--cycles 800] [--lines 600] [--seed 0] [--tracemalloc] [--quick]
+    .venv/bin/python -m bench.soak [--cycles 800] [--lines 600] [--seed 0] [--tracemalloc] [--quick]
 
 The session: one generated module (`--lines`) is opened; each cycle makes an incremental change (one docstring
 example's expected result is made wrong, or made right again), saves, waits for that save's diagnostics, then asks
@@ -39,8 +39,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402
     RESULTS,

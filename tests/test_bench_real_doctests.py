@@ -17,7 +17,7 @@ README = (REPO / "README.md").read_text(encoding="utf-8")
 def test_real_doctests_agree_with_doctest(tmp_path: Path) -> None:
     out = tmp_path / "real_doctests.json"
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "real_doctests.py"), "--out", str(out)],
+        [sys.executable, "-m", "bench.real_doctests", "--out", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _run(script: str, out: Path, *args: str) -> tuple[str, dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), "--out", str(out), *args],
+        [sys.executable, "-m", f"bench.{script.removesuffix('.py')}", "--out", str(out), *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -19,7 +19,7 @@ README = (REPO / "README.md").read_text(encoding="utf-8")
 def test_the_ir_reads_each_style_as_its_own_parser_does(tmp_path: Path) -> None:
     out = tmp_path / "ir_accuracy.json"
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "ir_accuracy.py"), "--out", str(out)],
+        [sys.executable, "-m", "bench.ir_accuracy", "--out", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
