@@ -13,7 +13,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from lift_lsp.check.checks import CheckCache, Code, Finding, check_text, contradicts
+from lift_lsp.check.checks import CheckCache, check_text, contradicts
+from lift_lsp.check.findings import Code, Finding
 from tests.lsp_util import SERVER, open_doc, start
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

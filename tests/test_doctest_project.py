@@ -17,7 +17,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from lift_lsp.check.checks import Code, check_document, function_example_findings
+from lift_lsp.check.checks import check_document, function_example_findings
+from lift_lsp.check.findings import Code
 from lift_lsp.check.project import find_interpreter, module_target
 from lift_lsp.check.workspace import check_paths
 from lift_lsp.lsp.server import CHECK_WORKSPACE_COMMAND

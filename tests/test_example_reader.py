@@ -10,7 +10,8 @@ import textwrap
 
 import pytest
 
-from lift_lsp.check.checks import Code, check_text, function_example_findings, has_doctest, unreadable_doctest
+from lift_lsp.check.checks import check_text, function_example_findings, has_doctest, unreadable_doctest
+from lift_lsp.check.findings import Code
 from lift_lsp.check.sandbox import Call, DoctestRun, run_calls
 from lift_lsp.options import SandboxOptions
 from lift_lsp.spec.docstrings import ParamShape, parse_docstring

@@ -3,7 +3,8 @@ the docstring read as Python has it."""
 
 from __future__ import annotations
 
-from lift_lsp.check.checks import Code, static_findings
+from lift_lsp.check.checks import static_findings
+from lift_lsp.check.findings import Code
 from lift_lsp.spec.ir import MAX_PARAMETERS, MAX_RAISES
 from lift_lsp.spec.render import to_markdown, to_text
 from lift_lsp.spec.reverse import FunctionIR, extract_file

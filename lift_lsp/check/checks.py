@@ -18,11 +18,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from cachetools import TTLCache
 
 from lift_lsp.check.contracts.runner import ConditionStatus, Counterexample, FunctionContracts, check_contracts
+from lift_lsp.check.doctests import run_findings
+from lift_lsp.check.findings import Code, ExampleStatus, Finding, Severity, moved
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.project import DoctestConfig, Interpreter, doctest_config, find_interpreter, module_target
 from lift_lsp.check.sandbox import (
@@ -42,54 +43,6 @@ from lift_lsp.spec.ir import Example
 from lift_lsp.spec.reverse import FunctionIR, function_ir, placeholder_lines, read_spec
 from lift_lsp.spec.sites import SpecSite, find_sites, functions_used, module_functions, outside_functions
 
-Severity = Literal["error", "warning", "info"]
-
-
-class Code:
-    """Stable diagnostic codes (source `lift`)."""
-
-    EXAMPLE_WRONG_RESULT = "LIFT001"
-    EXAMPLE_UNEXPECTED_RAISE = "LIFT002"
-    EXAMPLE_MISSING_RAISE = "LIFT003"
-    EXAMPLE_LIMIT = "LIFT004"
-    PRECONDITION_FALSE = "LIFT005"
-    POSTCONDITION_FALSE = "LIFT006"
-    PARAM_DOCUMENTED_ABSENT = "LIFT007"
-    PARAM_UNDOCUMENTED = "LIFT008"
-    TYPE_CONTRADICTION = "LIFT009"
-    RAISE_IMPOSSIBLE = "LIFT010"
-    HOLE_UNRESOLVED = "LIFT011"
-    CONTRACT_REFUTED = "LIFT012"
-    CONTRACT_PROVED = "LIFT013"
-    MODULE_FAILED = "LIFT014"
-    CONTRACT_UNCHECKED = "LIFT015"
-    CONTRACT_CONFIRMED = "LIFT016"
-
-
-@dataclass(frozen=True)
-class Finding:
-    file: str
-    function: str
-    line: int
-    """1-based."""
-    code: str
-    severity: Severity
-    message: str
-    data: dict[str, object] | None = field(default=None, compare=False)
-    """Machine-readable details for quick fixes (sent as the LSP diagnostic's `data`; JSON values only): e.g. an
-    example's expected and actual text, a counterexample's inputs. Not part of the CLI's JSON contract."""
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "file": self.file,
-            "function": self.function,
-            "line": self.line,
-            "code": self.code,
-            "severity": self.severity,
-            "message": self.message,
-        }
-
-
 CHECK_CACHE_ENTRIES = 4096
 CHECK_CACHE_AGE_S = 3600.0
 """Bounds of a `CheckCache`: the most recently stored functions' findings are kept, none longer than an hour."""
@@ -97,40 +50,6 @@ CHECK_CACHE_AGE_S = 3600.0
 
 def _bounded_entries() -> TTLCache[str, Checked]:
     return TTLCache(maxsize=CHECK_CACHE_ENTRIES, ttl=CHECK_CACHE_AGE_S)
-
-
-@dataclass
-class ExampleStatus:
-    """What happened to one function's (or docstring's) examples when they last ran."""
-
-    ran: int = 0
-    passed: int = 0
-    failed: int = 0
-    not_run: int = 0
-    reasons: list[str] = field(default_factory=list)
-    """Why examples did not run or were stopped (the module failed to import, a time limit, ...)."""
-    python: str = ""
-    """The interpreter that ran them, with a note when it is not the project's."""
-
-    def add(self, other: ExampleStatus) -> None:
-        self.ran += other.ran
-        self.passed += other.passed
-        self.failed += other.failed
-        self.not_run += other.not_run
-        self.reasons += [r for r in other.reasons if r not in self.reasons]
-
-    def summary(self) -> str:
-        """One line for the hover: `3 examples ran: 2 passed, 1 failed`, or why they could not run."""
-        why = "; ".join(self.reasons)
-        if not self.ran:
-            text = f"examples could not run: {why}" if why else "no example ran"
-        else:
-            text = f"{self.ran} example{'s' if self.ran != 1 else ''} ran: {self.passed} passed, {self.failed} failed"
-            if self.not_run:
-                text += f", {self.not_run} not run"
-            if why:
-                text += f" ({why})"
-        return f"{text}; Python: {self.python}" if self.python else text
 
 
 @dataclass
@@ -320,15 +239,6 @@ def _to_relative(finding: Finding, site: SpecSite) -> Finding:
 
 def _relocate(finding: Finding, file: str, site: SpecSite) -> Finding:
     return moved(dataclasses.replace(finding, file=file, function=site.qualname), site.def_line)
-
-
-def moved(finding: Finding, lines: int) -> Finding:
-    """The finding `lines` lines further down (its quick-fix range too)."""
-    data = finding.data
-    where = data.get("expected_range") if data is not None else None
-    if data is not None and isinstance(where, list) and len(where) == 4:
-        data = {**data, "expected_range": [where[0] + lines, where[1], where[2] + lines, where[3]]}
-    return dataclasses.replace(finding, line=finding.line + lines, data=data)
 
 
 # ---------------------------------------------------------------- static checks: the spec against the signature
@@ -688,8 +598,6 @@ def _run_examples(
 ) -> None:
     """Run the planned calls in the sandbox, the module imported as what it is (doctests with the project's option
     flags and `extra_flags`); their findings and counts into `ran`."""
-    from lift_lsp.check.doctests import run_findings
-
     python = interpreter.python.path + ("" if interpreter.is_project else f" (not the project's: {interpreter.note})")
     suffix = "" if interpreter.is_project else f" [run by {interpreter.python.path}, not the project's Python]"
     target = module_target(file)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lift_lsp.check.checks import Code, ExampleStatus, Finding, Severity
+from lift_lsp.check.findings import Code, ExampleStatus, Finding, Severity
 from lift_lsp.check.sandbox import DoctestExample, DoctestRun
 from lift_lsp.spec.sites import SpecSite
 
