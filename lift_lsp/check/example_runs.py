@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lift_lsp import pyast
 from lift_lsp.check.doctests import doctest_session_findings
 from lift_lsp.check.findings import Code, ExampleStatus, Finding, Severity
 from lift_lsp.check.project import DoctestConfig, Interpreter, doctest_config, find_interpreter, module_target
@@ -25,7 +26,6 @@ from lift_lsp.check.sandbox import (
     run_calls,
 )
 from lift_lsp.options import DiagnosticsOptions, SandboxOptions
-from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.examples import DocExample, example_at, read_examples, refusal
 from lift_lsp.spec.ir import Example

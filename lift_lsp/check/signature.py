@@ -8,8 +8,8 @@ import ast
 import re
 import textwrap
 
+from lift_lsp import pyast
 from lift_lsp.check.findings import Code, Finding, Severity
-from lift_lsp.spec import pyast
 from lift_lsp.spec.reverse import FunctionIR, placeholder_lines
 from lift_lsp.spec.sites import SpecSite
 

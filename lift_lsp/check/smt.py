@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 import z3
 
-from lift_lsp.spec import pyast
+from lift_lsp import pyast
 
 Status = Literal["proved", "counterexample", "unknown", "unsupported"]
 

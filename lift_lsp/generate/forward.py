@@ -21,6 +21,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from lift_lsp import pyast
 from lift_lsp.check.contracts.report import check_function_contracts
 from lift_lsp.check.example_runs import check_function_examples
 from lift_lsp.check.isolation import sandbox_problem
@@ -37,7 +38,6 @@ from lift_lsp.generate.prompts import (
     repair_messages,
 )
 from lift_lsp.options import BackendOptions, GenerationOptions, SandboxOptions
-from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import IR, CodeCandidate, Provenance, Source
 from lift_lsp.spec.reverse import function_ir
