@@ -231,7 +231,7 @@ def _line(site: SpecSite, condition: Condition) -> int:
 
 
 def _plan(site: SpecSite, doc: DocSpec, conditions: tuple[Condition, ...], options: ContractOptions) -> _Plan:
-    from lift_lsp.check.smt import check_postconditions
+    from lift_lsp.check.contracts.z3_engine import check_postconditions
 
     pre = [c.expr for c in doc.preconditions if c.expr]
     post = [c.expr for c in conditions]
