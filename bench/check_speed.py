@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         # ---- cold, as a user runs it
         python = [sys.executable]
         start_only = [timed_process([*python, "-c", "pass"], root)[0] for _ in range(args.runs)]
-        imports = "import lift_lsp.cli, lift_lsp.check.checks, lift_lsp.check.smt"
+        imports = "import lift_lsp.cli, lift_lsp.check.checks, lift_lsp.check.contracts.z3_engine"
         import_only = [timed_process([*python, "-c", imports], root)[0] for _ in range(args.runs)]
         cold: list[float] = []
         cold_plain: list[float] = []
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 findings = found
         report["cold"] = {
             "interpreter_start": row("python -c pass", start_only, "process start alone"),
-            "imports": row("python -c 'import ...'", import_only, "start + lift_lsp.check.checks, smt (z3)"),
+            "imports": row("python -c 'import ...'", import_only, "start + lift_lsp.check.checks, z3_engine (z3)"),
             "lift_lsp_check": row("lift-lsp check --json (cold)", cold, "fresh process, fresh cache"),
             "lift_lsp_check_unsafe_process": row("  the same, unsafe-process", cold_plain, "plain worker processes"),
             "exit_codes": sorted(exit_codes),

@@ -51,14 +51,14 @@ from bench.common import (  # noqa: E402
     table,
     write_json,
 )
-from lift_lsp.check import smt  # noqa: E402
 from lift_lsp.check.checks import CheckCache, check_text  # noqa: E402
+from lift_lsp.check.contracts import z3_engine  # noqa: E402
 from lift_lsp.options import parse_options  # noqa: E402
 
 SETTINGS_EVERY = 50
 REOPEN_EVERY = 200
 OTHER_DOCUMENTS = 20
-SOLVER_POOL = smt._MAX_IDLE
+SOLVER_POOL = z3_engine._MAX_IDLE
 """Idle z3 solver processes the server keeps for reuse: its children while idle."""
 WRONG = "'lift-soak'"
 """What an example's expected result becomes when the cycle makes it wrong."""

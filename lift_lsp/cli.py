@@ -67,7 +67,7 @@ def cmd_ir(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     import os
 
-    from lift_lsp.check.checks import ExampleStatus
+    from lift_lsp.check.findings import ExampleStatus
     from lift_lsp.check.workspace import check_paths
     from lift_lsp.options import SandboxOptions
 

@@ -13,7 +13,9 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from lift_lsp.check.checks import CheckCache, Code, Finding, check_text, contradicts
+from lift_lsp.check.checks import CheckCache, check_text
+from lift_lsp.check.findings import Code, Finding
+from lift_lsp.check.signature import contradicts
 from tests.lsp_util import SERVER, open_doc, start
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

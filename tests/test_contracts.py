@@ -23,12 +23,13 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from lift_lsp.check.checks import Code, Finding, check_document, check_text
+from lift_lsp.check.checks import check_document, check_text
 from lift_lsp.check.contracts import hypothesis_engine
 from lift_lsp.check.contracts.crosshair_engine import normal_form, parse_call
 from lift_lsp.check.contracts.hypothesis_engine import code_constants, precondition_bounds
 from lift_lsp.check.contracts.replay import Contract, build_contract, literal
 from lift_lsp.check.contracts.runner import engine_path, mutable_arguments
+from lift_lsp.check.findings import Code, Finding
 from lift_lsp.check.sandbox import Call, SandboxLimits, run_calls
 from lift_lsp.options import ContractOptions
 from lift_lsp.spec.render import to_markdown

@@ -17,7 +17,9 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from lift_lsp.check.checks import Code, check_document, function_example_findings
+from lift_lsp.check.checks import check_document
+from lift_lsp.check.example_runs import check_function_examples
+from lift_lsp.check.findings import Code
 from lift_lsp.check.project import find_interpreter, module_target
 from lift_lsp.check.workspace import check_paths
 from lift_lsp.lsp.server import CHECK_WORKSPACE_COMMAND
@@ -276,7 +278,7 @@ def test_a_name_the_function_lacks_is_an_error_and_one_the_example_lacks_is_not(
     assert "`total(values)` uses `values`, which the example does not define" in status.reasons
     site = next(s for s in find_sites(source) if s.name == "total")
     # forward mode validates a generated body with the same checks
-    found = function_example_findings(source, str(path), site, read_spec(site), SandboxOptions())
+    found = check_function_examples(source, str(path), site, read_spec(site), SandboxOptions())
     assert [f.code for f in found] == [Code.EXAMPLE_UNEXPECTED_RAISE]
 
 
@@ -337,9 +339,9 @@ def test_forward_mode_compares_a_doctest_by_value_where_check_does_as_doctest(tm
     checked = check_document(source, str(path))
     assert [f.code for f in checked.findings] == [Code.EXAMPLE_WRONG_RESULT, Code.EXAMPLE_WRONG_RESULT]
     site = next(s for s in find_sites(source) if s.name == "join")
-    assert function_example_findings(source, str(path), site, read_spec(site), SandboxOptions()) == []
+    assert check_function_examples(source, str(path), site, read_spec(site), SandboxOptions()) == []
     wrong = source.replace('return "".join(parts)', 'return "-".join(parts)')
-    found = function_example_findings(wrong, str(path), site, read_spec(site), SandboxOptions())
+    found = check_function_examples(wrong, str(path), site, read_spec(site), SandboxOptions())
     assert [f.code for f in found] == [Code.EXAMPLE_WRONG_RESULT, Code.EXAMPLE_WRONG_RESULT]
 
 
@@ -415,10 +417,10 @@ def test_forward_mode_checks_each_example_of_a_docstring_doctest_cannot_read_by_
     path = tmp_path / "m.py"
     right = source + '    return text.replace("\\n", "")\n'
     site = find_sites(right)[0]
-    assert function_example_findings(right, str(path), site, read_spec(site), SandboxOptions()) == []
+    assert check_function_examples(right, str(path), site, read_spec(site), SandboxOptions()) == []
     wrong = source + "    return text\n"
     site = find_sites(wrong)[0]
-    found = function_example_findings(wrong, str(path), site, read_spec(site), SandboxOptions())
+    found = check_function_examples(wrong, str(path), site, read_spec(site), SandboxOptions())
     assert [(f.code, f.message.split(" [")[0]) for f in found] == [
         (Code.EXAMPLE_WRONG_RESULT, "`strip(\"a\\nb\")` returned 'a\\nb', expected 'ab'")
     ]

@@ -10,7 +10,9 @@ import textwrap
 
 import pytest
 
-from lift_lsp.check.checks import Code, check_text, function_example_findings, has_doctest, unreadable_doctest
+from lift_lsp.check.checks import check_text
+from lift_lsp.check.example_runs import check_function_examples, has_doctest, unreadable_doctest
+from lift_lsp.check.findings import Code
 from lift_lsp.check.sandbox import Call, DoctestRun, run_calls
 from lift_lsp.options import SandboxOptions
 from lift_lsp.spec.docstrings import ParamShape, parse_docstring
@@ -271,7 +273,7 @@ def test_forward_mode_validates_with_the_examples_the_reader_reads(name: str) ->
     function = _functions()[name]
     doc = read_spec(function.site)
     assert [_ir_example(e) for e in doc.examples] == [_ir_example(e) for e in function.doc.examples]
-    findings = function_example_findings(MODULE, FILE, function.site, doc, SandboxOptions())
+    findings = check_function_examples(MODULE, FILE, function.site, doc, SandboxOptions())
     lines = sorted(f.line for f in findings if f.code in EXAMPLE_CODES)
     if name == "broken":
         assert lines == [e.line for e in doc.examples]

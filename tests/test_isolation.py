@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from lift_lsp.check import isolation
-from lift_lsp.check.checks import CheckCache, Code, check_text
+from lift_lsp.check.checks import CheckCache, check_text
+from lift_lsp.check.findings import Code
 from lift_lsp.check.sandbox import UNAVAILABLE, Call, SandboxLimits, run_calls
 from lift_lsp.options import SandboxOptions
 

@@ -1,5 +1,5 @@
 """Parsing with `ast` from several threads at once never meets CPython gh-106905's SystemError, because every
-in-process parse goes through `lift_lsp.spec.pyast` (one lock)."""
+in-process parse goes through `lift_lsp.pyast` (one lock)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lift_lsp import pyast
 from lift_lsp.check.checks import check_text
 from lift_lsp.check.sandbox import check_source_compiles
 from lift_lsp.options import ContractOptions, DiagnosticsOptions
-from lift_lsp.spec import pyast
 from lift_lsp.spec.reverse import extract_file
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lift_lsp"
-HELPER = PACKAGE / "spec" / "pyast.py"
+HELPER = PACKAGE / "pyast.py"
 ENGINES = PACKAGE / "check" / "contracts"
 WORKER_SIDE = {
     PACKAGE / "check" / "worker.py",
@@ -50,7 +50,7 @@ def direct_ast_builders(path: Path) -> list[str]:
 def test_only_the_helper_parses_with_ast() -> None:
     server_side = [path for path in sorted(PACKAGE.rglob("*.py")) if path != HELPER and path not in WORKER_SIDE]
     direct = [hit for path in server_side for hit in direct_ast_builders(path)]
-    assert direct == [], "parse through lift_lsp.spec.pyast (one lock; CPython gh-106905):\n" + "\n".join(direct)
+    assert direct == [], "parse through lift_lsp.pyast (one lock; CPython gh-106905):\n" + "\n".join(direct)
 
 
 def test_the_scan_finds_a_direct_parse(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from lift_lsp.check.checks import CheckCache, FileCheck, Finding, check_text
+from lift_lsp.check.checks import CheckCache, FileCheck, check_text
+from lift_lsp.check.findings import Finding
 from lift_lsp.generate.forward import Edit, apply_edits
 from lift_lsp.lsp.findings import DocumentCheck, findings_for_text
 from tests.held_check_server import CHECKS_STARTED_COMMAND, LET_ONE_CHECK_RUN_COMMAND

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from lift_lsp.check.checks import CHECK_CACHE_AGE_S, CHECK_CACHE_ENTRIES, Code
+from lift_lsp.check.checks import CHECK_CACHE_AGE_S, CHECK_CACHE_ENTRIES
+from lift_lsp.check.findings import Code
 from lift_lsp.lsp.analysis import ANALYSIS_CACHE_AGE_S, ANALYSIS_CACHE_DOCUMENTS
 from lift_lsp.options import settings_markdown
 from lift_lsp.spec.typecontext import CONTEXT_CACHE_AGE_S, CONTEXT_CACHE_ENTRIES

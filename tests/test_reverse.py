@@ -3,7 +3,8 @@ the docstring read as Python has it."""
 
 from __future__ import annotations
 
-from lift_lsp.check.checks import Code, static_findings
+from lift_lsp.check.findings import Code
+from lift_lsp.check.signature import signature_findings
 from lift_lsp.spec.ir import MAX_PARAMETERS, MAX_RAISES
 from lift_lsp.spec.render import to_markdown, to_text
 from lift_lsp.spec.reverse import FunctionIR, extract_file
@@ -65,7 +66,7 @@ def test_a_documented_type_in_prose_still_contradicts_the_annotation() -> None:
     return ""
 '''
     )
-    messages = [f.message for f in static_findings("f.py", fir) if f.code == Code.TYPE_CONTRADICTION]
+    messages = [f.message for f in signature_findings("f.py", fir) if f.code == Code.TYPE_CONTRADICTION]
     assert messages == ["`names` is documented as `list of str` but annotated `dict`"]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from lift_lsp.check.checks import Code
+from lift_lsp.check.findings import Code
 from lift_lsp.lsp.server import UNTRUSTED_MESSAGE
 from tests.lsp_util import SERVER, hover, hover_text, open_doc, start
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lift_lsp.check.checks import Code, ExampleStatus, Finding, Severity
+from lift_lsp.check.findings import Code, ExampleStatus, Finding, Severity
 from lift_lsp.check.sandbox import DoctestExample, DoctestRun
 from lift_lsp.spec.sites import SpecSite
 
@@ -62,7 +62,7 @@ def _want_range(lines: Sequence[str], line: int, example: DoctestExample) -> lis
     return [first, len(start_text) - len(start_text.lstrip()), last, len(end_text)]
 
 
-def example_finding(
+def failed_example_finding(
     file: str, function: str, lines: Sequence[str], line: int, example: DoctestExample, suffix: str = ""
 ) -> Finding | None:
     """The finding for one example that ran and did not pass (None when it passed or did not run)."""
@@ -94,7 +94,7 @@ def example_finding(
     return Finding(file, function, line + 1, code, severity, message + suffix, data)
 
 
-def run_findings(
+def doctest_session_findings(
     file: str, lines: Sequence[str], run: DoctestRun, function: str, site: SpecSite | None, suffix: str = ""
 ) -> tuple[list[Finding], ExampleStatus]:
     """Findings and counts of one docstring's doctest session."""
@@ -113,7 +113,7 @@ def run_findings(
             status.not_run += 1
             continue
         status.ran += 1
-        found = example_finding(file, function, lines, example_line(lines, bases, example), example, suffix)
+        found = failed_example_finding(file, function, lines, example_line(lines, bases, example), example, suffix)
         if found is None:
             status.passed += 1
         else:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pyflakes import checker, messages
 
-from lift_lsp.spec import pyast
+from lift_lsp import pyast
 
 CERTAIN_ERRORS: tuple[type[messages.Message], ...] = (
     messages.UndefinedName,

@@ -21,7 +21,9 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from lift_lsp.check.checks import function_contract_findings, function_example_findings
+from lift_lsp import pyast
+from lift_lsp.check.contracts.report import check_function_contracts
+from lift_lsp.check.example_runs import check_function_examples
 from lift_lsp.check.isolation import sandbox_problem
 from lift_lsp.check.sandbox import check_source_compiles
 from lift_lsp.check.static import static_errors
@@ -36,7 +38,6 @@ from lift_lsp.generate.prompts import (
     repair_messages,
 )
 from lift_lsp.options import BackendOptions, GenerationOptions, SandboxOptions
-from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import IR, CodeCandidate, Provenance, Source
 from lift_lsp.spec.reverse import function_ir
@@ -284,8 +285,8 @@ def validate(text: str, site: SpecSite, doc: DocSpec, sandbox: SandboxOptions, f
     static = static_errors(text, file, lines)
     if static:
         return [f"line {e.line}: {e.message}" for e in static]
-    findings = function_example_findings(text, file, site, doc, sandbox)
-    findings += function_contract_findings(text, file, site, doc, sandbox)
+    findings = check_function_examples(text, file, site, doc, sandbox)
+    findings += check_function_contracts(text, file, site, doc, sandbox)
     return [f"line {f.line}: {f.message}" for f in findings if f.severity in ("error", "warning")]
 
 

@@ -23,9 +23,9 @@ from typing import Any
 
 from lsprotocol import types
 
+from lift_lsp import pyast
 from lift_lsp.generate.forward import Edit, apply_edits, import_edit
 from lift_lsp.lsp.analysis import DocumentAnalysis
-from lift_lsp.spec import pyast
 from lift_lsp.spec.ir import HoleKind, ParamKind
 from lift_lsp.spec.reverse import FunctionIR
 from lift_lsp.spec.sites import SpecSite

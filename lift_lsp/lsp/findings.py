@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from lift_lsp.check.checks import FileCheck, Finding, moved
+from lift_lsp.check.checks import FileCheck
+from lift_lsp.check.findings import Finding, moved
 from lift_lsp.spec.sites import SpecSite, find_sites, functions_used, module_functions, outside_functions
 
 

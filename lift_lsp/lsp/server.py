@@ -29,7 +29,8 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from lift_lsp import __version__
-from lift_lsp.check.checks import CheckCache, FileCheck, Finding, check_document
+from lift_lsp.check.checks import CheckCache, FileCheck, check_document
+from lift_lsp.check.findings import Finding
 from lift_lsp.check.project import find_interpreter
 from lift_lsp.check.workspace import check_paths
 from lift_lsp.generate import forward

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lift_lsp.spec import pyast
+from lift_lsp import pyast
 from lift_lsp.spec.examples import DocExample, read_examples
 from lift_lsp.spec.ir import Condition, Example, ParamKind, Raise
 from lift_lsp.spec.sections import DocParam, SectionKind, Sections, annotation_of, read_fields, read_google, read_numpy

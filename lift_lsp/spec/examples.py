@@ -1,10 +1,10 @@
 """The one reader of a docstring's `>>>` examples: the standard library's doctest parser, as `python -m doctest` reads
 them (prompts, `...` continuation lines, the expected output up to a blank line, `# doctest:` directives).
 
-The IR (`docstrings.py`), and through it the hover and forward mode, the checks (`check/checks.py`) and the sandbox
-worker that runs the doctest sessions (`check/worker.py`, which loads this file by its path) all read examples here,
-so that what lift-lsp shows and what doctest runs are the same examples. Standard library only and Python 3.9 syntax:
-the worker runs in the project's Python.
+The IR (`docstrings.py`), and through it the hover and forward mode, the checks (`check/example_runs.py`) and the
+sandbox worker that runs the doctest sessions (`check/worker.py`, which loads this file by its path) all read examples
+here, so that what lift-lsp shows and what doctest runs are the same examples. Standard library only and Python 3.9
+syntax: the worker runs in the project's Python.
 """
 
 from __future__ import annotations

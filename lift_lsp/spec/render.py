@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Mapping
 
-from lift_lsp.spec import pyast
+from lift_lsp import pyast
 from lift_lsp.spec.ir import IR, Condition, Example, Parameter, ParamKind, Source
 
 _SOURCE_WORDS = {

@@ -21,7 +21,7 @@ from docstring_parser.google import DEFAULT_SECTIONS, GoogleParser
 from numpydoc.docscrape import NumpyDocString
 from numpydoc.docscrape import ParseError as NumpydocError
 
-from lift_lsp.spec import pyast
+from lift_lsp import pyast
 
 Style = Literal["numpy", "google", "rest", "epydoc"]
 SectionKind = Literal["params", "returns", "yields", "raises"]

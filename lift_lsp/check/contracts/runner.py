@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lift_lsp
+from lift_lsp import pyast
 from lift_lsp.check.contracts.replay import call_text
 from lift_lsp.check.sandbox import Call, CallOutcome, Python, SandboxLimits, run_calls
 from lift_lsp.options import ContractOptions, SandboxOptions
-from lift_lsp.spec import pyast
 from lift_lsp.spec.docstrings import DocSpec
 from lift_lsp.spec.ir import Condition, ParamKind
 from lift_lsp.spec.sites import SpecSite
@@ -231,7 +231,7 @@ def _line(site: SpecSite, condition: Condition) -> int:
 
 
 def _plan(site: SpecSite, doc: DocSpec, conditions: tuple[Condition, ...], options: ContractOptions) -> _Plan:
-    from lift_lsp.check.smt import check_postconditions
+    from lift_lsp.check.contracts.z3_engine import check_postconditions
 
     pre = [c.expr for c in doc.preconditions if c.expr]
     post = [c.expr for c in conditions]

@@ -5,6 +5,7 @@ two threads build ASTs at once (a thread switch can happen inside, e.g. while a 
 collection), a parse raises `SystemError: AST constructor recursion depth mismatch`. The server parses from several
 threads (checks, background analysis, requests), so `parse` and `literal_eval` hold one process-wide lock.
 `tests/test_pyast.py` keeps every other module of the package off `ast.parse`.
+It sits at the package root because every stage parses with it (`tests/test_layout.py` lets each import it).
 """
 
 from __future__ import annotations

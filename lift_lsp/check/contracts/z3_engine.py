@@ -1,6 +1,6 @@
 """Bounded verification of a function's postconditions with z3: the proofs behind LIFT013.
 
-Part of the contract checks (`contracts/runner.py`): z3 reads the code, it never runs it, so it works in this
+Part of the contract checks (`runner.py`): z3 reads the code, it never runs it, so it works in this
 process. What it proves (for all inputs, in its fragment) needs no engine; its counterexamples are exact and
 instant, and are replayed in the sandbox like Hypothesis's and CrossHair's. Everything outside the fragment
 (floats, strings, containers, calls, raised exceptions) is left to those engines.
@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 import z3
 
-from lift_lsp.spec import pyast
+from lift_lsp import pyast
 
 Status = Literal["proved", "counterexample", "unknown", "unsupported"]
 
@@ -788,8 +788,10 @@ class _Worker:
     """A solver process, talked to over pipes; killed when a query overruns."""
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[2])
-        code = f"import sys; sys.path.insert(0, {root!r}); from lift_lsp.check.smt import _serve; _serve()"
+        root = str(Path(__file__).resolve().parents[3])
+        code = (
+            f"import sys; sys.path.insert(0, {root!r}); from lift_lsp.check.contracts.z3_engine import _serve; _serve()"
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", code],
             stdin=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""Tests for lift_lsp.check.smt: z3 proofs and counterexamples, each counterexample replayed in Python."""
+"""Tests for lift_lsp.check.contracts.z3_engine: z3 proofs and counterexamples, each one replayed in Python."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lift_lsp.check.smt import SmtVerdict, check_postconditions
+from lift_lsp.check.contracts.z3_engine import SmtVerdict, check_postconditions
 
 
 def _function(source: str) -> Any:
