@@ -4,9 +4,9 @@
 
 One model, loaded once in this process (the local backend: llama.cpp on a GGUF file), serves three ways to the same
 functions, with the same token limit for code:
-- `direct`: the model alone. One plain chat prompt (the HumanEval prompt in a code block, "complete it"), no grammar,
-  no checks; the code block of its answer is the program (the prompt's imports put first). What a user gets from the
-  model without lift-lsp. Greedy.
+- `direct`: the model alone. One plain chat prompt (the HumanEval prompt in a code block, "complete it": the words
+  of forward mode's own first code request), no grammar, no checks; the code block of its answer is the program (the
+  prompt's imports put first). What a user gets from the model without lift-lsp. Greedy.
 - `forward`: lift-lsp's forward mode as shipped (the IR step, the constrained code step, the checks, repair rounds),
   its default settings with a fixed seed.
 - `spec-ir`: forward mode with the IR read from the spec by reverse mode (no model call for the IR).
@@ -35,14 +35,12 @@ from lift_lsp.generate.backends.base import GenerationRequest
 from lift_lsp.generate.backends.local import LocalBackend
 from lift_lsp.generate.forward import code_in_answer
 from lift_lsp.generate.models import DEFAULT_MODEL, fetch
+from lift_lsp.generate.prompts import code_messages
 from lift_lsp.options import Options, parse_options
+from lift_lsp.spec.sites import find_sites
 
 OUT = Path("bench") / "results" / "forward_quality.json"
 MODES = ("direct", "forward", "spec-ir")
-DIRECT_PROMPT = (
-    "Complete the following Python function. Answer with the whole function in one Python code block.\n\n"
-    "```python\n{prompt}```"
-)
 
 
 def direct_program(answer: str, problem: dict[str, Any]) -> str:
@@ -56,9 +54,15 @@ def direct_program(answer: str, problem: dict[str, Any]) -> str:
     return "\n".join([*imports, "", code])
 
 
+def direct_messages(problem: dict[str, Any]) -> list[dict[str, str]]:
+    """The plain prompt, as forward mode's first code request words it (the prompt as it is, type holes and all)."""
+    site = next(s for s in find_sites(problem["prompt"]) if s.qualname == problem["entry_point"])
+    return code_messages(problem["prompt"], site, "python")
+
+
 async def run_direct(problem: dict[str, Any], backend: LocalBackend, options: Options) -> dict[str, Any]:
     request = GenerationRequest(
-        messages=[{"role": "user", "content": DIRECT_PROMPT.format(prompt=problem["prompt"])}],
+        messages=direct_messages(problem),
         max_tokens=options.generation.max_tokens_code,
         temperature=0.0,
         timeout_s=options.backend.timeout_s,

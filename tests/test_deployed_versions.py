@@ -201,13 +201,12 @@ print(json.dumps(out))
 
 def test_the_backends_requests_are_the_deployed_sglangs_chat_completion_requests(sglang_dir: Path) -> None:
     site = next(site for label, site in stubs() if label == "HumanEval/0")
+    prompt = next(problem["prompt"] for problem in problems() if problem["task_id"] == "HumanEval/0")
     spec = function_ir(site)
     backend = OpenAIBackend("http://127.0.0.1:9/v1", "Qwen/Qwen2.5-Coder-7B-Instruct", constraint_format="ebnf")
     requests = [
         GenerationRequest(ir_messages(site, None), pinned_ir_constraint(spec.ir), max_tokens=1024, seed=7),
-        GenerationRequest(
-            code_messages(site, spec.ir, None), code_constraint_for(site, "subset"), n=2, temperature=0.4
-        ),
+        GenerationRequest(code_messages(prompt, site), code_constraint_for(site, "subset"), n=2, temperature=0.4),
         GenerationRequest([{"role": "user", "content": "x"}], Constraint("regex", regex="[0-9]+")),
     ]
     warm_up = {"model": "m", "messages": WARMUP_MESSAGES, "max_tokens": WARMUP_MAX_TOKENS, "ebnf": ir_ebnf()}

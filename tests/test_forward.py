@@ -282,13 +282,15 @@ async def test_the_code_step_continues_the_ir_steps_conversation() -> None:
     assert "implement the body" in code_request.messages[-1]["content"]
 
 
-async def test_with_the_ir_read_from_the_spec_the_model_is_asked_only_for_code() -> None:
+async def test_with_the_ir_read_from_the_spec_the_model_is_asked_only_for_code_with_the_file_up_to_the_stub() -> None:
     backend = ScriptedBackend([_code("return n * 2")])
     options = OPTIONS.model_copy(update={"ir_source": "spec"})
     outcome = await generate(MODULE, _site(MODULE, "double"), backend, options, SandboxOptions(example_timeout_s=2))
     assert outcome.ok, outcome.message
     (request,) = backend.requests
-    assert request.constraint.name == "CodeCandidate" and '"call": "double(-3)"' in request.messages[-1]["content"]
+    assert request.constraint.name == "CodeCandidate" and len(request.messages) == 1
+    up_to_the_stub = MODULE.split("\n\n\ndef keep")[0]
+    assert request.messages[0]["content"].endswith(f"```python\n{up_to_the_stub}\n```")  # the rest is not sent
 
 
 def test_a_python_answer_gives_the_function_s_body_even_after_prose_copied_from_the_prompt() -> None:
@@ -328,3 +330,13 @@ async def test_the_first_candidate_is_greedy_and_the_repair_rounds_sample_withou
     assert (ir_step.temperature, first.n, first.temperature) == (0.0, 1, 0.0)
     assert (repair.n, repair.temperature) == (2, 0.7)
     assert len(outcome.errors) == 1  # `return n + 2`, answered again in the repair round, was not checked again
+
+
+def test_the_code_request_holds_at_most_the_last_part_of_a_long_file_before_the_stub() -> None:
+    from lift_lsp.generate.prompts import CONTEXT_CHARS, code_messages
+
+    text = "".join(f"X{i} = {i}\n" for i in range(3000)) + "\n\n" + MODULE
+    content = code_messages(text, _site(text, "double"), "python")[0]["content"]
+    before = content.split("```python\n", 1)[1].split("def double")[0]
+    assert len(before) <= CONTEXT_CHARS and before.startswith("X")  # from a line's start
+    assert "X2999 = 2999\n" in before and "\nX1 = 1\n" not in before and '"""Numbers."""' in before

@@ -355,7 +355,7 @@ async def generate(
         )
     try:
         if generation.ir_source == "spec":
-            ir, messages = spec.ir, code_messages(site, spec.ir, context, _format(generation))
+            ir, messages = spec.ir, code_messages(text, site, _format(generation))
         else:
             found = await _model_ir(site, spec.ir, backend, generation, context, report, timeout_s)
             if isinstance(found, Outcome):
@@ -469,8 +469,9 @@ async def _search(
 ) -> Outcome:
     """Code rounds, their candidates checked in turn; the first that passes wins. The first round is one greedy
     candidate: the model's own best answer, what it would write alone. After a round with none passing, a repair
-    round of `generation.candidates` sampled candidates with the last error fed back. A candidate that repeats one
-    already checked is not checked again."""
+    round of `generation.candidates` sampled candidates with the last error fed back, each function's opening forced
+    (`python_block_constraint`: its tokens then cost no model step each). A candidate that repeats one already
+    checked is not checked again."""
     text, site = search.text, search.site
     messages = search.messages
     errors: list[str] = []
@@ -484,7 +485,7 @@ async def _search(
         result = await backend.generate(
             GenerationRequest(
                 messages=messages,
-                constraint=python_block_constraint(function_opening(text, site))
+                constraint=python_block_constraint(function_opening(text, site) if round_index else "")
                 if _format(generation) == "python"
                 else code_constraint_for(site, generation.body_syntax),
                 n=count,

@@ -1,4 +1,5 @@
-"""The messages sent to the model in forward mode: spec -> IR, IR -> code, a fix of existing code, a repair round.
+"""The messages sent to the model in forward mode: the code of a stub (from the file, or after an IR step), a fix of
+existing code, a repair round.
 
 The code step after an IR step continues that conversation (its messages, the model's IR as the assistant's answer,
 then the request for code), so an engine that keeps the KV cache of the last sequence evaluates only the new turn.
@@ -39,10 +40,6 @@ _ANSWERS: dict[str, str] = {
 _CORRECTED = {"json": "Answer with the corrected JSON only.", "python": "Answer with the corrected function only."}
 
 
-def _code_system(code_format: CodeFormat) -> str:
-    return f"You implement a Python function from its IR. {_ANSWERS[code_format]}"
-
-
 def _fix_system(code_format: CodeFormat) -> str:
     return (
         "You fix a Python function whose code fails its own specification (its docstring's examples and contracts, "
@@ -70,11 +67,25 @@ def _ir_json(ir: IR) -> str:
     return json.dumps(ir.model_dump(mode="json", exclude={"provenance"}), indent=1)
 
 
-def code_messages(
-    site: SpecSite, ir: IR, context: TypeContext | None, code_format: CodeFormat = "json"
-) -> list[dict[str, str]]:
-    content = f"{_stub_context(site, context)}\n\nIts IR:\n```json\n{_ir_json(ir)}\n```\n\nImplement the body."
-    return [{"role": "system", "content": _code_system(code_format)}, {"role": "user", "content": content}]
+COMPLETE = "Complete the following Python function."
+"""How the code step asks, when the IR is the spec's own (`generation.irSource: spec`): as a user asks a code model
+for a function, the file up to the stub's end in a code block; the IR is what each answer is checked against.
+(Asked from the IR's JSON instead, Qwen2.5-Coder-0.5B's first answer failed tasks its plain answer passed: README.)"""
+_FORMS = {"python": "Answer with the whole function in one Python code block.", "json": _ANSWERS["json"]}
+CONTEXT_CHARS = 6000
+"""At most this much of the file before the stub goes with it (from a line's start)."""
+
+
+def code_messages(text: str, site: SpecSite, code_format: CodeFormat = "json") -> list[dict[str, str]]:
+    """The code step's request: the document `text` up to the end of the stub `site`, to complete."""
+    lines = text.split("\n")
+    before = "\n".join(lines[: site.span.start_line])
+    if len(before) > CONTEXT_CHARS:
+        cut = before[-CONTEXT_CHARS:]
+        before = cut[cut.find("\n") + 1 :]
+    stub = "\n".join(lines[site.span.start_line : site.span.end_line + 1])
+    code = f"{before}\n{stub}\n" if before else f"{stub}\n"
+    return [{"role": "user", "content": f"{COMPLETE} {_FORMS[code_format]}\n\n```python\n{code}```"}]
 
 
 def code_messages_after_ir(
