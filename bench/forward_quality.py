@@ -1,6 +1,6 @@
 """Forward mode against the model alone: HumanEval pass@1 with a real model on this machine's CPU, side by side.
 
-    .venv/bin/python -m bench.forward_quality [--model FILE.gguf] [--sample N] [--modes direct,forward,spec-ir]
+    .venv/bin/python -m bench.forward_quality [--model FILE.gguf] [--sample N] [--modes direct,forward,model-ir]
 
 One model, loaded once in this process (the local backend: llama.cpp on a GGUF file), serves three ways to the same
 functions, with the same token limit for code:
@@ -9,7 +9,8 @@ functions, with the same token limit for code:
   prompt's imports put first). What a user gets from the model without lift-lsp. Greedy.
 - `forward`: lift-lsp's forward mode as shipped (the IR step, the constrained code step, the checks, repair rounds),
   its default settings with a fixed seed.
-- `spec-ir`: forward mode with the IR read from the spec by reverse mode (no model call for the IR).
+- `model-ir`: forward mode with an IR step of the model first (`generation.irSource: model`); as shipped, the IR is
+  the spec's own, read by reverse mode (no model call for it).
 Each program is run against HumanEval's own tests in the sandbox. Prints a table (pass@1, prompts lost and why,
 tokens generated, wall time per prompt), and writes JSON (`bench/results/forward_quality.json`). The CPU engines'
 tokens per second, with the grammar on and off: `bench/engine_speed.py`.
@@ -40,7 +41,7 @@ from lift_lsp.options import Options, parse_options
 from lift_lsp.spec.sites import find_sites
 
 OUT = Path("bench") / "results" / "forward_quality.json"
-MODES = ("direct", "forward", "spec-ir")
+MODES = ("direct", "forward", "model-ir")
 
 
 def direct_program(answer: str, problem: dict[str, Any]) -> str:
@@ -106,8 +107,8 @@ def mode_options(mode: str, args: argparse.Namespace) -> Options:
     generation: dict[str, Any] = {"seed": 0, "cache": False}  # otherwise as shipped
     if args.candidates is not None:
         generation["candidates"] = args.candidates
-    if mode == "spec-ir":
-        generation["irSource"] = "spec"
+    if mode == "model-ir":
+        generation["irSource"] = "model"
     backend = {"kind": "local", "model": args.model, "timeoutS": args.timeout}  # reconciled as the local backend is
     options, problems = parse_options({"generation": generation, "backend": backend})
     assert not problems, problems

@@ -45,7 +45,7 @@ def _stub(messages: list[dict[str, Any]]) -> SpecSite:
     sites = find_sites(found.group(1)) if found else []
     if not sites:
         raise ValueError("no stub in the request")
-    return sites[0]
+    return sites[-1]  # the code request holds the file up to the stub: the stub comes last
 
 
 def _problem(site: SpecSite) -> dict[str, Any]:
