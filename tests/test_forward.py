@@ -104,10 +104,11 @@ async def test_holes_block_generation_until_resolved() -> None:
 
 def test_imports_go_to_the_top_and_helpers_above_the_function() -> None:
     site = _site(MODULE, "double")
-    code = CodeCandidate(imports=["import math", "import functools"], helpers=["def _twice(v):\n    return v + v"],
-                         body="return _twice(n)")  # fmt: skip
+    code = CodeCandidate(imports=["import math", "import functools", "from typing import *"],
+                         helpers=["def _twice(v):\n    return v + v"], body="return _twice(n)")  # fmt: skip
     new = apply_edits(MODULE, candidate_edits(MODULE, site, code))
     ast.parse(new)
+    assert "import *" not in new  # a star import never enters the user's module
     assert new.count("import math") == 1 and new.index("import functools") < new.index("def _twice")
     assert new.index("def _twice") < new.index("def double") and "    return _twice(n)\n" in new
     assert new.endswith("def keep(x: float) -> float:\n    return math.floor(x)\n")

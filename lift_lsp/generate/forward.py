@@ -113,10 +113,17 @@ def body_edit(site: SpecSite, body: str) -> Edit:
     return Edit(start[0], start[1], end_line, end_col, "\n" + indented)
 
 
+_STAR_IMPORT = re.compile(r"from\s+\S+\s+import\s+\*$")
+
+
 def import_edit(text: str, imports: list[str]) -> Edit | None:
-    """Imports the module lacks, inserted after its docstring, `__future__` imports and leading imports."""
+    """Imports the module lacks, inserted after its docstring, `__future__` imports and leading imports. A star import
+    (`from typing import *`, which a model completing a file likes to write) is never added to the user's module: a
+    body that needs one of its names fails the static check, and that error goes back to the model."""
     existing = {line.strip() for line in text.split("\n")}
-    wanted = [i.strip() for i in imports if i.strip() and i.strip() not in existing]
+    wanted = [
+        i.strip() for i in imports if i.strip() and i.strip() not in existing and not _STAR_IMPORT.match(i.strip())
+    ]
     if not wanted:
         return None
     lines = text.split("\n")
