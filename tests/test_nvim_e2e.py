@@ -232,16 +232,14 @@ def test_neovim_hover_generate_diagnostics_and_quick_fix(model_url: str, tiny_mo
 
 REAL_STUB_FILE = '''"""A module with one stub, for the real model."""
 
-RATE = 3
 
+def larger(a: int, b: int) -> int:
+    """Return the larger of two numbers.
 
-def combine(a: int, b: int) -> int:
-    """Add two numbers, then multiply the sum by RATE.
-
-    >>> combine(1, 2)
-    9
-    >>> combine(0, 5)
-    15
+    >>> larger(1, 2)
+    2
+    >>> larger(5, 3)
+    5
     """
     ...
 '''
@@ -270,7 +268,7 @@ def test_neovim_generates_a_body_that_passes_the_stubs_examples_with_the_real_mo
         "LIFT_E2E_CMD": json.dumps([sys.executable, "-m", "lift_lsp.cli", "serve"]),
         "LIFT_E2E_SETTINGS": json.dumps(settings),
         "LIFT_E2E_STUB": str(stub),
-        "LIFT_E2E_STUB_LINE": str(REAL_STUB_FILE.split("\n").index("def combine(a: int, b: int) -> int:")),
+        "LIFT_E2E_STUB_LINE": str(REAL_STUB_FILE.split("\n").index("def larger(a: int, b: int) -> int:")),
         "LIFT_E2E_CHECK": str(check),
         "LIFT_E2E_BUFFER_OUT": str(buffer_out),
         "LIFT_E2E_RESULT": str(result_path),
@@ -287,5 +285,5 @@ def test_neovim_generates_a_body_that_passes_the_stubs_examples_with_the_real_mo
     assert stub.read_text() == REAL_STUB_FILE  # inserted in the buffer, not saved
     generated = tmp_path / "generated.py"
     generated.write_text(new)
-    counts = examples_of(generated, "combine")
+    counts = examples_of(generated, "larger")
     assert counts["ran"] == 2 and counts["passed"] == 2 and counts["findings"] == [], (new, counts)

@@ -139,6 +139,7 @@ async function main() {
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--window-size=1400,1000'],
     defaultViewport: { width: 1400, height: 1000 },
+    protocolTimeout: GENERATE_MS + STEP_MS, // a wait is one call to the browser: the generation's may be long
   });
   const page = await browser.newPage();
   try {
