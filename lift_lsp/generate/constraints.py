@@ -15,12 +15,10 @@ the subset grammar is a grammar-only (`ebnf`) constraint, which such a backend r
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 from lift_lsp.generate.backends.base import Constraint
-from lift_lsp.generate.grammar import code_constraint, ir_constraint
+from lift_lsp.generate.grammar import code_constraint, ebnf_literal, ir_constraint, json_literal
 from lift_lsp.spec.ir import IR
 from lift_lsp.spec.sites import SpecSite
 
@@ -38,12 +36,6 @@ _DEFAULT_RULES = {
 BUILTINS = ("len", "sum", "min", "max", "abs", "sorted", "range", "list", "int", "str", "bool", "reversed")
 
 
-def _literal(value: Any) -> str:
-    """An EBNF string literal matching `value`'s JSON text in the grammar's layout (", " and ": ")."""
-    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _replace_rule(ebnf: str, name: str, body: str) -> str:
     pattern = re.compile(rf"^{re.escape(name)} ::= .*$", re.MULTILINE)
     if not pattern.search(ebnf):
@@ -57,12 +49,12 @@ def pinned_ir_constraint(spec: IR) -> Constraint:
     assert base.ebnf is not None
     dumped = spec.model_dump(mode="json")
     parts = dict(_DEFAULT_RULES)
-    parts["signature"] = _literal(dumped["signature"])
+    parts["signature"] = json_literal(dumped["signature"])
     parts["holes"] = '"[]"'
     parts["provenance"] = '"[]"'
     for field in ("examples", "preconditions", "postconditions"):
         if dumped[field]:
-            parts[field] = _literal(dumped[field])
+            parts[field] = json_literal(dumped[field])
     pieces = [f'"{{\\"{_IR_FIELDS[0]}\\": " {parts[_IR_FIELDS[0]]}']
     pieces += [f'", \\"{field}\\": " {parts[field]}' for field in _IR_FIELDS[1:]]
     root = " ".join(pieces) + ' "}"'
@@ -156,17 +148,10 @@ def python_block_constraint(opening: str = "") -> Constraint:
     if not opening or "`" in opening:  # a backtick in the opening could end the code block early
         return Constraint(kind="ebnf", name=PYTHON_BLOCK, ebnf=_PYTHON_BLOCK_EBNF)
     ebnf = (
-        f'root ::= "```python\\n" py_imports {_text_literal(opening)} py_text "```"\n'
+        f'root ::= "```python\\n" py_imports {ebnf_literal(opening)} py_text "```"\n'
         'py_imports ::= (("import " | "from ") [^\\n`]* "\\n" | "\\n")*\n' + _PYTHON_BLOCK_EBNF.split("\n", 1)[1]
     )
     return Constraint(kind="ebnf", name=PYTHON_BLOCK, ebnf=ebnf)
-
-
-def _text_literal(text: str) -> str:
-    """An EBNF string literal matching `text` exactly, control characters escaped."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    escaped = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", escaped)
-    return f'"{escaped}"'
 
 
 def code_constraint_for(site: SpecSite, body_syntax: str = "free") -> Constraint:

@@ -104,14 +104,15 @@ _NUMBER_RULES = {
 }
 
 
-def _literal(text: str) -> str:
-    """An EBNF string literal matching `text` exactly."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def ebnf_literal(text: str) -> str:
+    """An EBNF string literal matching `text` exactly, control characters escaped."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return '"' + re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", escaped) + '"'
 
 
-def _json_literal(value: Any, then: str | None = None) -> str:
+def json_literal(value: Any, then: str | None = None) -> str:
     """The literal of `value`'s JSON text (in the grammar's layout), followed by `then`."""
-    return _literal(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")) + (then or ""))
+    return ebnf_literal(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")) + (then or ""))
 
 
 def _unsupported(schema: dict[str, Any], known: set[str], where: str) -> None:
@@ -157,7 +158,7 @@ class _Converter:
             if then is None:
                 self.string_bodies.append(string_content_rule(rest, '"\\""', ITEM_STRING_LOOKAHEAD))
             else:
-                self.string_bodies.append(string_content_rule(rest, _literal('"' + then)))
+                self.string_bodies.append(string_content_rule(rest, ebnf_literal('"' + then)))
             if min_len:
                 self.helpers.add("json_char")
         return self.string_rules[key]
@@ -197,13 +198,13 @@ class _Converter:
             return "(" + " | ".join(alts) + ")"
         if "const" in schema:
             _unsupported(schema, {"const", "type"}, hint)
-            return _json_literal(schema["const"], then)
+            return json_literal(schema["const"], then)
         if "enum" in schema:
             _unsupported(schema, {"enum", "type"}, hint)
             values = schema["enum"]
             if not values:
                 raise ValueError(f"{hint}: empty enum")
-            return "(" + " | ".join(_json_literal(v, then) for v in values) + ")"
+            return "(" + " | ".join(json_literal(v, then) for v in values) + ")"
         kind = schema.get("type")
         if isinstance(kind, list):
             alts = [self.expr({**schema, "type": k}, f"{hint}_{k}", then) for k in kind]
@@ -276,7 +277,7 @@ class _Converter:
             name = own or self.new_rule(hint)
             keys = [json.dumps(key, ensure_ascii=False) for key in props]
             followers = [f", {key}: " for key in keys[1:]] + ["}"]
-            parts = [_literal("{" + keys[0] + ": ")]
+            parts = [ebnf_literal("{" + keys[0] + ": ")]
             for (key, value), then in zip(props.items(), followers, strict=True):
                 parts.append(self.expr(value, f"{name}_{key}", then))
             self.rules[name] = " ".join(parts)
@@ -312,7 +313,7 @@ class _Converter:
 
 
 def _followed(expr: str, then: str | None) -> str:
-    return f"{expr} {_literal(then)}" if then else expr
+    return f"{expr} {ebnf_literal(then)}" if then else expr
 
 
 def _string_rule_name(then: str | None, min_len: int, taken: set[str]) -> str:
