@@ -100,13 +100,17 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
     return out
 
 
+def _opening_end(site: SpecSite) -> tuple[int, int]:
+    """(line, column) where the function's `def` line(s) and docstring end: what the body follows."""
+    if site.docstring_span is not None:
+        return site.docstring_span.end_line, site.docstring_span.end_col
+    return site.header_end_line, site.header_colon_col + 1
+
+
 def body_edit(site: SpecSite, body: str) -> Edit:
     """The edit that replaces the stub's body (after the docstring, if any) with `body` (zero-indented)."""
     indented = textwrap.indent(body.strip("\n"), site.body_indent, lambda line: bool(line.strip()))
-    if site.docstring_span is not None:
-        start = (site.docstring_span.end_line, site.docstring_span.end_col)
-    else:
-        start = (site.header_end_line, site.header_colon_col + 1)
+    start = _opening_end(site)
     end_line, end_col = site.body_span.end_line, site.body_span.end_col
     if site.docstring_span is not None and (end_line, end_col) < start:
         end_line, end_col = start
@@ -121,9 +125,8 @@ def import_edit(text: str, imports: list[str]) -> Edit | None:
     (`from typing import *`, which a model completing a file likes to write) is never added to the user's module: a
     body that needs one of its names fails the static check, and that error goes back to the model."""
     existing = {line.strip() for line in text.split("\n")}
-    wanted = [
-        i.strip() for i in imports if i.strip() and i.strip() not in existing and not _STAR_IMPORT.match(i.strip())
-    ]
+    stripped = (i.strip() for i in imports)
+    wanted = [i for i in stripped if i and i not in existing and not _STAR_IMPORT.match(i)]
     if not wanted:
         return None
     lines = text.split("\n")
@@ -233,11 +236,7 @@ def function_opening(text: str, site: SpecSite) -> str:
     opening as the tokenizer splits text (`\"\"\"` and the newline after it are one token); without it the model took
     the line as unfinished and wrote spaces at the end of it."""
     lines = text.split("\n")
-    end_line, end_col = (
-        (site.docstring_span.end_line, site.docstring_span.end_col)
-        if site.docstring_span is not None
-        else (site.header_end_line, site.header_colon_col + 1)
-    )
+    end_line, end_col = _opening_end(site)
     chunk = lines[site.def_line : end_line + 1]
     chunk[-1] = chunk[-1][:end_col]
     indent = site.span.start_col
@@ -485,6 +484,10 @@ async def _search(
     checked: set[str] = set()
     valid = 0
     rounds = generation.repairs + 1
+    if _format(generation) == "python":
+        first, repair = python_block_constraint(), python_block_constraint(function_opening(text, site))
+    else:
+        first = repair = code_constraint_for(site, generation.body_syntax)
     for round_index in range(rounds):
         label = "code" if round_index == 0 else f"repair {round_index}/{generation.repairs}"
         count = 1 if round_index == 0 else generation.candidates
@@ -492,9 +495,7 @@ async def _search(
         result = await backend.generate(
             GenerationRequest(
                 messages=messages,
-                constraint=python_block_constraint(function_opening(text, site) if round_index else "")
-                if _format(generation) == "python"
-                else code_constraint_for(site, generation.body_syntax),
+                constraint=repair if round_index else first,
                 n=count,
                 max_tokens=generation.max_tokens_code,
                 temperature=0.0 if round_index == 0 else generation.temperature,
