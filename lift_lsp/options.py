@@ -49,7 +49,11 @@ class GenerationOptions(_Section):
     """Code candidates sampled per repair round (one request with `n`). The first round is one greedy candidate, the
     model's own best answer; the first candidate that passes the checks wins."""
     repairs: int = Field(default=2, ge=0, le=8)
-    """Repair rounds after a round in which no candidate passed, each with the last error fed back."""
+    """Repair rounds after a round in which no candidate passed."""
+    repair_prompt: Literal["request", "feedback"] = "request"
+    """What a repair round asks: `request`, the first request again, its candidates sampled (as pass@k filtering
+    does; a small model shown its own failing answer tends to write it again); `feedback`, the conversation so far
+    with the last candidate and the checks it failed."""
     ir_source: Literal["model", "spec"] = "spec"
     """Where the code step's IR comes from: `spec`, the IR lift-lsp reads from the spec itself (reverse mode), with no
     model call; `model`, an IR step first (the model writes what the spec leaves out, under the IR grammar, and may

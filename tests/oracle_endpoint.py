@@ -6,7 +6,7 @@ answers it delivers), never a model's quality. The model named in the request pi
 - `canonical`: the IR step gets the stub's own IR (lift-lsp's reading of its spec, without holes), every code
   candidate the problem's canonical solution;
 - `wrong-then-right`: the first code round gets a wrong body (`return None`), each repair round the canonical
-  solution (a repair round is the one whose messages hold an earlier code answer);
+  solution (a repair round is one that samples: the first code round is greedy);
 - `undefined-name`: every code candidate calls a function that is defined nowhere.
 
 Every answer matches the output schema and comes `n` times. The prompt is found by the `def` line and docstring of
@@ -72,7 +72,7 @@ def answer(mode: str, body: dict[str, Any]) -> str:
         ir = function_ir(site).ir.model_copy(update={"holes": [], "provenance": []})
         return ir.model_dump_json()
     canonical = textwrap.dedent(_problem(site)["canonical_solution"]).strip("\n")
-    repair = any(m["role"] == "assistant" and ('"body"' in m["content"] or "```" in m["content"]) for m in messages)
+    repair = float(body.get("temperature") or 0.0) > 0.0
     params = ", ".join(p.name for p in site.params)
     code = {
         "canonical": canonical,

@@ -41,6 +41,7 @@ MODULE = textwrap.dedent(
     '''
 )
 OPTIONS = GenerationOptions(candidates=1, repairs=1, cache=False, ir_source="model")  # the IR step scripted too
+FEEDBACK = OPTIONS.model_copy(update={"repair_prompt": "feedback"})  # repair rounds shown the checks that failed
 
 
 def _ir_json(text: str = MODULE, name: str = "double") -> str:
@@ -55,9 +56,11 @@ def _site(text: str, name: str):  # type: ignore[no-untyped-def]
     return next(s for s in find_sites(text) if s.qualname == name)
 
 
-async def _run(script: list[object], text: str = MODULE, name: str = "double"):  # type: ignore[no-untyped-def]
+async def _run(  # type: ignore[no-untyped-def]
+    script: list[object], text: str = MODULE, name: str = "double", options: GenerationOptions = OPTIONS
+):
     backend = ScriptedBackend(script)  # type: ignore[arg-type]
-    outcome = await generate(text, _site(text, name), backend, OPTIONS, SandboxOptions(example_timeout_s=2))
+    outcome = await generate(text, _site(text, name), backend, options, SandboxOptions(example_timeout_s=2))
     return outcome, backend
 
 
@@ -67,8 +70,16 @@ async def test_passing_candidate_replaces_only_the_stub_body() -> None:
     assert outcome.new_text == MODULE.replace("    ...\n", "    return n * 2\n")
 
 
-async def test_failing_candidate_is_repaired_with_the_error_fed_back() -> None:
+async def test_a_repair_round_asks_the_first_request_again_by_default() -> None:
     outcome, backend = await _run([_ir_json(), _code("return n + 2"), _code("return 2 * n")])
+    assert outcome.ok and outcome.attempts == 2
+    assert backend.requests[2].messages == backend.requests[1].messages
+    assert backend.requests[2].temperature == OPTIONS.temperature > 0
+    assert "return 2 * n" in outcome.new_text
+
+
+async def test_failing_candidate_is_repaired_with_the_error_fed_back() -> None:
+    outcome, backend = await _run([_ir_json(), _code("return n + 2"), _code("return 2 * n")], options=FEEDBACK)
     assert outcome.ok and outcome.attempts == 2
     repair_prompt = backend.requests[2].messages[-1]["content"]
     assert "`double(2)`" not in repair_prompt and "`double(-3)`: expected -6, got -1" in repair_prompt
@@ -128,7 +139,7 @@ def test_one_line_stubs_and_methods() -> None:
 
 
 async def test_undefined_names_are_caught_before_any_example_runs_and_fed_back() -> None:
-    outcome, backend = await _run([_ir_json(), _code("return twice(n)"), _code("return 2 * n")])
+    outcome, backend = await _run([_ir_json(), _code("return twice(n)"), _code("return 2 * n")], options=FEEDBACK)
     assert outcome.ok and outcome.attempts == 2
     assert outcome.errors == ["line 14: undefined name 'twice'"]  # pyflakes' message, not a NameError at run time
     assert "undefined name 'twice'" in backend.requests[2].messages[-1]["content"]
@@ -201,14 +212,16 @@ async def test_failures_say_what_kind_they_are() -> None:
 BROKEN = MODULE.replace("    ...\n", "    return n + 2\n")
 
 
-async def _fix(script: list[object], text: str = BROKEN, name: str = "double"):  # type: ignore[no-untyped-def]
+async def _fix(  # type: ignore[no-untyped-def]
+    script: list[object], text: str = BROKEN, name: str = "double", options: GenerationOptions = OPTIONS
+):
     backend = ScriptedBackend(script)  # type: ignore[arg-type]
-    outcome = await fix(text, _site(text, name), backend, OPTIONS, SandboxOptions(example_timeout_s=2))
+    outcome = await fix(text, _site(text, name), backend, options, SandboxOptions(example_timeout_s=2))
     return outcome, backend
 
 
 async def test_fix_sends_the_current_body_and_failing_checks_and_offers_a_passing_candidate() -> None:
-    outcome, backend = await _fix([_code("return n * 3"), _code("return n * 2")])
+    outcome, backend = await _fix([_code("return n * 3"), _code("return n * 2")], options=FEEDBACK)
     assert outcome.ok and outcome.attempts == 2, outcome.message
     assert outcome.new_text == MODULE.replace("    ...\n", "    return n * 2\n")
     prompt = backend.requests[0].messages[-1]["content"]

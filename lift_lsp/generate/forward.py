@@ -475,9 +475,9 @@ async def _search(
 ) -> Outcome:
     """Code rounds, their candidates checked in turn; the first that passes wins. The first round is one greedy
     candidate: the model's own best answer, what it would write alone. After a round with none passing, a repair
-    round of `generation.candidates` sampled candidates with the last error fed back, each function's opening forced
-    (`python_block_constraint`: its tokens then cost no model step each). A candidate that repeats one already
-    checked is not checked again."""
+    round of `generation.candidates` sampled candidates, asked the first request again or shown the last error
+    (`generation.repairPrompt`), each function's opening forced (`python_block_constraint`: its tokens then cost no
+    model step each). A candidate that repeats one already checked is not checked again."""
     text, site = search.text, search.site
     messages = search.messages
     errors: list[str] = []
@@ -542,7 +542,7 @@ async def _search(
                 return Outcome(True, search.done, edits, new_text, search.ir, round_index + 1, errors)
             last_text, last_error = candidate_text, "\n".join(problems[:5])
             errors.append(last_error)
-        if round_index + 1 < rounds and last_text:
+        if round_index + 1 < rounds and last_text and generation.repair_prompt == "feedback":
             messages = repair_messages(search.messages, last_text, last_error, _format(generation))
     last = errors[-1] if errors else "?"
     return Outcome(
