@@ -1,10 +1,11 @@
 """VS Code end to end: the extension's `.vsix` installed in a real VS Code (code-server, from npm), driven by headless
 Chromium through puppeteer-core (`editor-clients/vscode/e2e/drive.js`), on a workspace whose `.venv` holds lift-lsp.
 
-The extension must find and start the server on its own; then hover shows the IR, a saved wrong example appears in
-the Problems panel, and the quick fix picked from the first menu its line's lightbulb opens removes it. `make test`
-installs code-server and puppeteer-core (`make vscode-e2e`, which needs Chromium and the Debian packages that
-`.ci/run` installs as root).
+The extension must find and start the server on its own; then hover shows the IR, "Generate from spec" picked from
+the lightbulb, with the real model behind `lift-lsp serve-model`, writes a body that passes the stub's examples, a
+saved wrong example appears in the Problems panel, and the quick fix picked from the first menu its line's lightbulb
+opens removes it. `make test` installs code-server and puppeteer-core (`make vscode-e2e`, which needs Chromium and
+the Debian packages that `.ci/run` installs as root).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import examples_of
 from tests.vscode_util import VSCODE, package_vsix
 
 E2E = VSCODE / "e2e"
 CODE_SERVER = E2E / "node_modules" / ".bin" / "code-server"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NODE = shutil.which("node")
-TIMEOUT_S = 600
+TIMEOUT_S = 3000  # a bound for a hang only: the real model's generation on a busy CPU takes minutes
 
 pytestmark = pytest.mark.skipif(
     NODE is None or CHROMIUM is None or not CODE_SERVER.exists() or not (VSCODE / "node_modules").exists(),
@@ -46,6 +48,17 @@ def running_max(values: list[int]) -> list[int]:
 
     >>> running_max([1, 3, 2, 5, 4])
     [1, 3, 3, 5, 5]
+    """
+    ...
+
+
+def larger(a: int, b: int) -> int:
+    """Return the larger of two numbers.
+
+    >>> larger(1, 2)
+    2
+    >>> larger(5, 3)
+    5
     """
     ...
 '''
@@ -82,10 +95,24 @@ def _free_port() -> int:
         return port
 
 
+def _backend_settings(url: str, model: Path) -> dict[str, Any]:
+    """The real model behind `lift-lsp serve-model`, with the generation settings as shipped (no cache, a seed)."""
+    return {
+        "lift.backend.kind": "openai",
+        "lift.backend.url": url,
+        "lift.backend.model": str(model),
+        "lift.backend.constraintFormat": "ebnf",
+        "lift.backend.timeoutS": 900,
+        "lift.backend.maxRetries": 0,
+        "lift.generation.cache": False,
+        "lift.generation.seed": 0,
+    }
+
+
 @pytest.fixture()
-def code_server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
-    """code-server with the LIFT extension installed, serving a workspace whose .venv holds lift-lsp: (URL of
-    the workspace, the workspace, code-server's log)."""
+def code_server(tmp_path: Path, real_model_url: str, real_model: Path) -> Iterator[tuple[str, Path, Path]]:
+    """code-server with the LIFT extension installed, serving a workspace whose .venv holds lift-lsp, the real
+    model behind it: (URL of the workspace, the workspace, code-server's log)."""
     workspace = tmp_path / "project"
     workspace.mkdir()
     (workspace / "stubs.py").write_text(STUBS)
@@ -96,7 +123,9 @@ def code_server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     (workspace / ".venv").symlink_to(venv, target_is_directory=True)
     data, extensions = tmp_path / "user-data", tmp_path / "extensions"
     (data / "User").mkdir(parents=True)
-    (data / "User" / "settings.json").write_text(json.dumps(USER_SETTINGS))
+    (data / "User" / "settings.json").write_text(
+        json.dumps(USER_SETTINGS | _backend_settings(real_model_url, real_model))
+    )
     common = [str(CODE_SERVER), "--user-data-dir", str(data), "--extensions-dir", str(extensions)]
     installed = subprocess.run(
         [*common, "--install-extension", str(package_vsix(tmp_path)[0])], capture_output=True, text=True, timeout=300
@@ -134,7 +163,10 @@ def code_server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
             proc.wait()
 
 
-def test_vscode_hover_problems_and_the_lightbulb_quick_fix(code_server: tuple[str, Path, Path], tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_vscode_hover_generate_problems_and_the_lightbulb_quick_fix(
+    code_server: tuple[str, Path, Path], tmp_path: Path
+) -> None:
     url, workspace, log = code_server
     assert NODE is not None and CHROMIUM is not None
     result_path = tmp_path / "result.json"
@@ -164,6 +196,15 @@ def test_vscode_hover_problems_and_the_lightbulb_quick_fix(code_server: tuple[st
     # Hover: the IR of the function under the mouse.
     assert "def running_max(values: list[int]) -> list[int]" in results["hover"], report
     assert "Return the running maximum of a list of integers." in results["hover"], report
+    # "Generate from spec", from the lightbulb's first menu on `larger`: only its body changed, and the saved body
+    # passes the stub's examples (run again here, in the sandbox).
+    assert "Generate from spec" in results["offered_generate"], report
+    generated = (workspace / "stubs.py").read_text()
+    before, after = STUBS.rsplit("    ...\n", 1)
+    assert generated.startswith(before.rstrip("\n")) and generated.endswith(after), generated
+    assert generated.count("    ...\n") == 1, generated  # running_max is still a stub
+    counts = examples_of(workspace / "stubs.py", "larger")
+    assert counts["ran"] == 2 and counts["passed"] == 2 and counts["findings"] == [], (generated, counts)
     # Saving the broken example put lift's error in the Problems panel.
     assert "`sq(3)`: expected 6, got 9" in results["problem"] and "LIFT001" in results["problem"], report
     # The lightbulb offered the quick fix; it restored the right result; after saving, the problem is gone.

@@ -1,6 +1,7 @@
 // Drives a real VS Code (code-server) in headless Chromium as a user would, with the LIFT extension installed and a
 // workspace whose .venv holds lift-lsp. Run by tests/test_vscode_e2e.py, which starts code-server and asserts on the
-// JSON this script writes. Steps: open stubs.py and hover a function name (the IR); open square.py, break its example
+// JSON this script writes. Steps: open stubs.py and hover a function name (the IR); pick "Generate from spec" in the
+// lightbulb's menu on another stub's `def` line and save the generated body; open square.py, break its example
 // and save (the Problems panel shows lift's LIFT001); click the lightbulb on that line and pick "Update the example to
 // the actual result" in the first menu it opens; save again (the problem is gone).
 //
@@ -16,6 +17,7 @@ const puppeteer = require('puppeteer-core');
 const env = process.env;
 const results = { steps: [], ok: false };
 const STEP_MS = 120000;
+const GENERATE_MS = 1800000; // a bound for a hang only: a real model on a busy CPU is slow, and its speed is not tested
 
 function write() {
   fs.writeFileSync(env.LIFT_E2E_RESULT, JSON.stringify(results, null, 1));
@@ -137,6 +139,7 @@ async function main() {
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--window-size=1400,1000'],
     defaultViewport: { width: 1400, height: 1000 },
+    protocolTimeout: GENERATE_MS + STEP_MS, // a wait is one call to the browser: the generation's may be long
   });
   const page = await browser.newPage();
   try {
@@ -190,7 +193,26 @@ async function run(page) {
   if (hover === null) throw new Error('no hover with the IR of running_max');
   step('hover', { hover });
 
-  // 2. Break the example of square.py and save: lift's diagnostic in the Problems panel.
+  // 2. Generate a stub's body: "Generate from spec" from the first menu of the lightbulb on `larger`'s `def` line;
+  // the model behind the server writes it, VS Code applies the server's edit; saved, so the test can run its
+  // examples. A notification that the generation failed ends the wait too, and is reported.
+  const stub = (await editorText(page)).split('\n');
+  const defLine = stub.findIndex((line) => line.startsWith('def larger')) + 1;
+  const stubs = stub.filter((line) => line.trim() === '...').length;
+  await pickQuickFix(page, defLine, stub.length, 'Generate from spec');
+  step('generate picked', { offered_generate: results.offered });
+  const outcome = await untilWithin(page, GENERATE_MS, (before) => {
+    const lines = [...document.querySelectorAll('.editor-instance .view-line')].map((l) => l.innerText.trim());
+    const toasts = [...document.querySelectorAll('.notifications-toasts .notification-list-item-message')];
+    const said = toasts.map((t) => t.innerText.trim()).filter((t) => t.includes('LIFT') || t.includes('lift-lsp'));
+    if (said.length > 0) return { said };
+    return lines.length > 0 && lines.filter((line) => line === '...').length < before ? { said: [] } : null;
+  }, stubs);
+  if (outcome.said.length > 0) throw new Error(`the generation did not apply: ${JSON.stringify(outcome.said)}`);
+  await press(page, 'Control+S');
+  step('generated', { generated: await editorText(page) });
+
+  // 3. Break the example of square.py and save: lift's diagnostic in the Problems panel.
   await openFile(page, 'square.py', '>>> sq(3)');
   const before = await editorText(page);
   const wantLine = before.split('\n').indexOf('    9') + 1;
@@ -207,7 +229,7 @@ async function run(page) {
   });
   step('problem', { problem, problemsAfterSave: await problems(page) });
 
-  // 3. The lightbulb on the example's line: its quick fix, picked with the mouse from the first menu it opens.
+  // 4. The lightbulb on the example's line: its quick fix, picked with the mouse from the first menu it opens.
   const lastLine = before.split('\n').length; // empty: no function there
   await pickQuickFix(page, wantLine - 1, lastLine, 'Update the example to the actual result');
   await until(page, () => {
@@ -218,7 +240,7 @@ async function run(page) {
   await press(page, 'Control+S');
   step('fixed', { fixed });
 
-  // 4. After the save, lift's problem is gone.
+  // 5. After the save, lift's problem is gone.
   await until(page, () => {
     const panel = document.querySelector('.markers-panel');
     if (!panel) return false;
