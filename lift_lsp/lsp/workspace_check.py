@@ -4,6 +4,7 @@ progress the editor can cancel."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -51,7 +52,7 @@ async def check_workspace(ls: LiftServer) -> dict[str, Any]:
         loop.call_soon_threadsafe(progress.report, f"{done}/{total} {file}", done * 100 // total)
 
     options = ls.options
-    work = asyncio.to_thread(
+    work = functools.partial(
         check_paths,
         roots,
         python=options.python.interpreter,
@@ -66,21 +67,22 @@ async def check_workspace(ls: LiftServer) -> dict[str, Any]:
         stop=stop,
     )
     try:
-        checked = await work
+        checked = await asyncio.to_thread(work)
     except asyncio.CancelledError:
         stop.set()  # `$/cancelRequest`: the thread starts no further file
         raise
     finally:
         progress.end(CANCELLED_MESSAGE if stop.is_set() else None)
-    totals = publish(ls, checked, open_texts)
+    totals = await publish(ls, checked, open_texts)
     if stop.is_set():
         ls.show(f"lift-lsp: workspace check cancelled; {totals['files']} file(s) checked")
         return totals | {"cancelled": True, "message": CANCELLED_MESSAGE}
     return totals
 
 
-def publish(ls: LiftServer, checked: list[Checked], open_texts: dict[str, str]) -> dict[str, Any]:
-    """Publish each checked file's diagnostics (and keep them for its hovers and quick fixes); the totals."""
+async def publish(ls: LiftServer, checked: list[Checked], open_texts: dict[str, str]) -> dict[str, Any]:
+    """Publish each checked file's diagnostics (and keep them for its hovers and quick fixes); the totals. Requests
+    are answered between two files: a large tree's files are not published in one go on the event loop."""
     findings = errors = 0
     for item in checked:
         if item.report is None:
@@ -94,6 +96,7 @@ def publish(ls: LiftServer, checked: list[Checked], open_texts: dict[str, str]) 
         )
         findings += len(item.report.findings)
         errors += sum(f.severity == "error" for f in item.report.findings)
+        await asyncio.sleep(0)
     return {"files": len(checked), "findings": findings, "errors": errors}
 
 
