@@ -35,11 +35,10 @@ from lift_lsp.generate.forward import Outcome, apply_edits, candidate_edits, gen
 from lift_lsp.generate.grammar import ir_constraint
 from lift_lsp.lsp.actions import resolve_type_holes
 from lift_lsp.lsp.analysis import DocumentAnalysis
-from lift_lsp.options import GenerationOptions, Options, parse_options
+from lift_lsp.options import Options, parse_options
 from lift_lsp.spec.ir import IR
 from lift_lsp.spec.sites import SpecSite
 
-DEFAULT_OUT = Path("bench") / "results" / "humaneval_forward.json"
 RANDOM_MODEL_NOTE = "quality figures are meaningless for a random-weight model; this run shows the harness works"
 ORACLE_NOTE = (
     "with a perfect model (an endpoint answering HumanEval's canonical solutions): these figures measure what the "
@@ -360,39 +359,11 @@ def render(report: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lift-lsp bench", description="forward mode on HumanEval against an OpenAI-compatible endpoint"
-    )
-    parser.add_argument("--url", required=True, help="the endpoint's base URL, e.g. http://127.0.0.1:30000/v1")
-    parser.add_argument("--model", required=True, help="the served model's name")
-    parser.add_argument("--backend", choices=["openai", "modal"], default="openai")
-    parser.add_argument(
-        "--constraint-format", choices=["json_schema", "ebnf", "structured_outputs"], help="how the grammar is sent"
-    )
-    parser.add_argument("--limit", type=int, help="the first N prompts (default: all 164)")
-    parser.add_argument("--candidates", type=int, default=1)
-    parser.add_argument("--repairs", type=int, default=2)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--body-syntax", choices=["free", "subset"], default="free")
-    parser.add_argument(
-        "--ir-source",
-        choices=["spec", "model"],
-        default=GenerationOptions().ir_source,
-        help="where the IR comes from: the spec (as shipped) or an IR step of the model",
-    )
-    parser.add_argument("--max-tokens-ir", type=int)
-    parser.add_argument("--max-tokens-code", type=int)
-    parser.add_argument("--timeout", type=float, help="seconds one backend request may take")
-    parser.add_argument("--test-timeout", type=float, default=10.0, help="seconds for HumanEval's own check()")
-    parser.add_argument(
-        "--example-timeout", type=float, help="seconds one docstring example may take (sandbox.exampleTimeoutS)"
-    )
-    parser.add_argument("--gpu-hour-usd", type=float, default=1.95, help="price of one GPU-hour of the endpoint")
-    parser.add_argument(
-        "--jobs", type=int, default=1, help="prompts run at once (more than 1 makes the latencies overlap)"
-    )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the JSON report (default: {DEFAULT_OUT})")
+    """`lift-lsp bench`'s own parser (its flags are the command line's, `cli.add_bench_arguments`)."""
+    from lift_lsp.cli import BENCH_DESCRIPTION, add_bench_arguments
+
+    parser = argparse.ArgumentParser(prog="lift-lsp bench", description=BENCH_DESCRIPTION)
+    add_bench_arguments(parser)
     return parser
 
 
@@ -444,7 +415,11 @@ async def run_all(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Forward mode on each HumanEval prompt against the endpoint; prints the report and writes it to `args.out`."""
     options, errors = parse_options(_settings(args))
     for error in errors:
         print(f"lift-lsp bench: {error}", file=sys.stderr)

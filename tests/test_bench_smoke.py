@@ -59,7 +59,13 @@ def test_lsp_latency_measures_both_servers(tmp_path: Path) -> None:
         "code_action_p50",
         "after_open_p50",
         "after_open_p99",
+        "workspace_check_p99",
     }
+    checked = report["workspace_check"]  # lift-lsp's hovers with no check running, then during the workspace check
+    assert checked["idle"]["n"] == report["config"]["requests"] and checked["during_check"]["n"] >= 1
+    assert checked["during_check"]["answered"] == checked["during_check"]["n"]
+    assert checked["check"]["files"] == checked["stdlib_files"] + 1  # the copied standard library and the hovered file
+    assert "workspace_check lift-lsp during the check" in stdout
 
 
 def test_load_latency_runs_generations_and_cancels_half(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:

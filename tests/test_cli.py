@@ -53,6 +53,22 @@ def test_generate_without_backend_says_how_to_configure() -> None:
     assert done.returncode == 2 and "--url URL --model M" in done.stderr
 
 
+def test_serve_model_and_bench_are_subcommands_whose_flags_their_help_shows() -> None:
+    serve_model = lift("serve-model", "--help")
+    assert serve_model.returncode == 0 and serve_model.stdout.startswith("usage: lift-lsp serve-model")
+    for flag in ("--model", "--host", "--port", "--device", "--dtype", "--threads", "--engine", "--request-timeout"):
+        assert flag in serve_model.stdout
+    bench = lift("bench", "--help")
+    assert bench.returncode == 0 and bench.stdout.startswith("usage: lift-lsp bench")
+    for flag in ("--url", "--model", "--limit", "--ir-source", "--jobs", "--out"):
+        assert flag in bench.stdout
+    missing = lift("serve-model", "--port", "0")
+    assert missing.returncode == 2 and "lift-lsp serve-model: error: the following arguments are required: --model" in (
+        missing.stderr
+    )
+    assert "--url" in lift("bench").stderr  # required by the subcommand's own parser
+
+
 def test_generate_diff_against_serve_model(model_url: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     source = tmp_path / "one.py"
     text = 'def combine(a: int, b: int) -> int:\n    """Combine two numbers into one number."""\n    ...\n'

@@ -18,7 +18,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.fault_server import FaultServer, Gated, Hang, Raw, closed_port, ok, status
-from tests.lsp_util import SERVER, code_actions, open_doc, start
+from tests.lsp_util import SERVER, code_actions, open_doc, replace_range, start
 
 STUB_FILE = '''"""A module with one stub among ordinary code."""
 
@@ -137,19 +137,7 @@ async def _edit_during_generation(
     uri = open_doc(client, path)
     task = asyncio.ensure_future(_generate(client, uri, "combine"))
     assert await asyncio.to_thread(server.wait_for_requests, 1, 60)  # the generation is in flight
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-            content_changes=[
-                types.TextDocumentContentChangePartial(
-                    range=types.Range(
-                        start=types.Position(line=4, character=0), end=types.Position(line=4, character=8)
-                    ),
-                    text="RATE = 4",
-                )
-            ],
-        )
-    )
+    replace_range(client, uri, 2, (4, 0), (4, 8), "RATE = 4")
     await code_actions(client, uri, 7, 5)  # answered after the change: the server has it
     gate.set()
     result = await asyncio.wait_for(task, timeout=120)

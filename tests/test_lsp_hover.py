@@ -9,7 +9,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from tests.lsp_util import SERVER, code_actions, hover, hover_text, open_doc, start
+from tests.lsp_util import SERVER, code_actions, hover, hover_text, open_doc, replace_range, start
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -84,20 +84,7 @@ async def test_incremental_change_updates_hover(client: LanguageClient) -> None:
     uri = open_doc(client, path)
     line = _line_of(text, "Return the running maximum")
     start = text.splitlines()[line].index("running maximum")
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-            content_changes=[
-                types.TextDocumentContentChangePartial(
-                    range=types.Range(
-                        start=types.Position(line=line, character=start),
-                        end=types.Position(line=line, character=start + len("running maximum")),
-                    ),
-                    text="prefix maximum",
-                )
-            ],
-        )
-    )
+    replace_range(client, uri, 2, (line, start), (line, start + len("running maximum")), "prefix maximum")
     value = hover_text(await hover(client, uri, _line_of(text, "def running_max"), 5))
     assert "Return the prefix maximum of a list" in value
 

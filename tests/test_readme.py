@@ -50,3 +50,19 @@ def test_the_grammar_cache_figure_names_its_command_and_stays_within_the_limit()
     grammars, cache_mib, after, limit_mib = found.groups()
     assert grammars == after == "1,000" and int(limit_mib) == GRAMMAR_CACHE_BYTES // 2**20
     assert float(cache_mib) <= int(limit_mib)
+
+
+def test_the_workspace_check_latency_figure_names_its_command_and_meets_its_goal() -> None:
+    """README's hover latency during `lift.checkWorkspace` is what `bench.lsp_latency --only workspace_check` printed:
+    the row names that command, and the p99 it shows is within the goal it states."""
+    rows = [
+        line
+        for line in README.splitlines()
+        if line.startswith("| `python -m bench.lsp_latency --only workspace_check`")
+    ]
+    assert len(rows) == 1, "README's row of the workspace check's hover latency"
+    cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    found = re.fullmatch(r"([\d.]+) / ([\d.]+) ms", cells[2])
+    assert found is not None and cells[3] == "p99 < 200 ms" and "while the workspace check runs" in cells[1]
+    p50, p99 = map(float, found.groups())
+    assert p50 <= p99 < 200

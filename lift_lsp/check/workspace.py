@@ -39,13 +39,15 @@ def check_paths(
     jobs: int = 2,
     progress: Progress | None = None,
     share_workers: bool = True,
+    stop: threading.Event | None = None,
 ) -> list[Checked]:
     """Check every Python file named or under the folders named (`project.python_files`), `jobs` files at a time,
     each in the project's Python (`python`: the setting or `--python`), the editor's unsaved text where
     `open_texts` has it, the largest files first. With `share_workers`, each thread's sandbox worker takes its files
     in turn (a `WorkerPool`), as doctest and pytest run a project's modules in one process: what one file's code
     leaves behind in that process is seen by the next file's; without, each file gets a fresh process (slower).
-    Results in the order of the files; `progress` is told after each file."""
+    Results in the order of the files; `progress` is told after each file. Once `stop` is set no further file is
+    started: the results are those of the files done by then."""
     files = python_files(paths)
     cache = cache if cache is not None else CheckCache()
     sandbox = sandbox or SandboxOptions()
@@ -61,7 +63,9 @@ def check_paths(
             pools[thread] = WorkerPool()
         return pools[thread]
 
-    def one(file: str) -> Checked:
+    def one(file: str) -> Checked | None:
+        if stop is not None and stop.is_set():
+            return None
         text = (open_texts or {}).get(file)
         if text is None:
             try:
@@ -81,13 +85,16 @@ def check_paths(
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as executor:
             futures = {executor.submit(one, file): file for file in _largest_first(files)}
             for future in as_completed(futures):
-                results[futures[future]] = future.result()
+                checked = future.result()
+                if checked is None:
+                    continue  # stopped before it started
+                results[futures[future]] = checked
                 if progress is not None:
                     progress(len(results), len(files), futures[future])
     finally:
         for pool in pools.values():
             pool.close()
-    return [results[file] for file in files]
+    return [results[file] for file in files if file in results]
 
 
 def _largest_first(files: Sequence[str]) -> list[str]:

@@ -347,10 +347,11 @@ def build_server(
     return ModelServer(backend, host, port, served_model_name, request_timeout_s)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="lift-lsp serve-model", description="Serve a local model behind an OpenAI-compatible HTTP API."
-    )
+DESCRIPTION = "Serve a local model behind an OpenAI-compatible HTTP API."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`lift-lsp serve-model`'s flags (the command line's subcommand, and this module's own `main`)."""
     parser.add_argument(
         "--model", required=True, help="Hugging Face model id, local folder, or GGUF file (see `lift-lsp model fetch`)"
     )
@@ -367,7 +368,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--served-model-name", default=None, help="the model id clients see (default: --model)")
     parser.add_argument("--request-timeout", type=float, default=600.0, help="seconds one generation may take")
-    args = parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lift-lsp serve-model", description=DESCRIPTION)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the model and serve it until interrupted (SIGINT or SIGTERM)."""
     try:
         backend = LocalBackend(
             args.model, device=args.device, dtype=args.dtype, threads=args.threads, engine=args.engine

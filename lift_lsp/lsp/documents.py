@@ -9,7 +9,7 @@ and a character past the end of a line means the end of that line (before its li
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lsprotocol import types
 from pygls.workspace import TextDocument, Workspace
@@ -101,3 +101,17 @@ class LspWorkspace(Workspace):
             sync_kind=types.TextDocumentSyncKind.Incremental,
             position_codec=self.position_codec,
         )
+
+
+def client_converter(doc: TextDocument) -> Callable[[int, int], types.Position]:
+    """Converts the server's (line, column) in `doc` to the client's position units; a line outside the document is
+    passed as it is."""
+    lines = doc.lines
+    codec = doc.position_codec
+
+    def convert(line: int, col: int) -> types.Position:
+        if 0 <= line < len(lines):
+            return codec.position_to_client_units(lines, types.Position(line=line, character=col))
+        return types.Position(line=line, character=col)
+
+    return convert

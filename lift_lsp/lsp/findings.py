@@ -13,9 +13,19 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from lsprotocol import types
+from pygls.workspace import TextDocument
+
 from lift_lsp.check.checks import FileCheck
 from lift_lsp.check.findings import Finding, moved
+from lift_lsp.lsp.documents import client_converter
 from lift_lsp.spec.sites import SpecSite, find_sites, functions_used, module_functions, outside_functions
+
+_SEVERITY = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "info": types.DiagnosticSeverity.Information,
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,23 @@ class DocumentCheck:
 
     text: str
     report: FileCheck
+
+
+def diagnostic(finding: Finding, doc: TextDocument) -> types.Diagnostic:
+    """The finding as the editor shows it: on its line of `doc`, from the line's first character to its end."""
+    lines = doc.lines
+    row = min(max(finding.line - 1, 0), max(len(lines) - 1, 0))
+    text = lines[row].rstrip("\r\n") if lines else ""
+    start = len(text) - len(text.lstrip())
+    to_client = client_converter(doc)
+    return types.Diagnostic(
+        range=types.Range(start=to_client(row, start), end=to_client(row, len(text))),
+        message=finding.message,
+        severity=_SEVERITY[finding.severity],
+        code=finding.code,
+        source="lift",
+        data=finding.data,
+    )
 
 
 def findings_for_text(check: DocumentCheck, text: str) -> list[Finding]:
