@@ -30,6 +30,7 @@ from pygls.workspace import TextDocument
 
 from lift_lsp import __version__
 from lift_lsp.check.checks import CheckCache, FileCheck, check_document
+from lift_lsp.check.file_cache import FileCache, default_check_cache_dir
 from lift_lsp.check.findings import Finding
 from lift_lsp.check.project import find_interpreter
 from lift_lsp.check.workspace import check_paths
@@ -425,6 +426,7 @@ async def check_workspace(ls: LiftServer) -> dict[str, Any]:
             sandbox=options.sandbox,
             contracts=options.contracts,
             cache=ls.check_cache,
+            store=FileCache(default_check_cache_dir()),
             open_texts=open_texts,
             jobs=options.sandbox.workers,
             progress=report,
