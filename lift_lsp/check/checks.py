@@ -52,8 +52,9 @@ class FileCheck:
     contracts: dict[str, FunctionContracts] = field(default_factory=dict)
     interpreter: Interpreter | None = None
     settled: bool = True
-    """Nothing in it depends on more than its inputs: the sandbox was there, the module loaded, no example hit a time
-    or memory limit or crashed its worker, every postcondition was judged (only such a report is kept on disk)."""
+    """Nothing in it depends on more than its inputs: the sandbox was there, no example (nor the module's import)
+    hit a time or memory limit or crashed its worker, every postcondition was judged (only such a report is kept on
+    disk)."""
 
     def status_line(self, function: str) -> str | None:
         """The function's check status in one line (its examples, its postconditions); None when nothing of it was
@@ -154,7 +155,8 @@ def check_document(
         run_rest = rest and cached_rest is None
         work = _Work(to_run, claimed, run_rest)
         ran = _run_functions(text, file, sites, work, diagnostics, sandbox, contracts, report)
-        settled = ran.loaded and not ran.limited and all(c.judged for c in ran.contracts.values())
+        settled = not ran.limited and all(c.judged for c in ran.contracts.values())  # a failed import is kept:
+        # its cause lies in the file, its project imports or the interpreter (all in the on-disk key), not in the run
         report.settled = report.settled and settled
         for key, site, _ in to_run:
             found, status = ran.functions.pop(site.qualname, ([], None))

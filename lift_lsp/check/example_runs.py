@@ -204,6 +204,7 @@ def run_examples(
     failure = next((o for o in outcomes if not o.loaded), None)
     if failure is not None:
         ran.loaded = False
+        ran.limited = ran.limited or failure.exception == UNAVAILABLE  # a sandbox that could not start: not kept
         why = f"{failure.message} (Python: {python})"
         first = next((site for site, _, _ in planned if site is not None), None)
         if failure.exception == UNAVAILABLE and first is not None:  # as when it was known before: said once

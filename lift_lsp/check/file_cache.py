@@ -12,7 +12,7 @@ overwritten: one entry per file, interpreter and options, not one per edit or up
 Plain JSON files, one per entry, written atomically (a temporary file in the same folder, then `os.replace`), read
 back through a schema (pydantic), never unpickled: an entry that does not parse, is truncated, is of another schema
 version or belongs to another slot or file is ignored with a note and checked again, never trusted. Only a settled
-report is kept (`FileCheck.settled`: nothing hit a time or memory limit, the module loaded, the sandbox was there).
+report is kept (`FileCheck.settled`: nothing hit a time or memory limit or crashed, the sandbox was there).
 What one file's code leaves behind in a sandbox worker shared with the next files (`check_paths(share_workers=True)`)
 is not part of any key. A cache that cannot be written never fails a check: a note says so once.
 """

@@ -10,9 +10,10 @@ computed name (`importlib.import_module(name)`, `__import__`) and files the code
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,15 +62,15 @@ def _dotted(name: str) -> bool:
     return bool(name) and all(part.isidentifier() for part in name.split("."))
 
 
-def _candidates(folder: Path, parts: Sequence[str]) -> list[Path]:
+def _candidates(folder: str, parts: Sequence[str]) -> list[str]:
     """The files importing `parts` (a dotted name) from `folder` may run: each package's `__init__.py` on the way,
     and the module itself (`name.py`, or a package's `__init__.py`)."""
-    out: list[Path] = []
+    out: list[str] = []
     for depth in range(1, len(parts) + 1):
-        base = folder.joinpath(*parts[:depth])
-        out.append(base / "__init__.py")
+        base = os.path.join(folder, *parts[:depth])
+        out.append(os.path.join(base, "__init__.py"))
         if depth == len(parts):
-            out.append(base.with_name(base.name + ".py"))
+            out.append(base + ".py")
     return out
 
 
@@ -86,17 +87,37 @@ class ProjectSources:
 
     def __init__(self) -> None:
         self._sources: dict[str, _Source | None] = {}
+        self._closures: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        """By a file's direct imports: what they import, transitively (most files of a package share them)."""
+        self._files: dict[str, bool] = {}
         self._lock = threading.Lock()
+
+    def _is_file(self, path: str) -> bool:
+        """Whether `path` is a file (asked once per run: the candidates of one import repeat across files)."""
+        known = self._files.get(path)
+        if known is None:
+            known = self._files[path] = os.path.isfile(path)
+        return known
 
     def dependencies(self, file: str, text: str) -> list[tuple[str, str]]:
         """(path, sha256 of its bytes) of every project file that importing `file` (whose text is `text`) under its
         module name may run, transitively, in path order; `file` itself left out."""
         own = str(Path(file).absolute())
+        direct = tuple(_direct_imports(own, text, self._is_file))
+        with self._lock:
+            closure = self._closures.get(direct)
+        if closure is None:
+            closure = self._closure(direct)
+            with self._lock:
+                self._closures[direct] = closure
+        return [(path, digest) for path, digest in closure if path != own]
+
+    def _closure(self, direct: tuple[str, ...]) -> list[tuple[str, str]]:
         seen: dict[str, str] = {}
-        pending = list(_direct_imports(own, text))
+        pending = list(direct)
         while pending:
             path = pending.pop()
-            if path in seen or path == own:
+            if path in seen:
                 continue
             source = self._read(path)
             if source is None:
@@ -115,25 +136,25 @@ class ProjectSources:
             source = None
         else:
             text = data.decode("utf-8", errors="replace")
-            source = _Source(hashlib.sha256(data).hexdigest(), tuple(_direct_imports(path, text)))
+            source = _Source(hashlib.sha256(data).hexdigest(), tuple(_direct_imports(path, text, self._is_file)))
         with self._lock:
             self._sources[path] = source
         return source
 
 
-def _direct_imports(file: str, text: str) -> list[str]:
+def _direct_imports(file: str, text: str, is_file: Callable[[str], bool]) -> list[str]:
     """The project files (that exist) `file` imports directly, and its own parent packages' `__init__.py`: looked
     up from the folder its module is imported from, the project's root and the root's `src/`."""
     target = module_target(file)
     if target.root is None:
         return []
-    roots = [Path(target.root)]
+    roots = [target.root]
     project = project_root(file)
     if project is not None:
-        roots += [project, project / "src"]
+        roots += [str(project), str(project / "src")]
     parts = target.name.split(".") if target.name != "__lift__" else []
     package = parts if target.is_package else parts[:-1]
-    wanted: list[tuple[Path, list[str]]] = [(roots[0], package)] if package else []
+    wanted: list[tuple[str, list[str]]] = [(roots[0], package)] if package else []
     for line in import_lines(text):
         if line.level:
             if line.level - 1 > len(package):
@@ -146,5 +167,5 @@ def _direct_imports(file: str, text: str) -> list[str]:
         for folder in dict.fromkeys(bases):
             wanted.append((folder, names))
             wanted += [(folder, [*names, name]) for name in line.names]
-    found = {str(path) for folder, names in wanted if names for path in _candidates(folder, names)}
-    return sorted(path for path in found if path != file and Path(path).is_file())
+    found = {path for folder, names in wanted if names for path in _candidates(folder, names)}
+    return sorted(path for path in found if path != file and is_file(path))
