@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {k: getattr(args, k) for k in ("functions", "examples", "wrong", "runs", "resaves", "seed", "quick")},
         "machine": machine(),
         "file": generated.stats(),
-        "command": [*lift_command(), "check", "FILE", "--json"],
+        "command": [*lift_command(), "check", "FILE", "--json", "--no-cache"],
     }
     rows: list[list[object]] = []
 
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         for run in range(args.runs):
             pair = (("bubblewrap", cold), ("unsafe-process", cold_plain))
             for mode, times in pair if run % 2 == 0 else pair[::-1]:  # alternated: neither always runs first
-                seconds, done = timed_process([*lift_command(), "check", file, "--json", "--sandbox", mode], root)
+                command = [*lift_command(), "check", file, "--json", "--no-cache", "--sandbox", mode]
+                seconds, done = timed_process(command, root)
                 times.append(seconds)
                 exit_codes.add(done.returncode)
                 try:

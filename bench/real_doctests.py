@@ -137,7 +137,8 @@ def run_reference(python: Path, files: list[str]) -> tuple[dict[str, Any], float
 
 
 def run_lift(python: Path, files: list[str], report: Path) -> float:
-    command = [sys.executable, "-m", "lift_lsp.cli", "check", "--python", str(python), "--report", str(report)]
+    command = [sys.executable, "-m", "lift_lsp.cli", "check", "--no-cache", "--python", str(python)]
+    command += ["--report", str(report)]
     return timed([*command, *files])[1]
 
 

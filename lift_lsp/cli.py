@@ -67,6 +67,7 @@ def cmd_ir(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     import os
 
+    from lift_lsp.check.file_cache import FileCache, default_check_cache_dir
     from lift_lsp.check.findings import ExampleStatus
     from lift_lsp.check.workspace import check_paths
     from lift_lsp.options import SandboxOptions
@@ -80,6 +81,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     jobs = args.jobs or os.cpu_count() or 2
     sandbox = SandboxOptions(mode=args.sandbox)  # running `check` is consent: no trust setting applies
+    folder = Path(args.cache_dir).expanduser() if args.cache_dir else default_check_cache_dir()
+    store = None if args.no_cache else FileCache(folder, lambda note: print(f"lift-lsp: {note}", file=sys.stderr))
     checked = check_paths(
         args.files,
         python=args.python or "",
@@ -87,7 +90,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         jobs=jobs,
         progress=progress,
         share_workers=not args.isolate_files,
+        store=store,
     )
+    kept = sum(item.cached for item in checked)
+    where = f"from the cache in {folder}" if store is not None else "from the cache (--no-cache: not used)"
+    print(f"lift-lsp: {len(checked) - kept} file(s) checked, {kept} {where}", file=sys.stderr)
     status = 0
     for item in checked:
         if item.report is None:
@@ -96,7 +103,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     reports = [(item.file, item.report) for item in checked if item.report is not None]
     findings = [f for _, report in reports for f in report.findings]
     if args.report:
-        _write_report(args.report, reports)
+        _write_report(args.report, reports, {item.file for item in checked if item.cached})
     if args.json:
         json.dump([f.as_json() for f in findings], sys.stdout, indent=2, ensure_ascii=False)
         print()
@@ -127,11 +134,13 @@ def _python_line(report: FileCheck) -> str:
     return f"{interpreter.python.path} ({interpreter.found}{'; ' + interpreter.note if interpreter.note else ''})"
 
 
-def _write_report(path: str, reports: list[tuple[str, FileCheck]]) -> None:
-    """Every finding, and per function how many examples ran, passed and failed, and why any could not run."""
+def _write_report(path: str, reports: list[tuple[str, FileCheck]], cached: set[str]) -> None:
+    """Every finding, and per function how many examples ran, passed and failed, and why any could not run; whether
+    the file's result came from the cache."""
     out = [
         {
             "file": file,
+            "from_cache": file in cached,
             "python": report.interpreter.python.path if report.interpreter else None,
             "findings": [f.as_json() | {"data": f.data} for f in report.findings],
             "functions": [
@@ -369,7 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
         "doctest and pytest run a project's modules in one process)",
     )
     check.add_argument(
-        "--report", metavar="FILE", help="write a JSON report: the findings and each function's example counts"
+        "--report",
+        metavar="FILE",
+        help="write a JSON report: the findings and each function's example counts (and whether they came from the "
+        "cache)",
     )
     check.add_argument(
         "--sandbox",
@@ -377,6 +389,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="bubblewrap",
         help="where examples run: the OS sandbox (default; needs bwrap), or knowingly a plain process",
     )
+    check.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where results are kept between runs (default: $XDG_CACHE_HOME/lift-lsp/checks, else "
+        "~/.cache/lift-lsp/checks); a file whose text, project imports, Python and options are unchanged is not "
+        "checked again",
+    )
+    check.add_argument("--no-cache", action="store_true", help="check every file, and keep nothing")
     check.set_defaults(run=cmd_check)
 
     gen = sub.add_parser("generate", help="generate a stub's body from its spec (forward mode)")

@@ -355,6 +355,7 @@ def test_hostile_modules_through_lift_lsp_check(bait: Bait, user: str, isolate: 
                 "lift_lsp.cli",
                 "check",
                 "--json",
+                "--no-cache",  # every attack runs: none is answered from an earlier run
                 *(["--isolate-files"] if isolate else []),
                 *(str(bait.project / m) for m in half),
             ],

@@ -572,11 +572,12 @@ def _package(root: Path, modules: dict[str, str]) -> dict[str, Path]:
 
 
 def _run_module(
-    files: dict[str, Path], name: str, calls: list[Call], limits: SandboxLimits = QUICK
+    files: dict[str, Path], name: str, calls: list[Call], limits: SandboxLimits = QUICK, text: str | None = None
 ) -> dict[str, CallOutcome]:
     file = files[name]
     sys_path = [str(file.parent.parent)]
-    return by_id(run_calls(file.read_text(), calls, limits, str(file), sys_path=sys_path, module_name=f"pkg.{name}"))
+    source = file.read_text() if text is None else text
+    return by_id(run_calls(source, calls, limits, str(file), sys_path=sys_path, module_name=f"pkg.{name}"))
 
 
 SEEN_A = Call("seen", "'pkg.a' in __import__('sys').modules")
@@ -608,11 +609,20 @@ def test_a_pool_puts_back_the_module_a_checked_file_replaced(tmp_path: Path) -> 
     try:
         with pool.active():
             during = _run_module(files, "a", [Call("same", same)])["same"]
+            edited = _run_module(files, "a", [Call("same", same)], text="VALUE = 2\n")["same"]
             after = _run_module(files, "b", [Call("same", same)])["same"]
     finally:
         pool.close()
-    assert during.value_repr == "False", during  # pkg.a checked from its text: a module of its own
+    assert during.value_repr == "True", during  # pkg.a's text is the file pkg imported: that module, as import gives it
+    assert edited.value_repr == "False", edited  # an unsaved text: a module of its own
     assert after.value_repr == "True", after  # the next file meets the module pkg imported
+
+
+def test_a_module_its_package_imported_is_not_run_twice(tmp_path: Path) -> None:
+    files = _package(tmp_path, {"a": "import pkg\npkg.REGISTERED.append(1)\n"})
+    (tmp_path / "pkg" / "__init__.py").write_text("REGISTERED = []\nfrom . import a\n")
+    count = _run_module(files, "a", [Call("n", "len(__import__('pkg').REGISTERED)")])["n"]
+    assert count.value_repr == "1", count  # registered once, as `import pkg.a` leaves it
 
 
 def test_a_pool_does_not_keep_a_worker_that_timed_out_or_spent_its_memory(tmp_path: Path) -> None:

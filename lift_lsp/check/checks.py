@@ -51,6 +51,10 @@ class FileCheck:
     statuses: dict[str, ExampleStatus] = field(default_factory=dict)
     contracts: dict[str, FunctionContracts] = field(default_factory=dict)
     interpreter: Interpreter | None = None
+    settled: bool = True
+    """Nothing in it depends on more than its inputs: the sandbox was there, no example (nor the module's import)
+    hit a time or memory limit or crashed its worker, every postcondition was judged (only such a report is kept on
+    disk)."""
 
     def status_line(self, function: str) -> str | None:
         """The function's check status in one line (its examples, its postconditions); None when nothing of it was
@@ -67,6 +71,8 @@ class Checked:
     findings: list[Finding]
     statuses: dict[str, ExampleStatus]
     contracts: FunctionContracts | None = None
+    settled: bool = True
+    """As `FileCheck.settled`, for this function's check."""
 
 
 @dataclass
@@ -123,6 +129,7 @@ def check_document(
         report.findings += signature_findings(file, function_ir(site, None, doc))
         if unavailable is not None and not site.is_stub and (has_doctest(site) or calls_for(site, doc)):
             report.findings.append(not_sandboxed(file, site, f"cannot sandbox: {unavailable}"))
+            report.settled = False  # examples that did not run: never kept on disk
             unavailable = None
         if site.is_stub or not dynamic:
             continue
@@ -131,6 +138,7 @@ def check_document(
         if cached is not None:
             report.findings += [_relocate(f, file, site) for f in cached.findings]
             report.statuses.update(cached.statuses)
+            report.settled = report.settled and cached.settled
             if cached.contracts is not None:
                 report.contracts[site.qualname] = cached.contracts
         else:
@@ -141,11 +149,15 @@ def check_document(
     if cached_rest is not None:
         report.findings += cached_rest.findings
         report.statuses.update(cached_rest.statuses)
+        report.settled = report.settled and cached_rest.settled
     if to_run or (rest and cached_rest is None):
         claimed = sorted({site.qualname for site in sites if has_doctest(site)})
         run_rest = rest and cached_rest is None
         work = _Work(to_run, claimed, run_rest)
         ran = _run_functions(text, file, sites, work, diagnostics, sandbox, contracts, report)
+        settled = not ran.limited and all(c.judged for c in ran.contracts.values())  # a failed import is kept:
+        # its cause lies in the file, its project imports or the interpreter (all in the on-disk key), not in the run
+        report.settled = report.settled and settled
         for key, site, _ in to_run:
             found, status = ran.functions.pop(site.qualname, ([], None))
             report.findings += found
@@ -155,7 +167,7 @@ def check_document(
             if checked is not None:
                 report.contracts[site.qualname] = checked
             stored = [_to_relative(f, site) for f in found]
-            _store(cache if ran.loaded else None, key, stored, statuses, checked)
+            _store(cache if ran.loaded else None, key, Checked(stored, statuses, checked, settled))
         others = ran.functions  # the module's docstring, the classes', ...: cached with the whole text
         for function, (found, status) in others.items():
             report.findings += found
@@ -164,21 +176,15 @@ def check_document(
         if run_rest:
             statuses = {name: status for name, (_, status) in others.items() if status is not None}
             found = [f for fs, _ in others.values() for f in fs]
-            _store(cache if ran.loaded else None, rest_key, found, statuses)
+            _store(cache if ran.loaded else None, rest_key, Checked(found, statuses, settled=settled))
     report.findings.sort(key=lambda f: (f.line, f.code))
     return report
 
 
-def _store(
-    cache: CheckCache | None,
-    key: str,
-    findings: list[Finding],
-    statuses: dict[str, ExampleStatus],
-    contracts: FunctionContracts | None = None,
-) -> None:
+def _store(cache: CheckCache | None, key: str, checked: Checked) -> None:
     if cache is not None:
         with cache.lock:
-            cache.entries[key] = Checked(findings, statuses, contracts)
+            cache.entries[key] = checked
             cache.runs += 1
 
 

@@ -90,6 +90,8 @@ class ExampleRuns:
     """By function (qualified name; `<module>`, classes and other docstrings doctest found too)."""
     loaded: bool = True
     """The module imported (when it did not, nothing is cached: the cause may lie outside the file)."""
+    limited: bool = False
+    """Some example hit a time or memory limit or crashed its worker (the verdict may depend on the machine's load)."""
 
     def add(self, function: str, findings: Sequence[Finding], status: ExampleStatus | None = None) -> None:
         found, current = self.functions.get(function, ([], None))
@@ -198,9 +200,11 @@ def run_examples(
         python=interpreter.python,
         doctest_flags=[*config.flags, *extra_flags],
     )
+    ran.limited = ran.limited or any(_limited(outcome) for outcome in outcomes)
     failure = next((o for o in outcomes if not o.loaded), None)
     if failure is not None:
         ran.loaded = False
+        ran.limited = ran.limited or failure.exception == UNAVAILABLE  # a sandbox that could not start: not kept
         why = f"{failure.message} (Python: {python})"
         first = next((site for site, _, _ in planned if site is not None), None)
         if failure.exception == UNAVAILABLE and first is not None:  # as when it was known before: said once
@@ -232,6 +236,15 @@ def run_examples(
             status.python = python
             status.reasons += ignored
             ran.add(function, found, status)
+
+
+_LIMITS = ("timeout", "memory", "crashed")
+
+
+def _limited(outcome: CallOutcome) -> bool:
+    """The call, or an example of its doctest sessions, hit a time or memory limit or crashed its worker."""
+    examples = (example for run in outcome.doctests for example in run.examples)
+    return outcome.status in _LIMITS or any(example.status in _LIMITS for example in examples)
 
 
 def _prose_status(call: Call, outcome: CallOutcome, found: Sequence[Finding], python: str) -> ExampleStatus:

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 _MIB = 1024 * 1024
 _THIS_FILE = os.path.abspath(__file__)
+_STARTED = time.time()
+"""When this worker started: a module it imported from a file older than that holds the file's current text."""
 
 
 # ---------------------------------------------------------------------------------------------------------- limits
@@ -433,6 +435,8 @@ def import_buffer(
     if parent:
         importlib.import_module(parent)
     if name in sys.modules:
+        if _imported_from(sys.modules[name], filename, source):
+            return sys.modules[name]  # as `import` returns it: its code run twice could register things twice
         replaced.append(sys.modules[name])
     loader = _BufferLoader(name, filename, source)
     spec = importlib.util.spec_from_loader(name, loader, origin=filename, is_package=is_package)
@@ -449,6 +453,25 @@ def import_buffer(
         setattr(sys.modules[parent], child, module)
     loader.exec_module(module)
     return module
+
+
+def _imported_from(module: types.ModuleType, filename: str, source: str) -> bool:
+    """`module` (imported before, say by its package's `__init__`) ran exactly `source`: it was imported from this
+    text, or from `filename` unchanged since this worker started and holding `source` (doctest and pytest check the
+    module the import system holds; an editor's unsaved text is a module of its own)."""
+    loader = getattr(module, "__loader__", None)
+    if isinstance(loader, _BufferLoader):
+        return loader.path == filename and loader.source == source
+    path = getattr(module, "__file__", None)
+    try:
+        if not isinstance(path, str) or not os.path.samefile(path, filename):
+            return False
+        if os.stat(filename).st_mtime >= _STARTED:
+            return False
+        with open(filename, "rb") as handle:
+            return handle.read().decode("utf-8", "replace") == source
+    except (OSError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------------------------------------------------- doctests

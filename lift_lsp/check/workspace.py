@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lift_lsp.check.checks import CheckCache, FileCheck, check_document
+from lift_lsp.check.file_cache import CheckSetup, FileCache, entry_key
+from lift_lsp.check.imports import ProjectSources
 from lift_lsp.check.project import find_interpreter, python_files
 from lift_lsp.check.sandbox import WorkerPool
 from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
@@ -24,6 +26,8 @@ class Checked:
     report: FileCheck | None
     error: str = ""
     """Why the file could not be read (then `report` is None)."""
+    cached: bool = False
+    """The report came from the on-disk cache (nothing ran)."""
 
 
 def check_paths(
@@ -40,18 +44,23 @@ def check_paths(
     progress: Progress | None = None,
     share_workers: bool = True,
     stop: threading.Event | None = None,
+    store: FileCache | None = None,
 ) -> list[Checked]:
     """Check every Python file named or under the folders named (`project.python_files`), `jobs` files at a time,
     each in the project's Python (`python`: the setting or `--python`), the editor's unsaved text where
     `open_texts` has it, the largest files first. With `share_workers`, each thread's sandbox worker takes its files
     in turn (a `WorkerPool`), as doctest and pytest run a project's modules in one process: what one file's code
     leaves behind in that process is seen by the next file's; without, each file gets a fresh process (slower).
+    With a `store`, a file whose text, project imports, interpreter and options are those of a result kept there is
+    answered from it (`Checked.cached`), and each new settled result is kept there.
     Results in the order of the files; `progress` is told after each file. Once `stop` is set no further file is
     started: the results are those of the files done by then."""
     files = python_files(paths)
     cache = cache if cache is not None else CheckCache()
     sandbox = sandbox or SandboxOptions()
     examples = (diagnostics or DiagnosticsOptions()).examples
+    setup = CheckSetup(diagnostics or DiagnosticsOptions(), sandbox, contracts or ContractOptions(), share_workers)
+    sources = ProjectSources()
     reuse = share_workers and len(files) > 1
     if len(files) > 1 and jobs > 1:  # the files are the parallel work: one sandbox process each imports less
         sandbox = sandbox.model_copy(update={"workers": 1})
@@ -74,8 +83,14 @@ def check_paths(
                 return Checked(file, None, err.strerror or str(err))
         try:
             interpreter = find_interpreter(file, python, workspace_roots, sandbox.mode) if examples else None
+            key = entry_key(file, text, interpreter, setup, sources) if store is not None else None
+            kept = store.get(file, key) if store is not None and key is not None else None
+            if kept is not None:
+                return Checked(file, kept, cached=True)
             with this_threads_pool().active() if reuse else contextlib.nullcontext():
                 report = check_document(text, file, diagnostics, sandbox, cache, interpreter, contracts)
+            if store is not None and key is not None:
+                store.put(file, key, report)
             return Checked(file, report)
         except Exception as err:  # a bug of ours: say so for this file, check the others
             return Checked(file, None, f"checking failed: {type(err).__name__}: {err}")

@@ -14,6 +14,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
+from lift_lsp.check.file_cache import FileCache, default_check_cache_dir
 from lift_lsp.check.workspace import Checked, check_paths
 from lift_lsp.lsp.findings import DocumentCheck, diagnostic
 from lift_lsp.lsp.progress import Progress
@@ -61,6 +62,7 @@ async def check_workspace(ls: LiftServer) -> dict[str, Any]:
         sandbox=options.sandbox,
         contracts=options.contracts,
         cache=ls.check_cache,
+        store=FileCache(default_check_cache_dir()),
         open_texts=open_texts,
         jobs=options.sandbox.workers,
         progress=report,

@@ -66,6 +66,11 @@ class FunctionContracts:
     not_checked: str | None = None
     """Why none of the conditions could be checked."""
 
+    @property
+    def judged(self) -> bool:
+        """Every postcondition was judged (none left unchecked: by a time limit, an engine that could not run, ...)."""
+        return self.not_checked is None and all(c.status != "unchecked" for c in self.conditions)
+
     def summary(self) -> str:
         """One line for the hover: `2 postconditions: 1 refuted, 1 proved`, or why none was checked."""
         if self.not_checked is not None:

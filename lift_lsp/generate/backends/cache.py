@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lift_lsp.check.file_cache import user_cache_dir
 from lift_lsp.generate.backends.base import Backend, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,8 @@ ENTRY_VERSION = 1
 
 
 def default_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """`$XDG_CACHE_HOME/lift-lsp`, or `~/.cache/lift-lsp` (a relative XDG_CACHE_HOME is ignored, per the XDG spec)."""
-    xdg = env.get("XDG_CACHE_HOME", "")
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg) / "lift-lsp"
-    return Path.home() / ".cache" / "lift-lsp"
+    """The user cache directory (`file_cache.user_cache_dir`: `$XDG_CACHE_HOME/lift-lsp`, or `~/.cache/lift-lsp`)."""
+    return user_cache_dir(env)
 
 
 def cache_key(backend_id: str, model: str, request: GenerationRequest) -> str:
