@@ -67,7 +67,7 @@ def cmd_ir(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     import os
 
-    from lift_lsp.check.file_cache import FileCache, default_check_cache_dir
+    from lift_lsp.check.file_cache import CheckSetup, FileCache, default_check_cache_dir
     from lift_lsp.check.findings import ExampleStatus
     from lift_lsp.check.workspace import check_paths
     from lift_lsp.options import SandboxOptions
@@ -86,10 +86,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     checked = check_paths(
         args.files,
         python=args.python or "",
-        sandbox=sandbox,
+        setup=CheckSetup(sandbox=sandbox, share_workers=not args.isolate_files),
         jobs=jobs,
         progress=progress,
-        share_workers=not args.isolate_files,
         store=store,
     )
     kept = sum(item.cached for item in checked)

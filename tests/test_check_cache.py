@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lift_lsp.check.file_cache import FileCache
+from lift_lsp.check.file_cache import CheckSetup, FileCache
 from lift_lsp.check.imports import ImportLine, ProjectSources, import_lines
 from lift_lsp.check.workspace import check_paths
 from lift_lsp.options import ContractOptions
@@ -253,7 +253,9 @@ def test_the_editors_unsaved_text_is_keyed_by_that_text(project: Path, tmp_path:
     unsaved = (project / "pkg/alone.py").read_text().replace("2\n", "5\n", 1)
 
     def run(open_texts: dict[str, str]) -> dict[str, tuple[bool, list[str]]]:
-        checked = check_paths([str(project)], contracts=NO_CONTRACTS, store=store, open_texts=open_texts)
+        checked = check_paths(
+            [str(project)], setup=CheckSetup(contracts=NO_CONTRACTS), store=store, open_texts=open_texts
+        )
         reports = {item.file: (item.cached, item.report) for item in checked}
         return {
             file: (cached, [f.code for f in report.findings] if report else [])

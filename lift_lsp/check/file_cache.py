@@ -13,7 +13,7 @@ Plain JSON files, one per entry, written atomically (a temporary file in the sam
 back through a schema (pydantic), never unpickled: an entry that does not parse, is truncated, is of another schema
 version or belongs to another slot or file is ignored with a note and checked again, never trusted. Only a settled
 report is kept (`FileCheck.settled`: nothing hit a time or memory limit or crashed, the sandbox was there).
-What one file's code leaves behind in a sandbox worker shared with the next files (`check_paths(share_workers=True)`)
+What one file's code leaves behind in a sandbox worker shared with the next files (`CheckSetup.share_workers`)
 is not part of any key. A cache that cannot be written never fails a check: a note says so once.
 """
 
@@ -27,7 +27,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -66,10 +66,11 @@ def default_check_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
 class CheckSetup:
     """What every file's result depends on besides its own inputs and interpreter: the options of one run."""
 
-    diagnostics: DiagnosticsOptions
-    sandbox: SandboxOptions
-    contracts: ContractOptions
-    share_workers: bool
+    diagnostics: DiagnosticsOptions = field(default_factory=DiagnosticsOptions)
+    sandbox: SandboxOptions = field(default_factory=SandboxOptions)
+    contracts: ContractOptions = field(default_factory=ContractOptions)
+    share_workers: bool = True
+    """Each thread's sandbox worker takes its files in turn (see `check_paths`); else a fresh process per file."""
 
     def digest(self) -> str:
         parts = [

@@ -14,7 +14,6 @@ from lift_lsp.check.file_cache import CheckSetup, FileCache, entry_key
 from lift_lsp.check.imports import ProjectSources
 from lift_lsp.check.project import find_interpreter, python_files
 from lift_lsp.check.sandbox import WorkerPool
-from lift_lsp.options import ContractOptions, DiagnosticsOptions, SandboxOptions
 
 Progress = Callable[[int, int, str], None]
 """(files done, files in all, the file just done)."""
@@ -35,33 +34,30 @@ def check_paths(
     *,
     python: str = "",
     workspace_roots: Sequence[str] = (),
-    diagnostics: DiagnosticsOptions | None = None,
-    sandbox: SandboxOptions | None = None,
-    contracts: ContractOptions | None = None,
+    setup: CheckSetup | None = None,
     cache: CheckCache | None = None,
     open_texts: Mapping[str, str] | None = None,
     jobs: int = 2,
     progress: Progress | None = None,
-    share_workers: bool = True,
     stop: threading.Event | None = None,
     store: FileCache | None = None,
 ) -> list[Checked]:
     """Check every Python file named or under the folders named (`project.python_files`), `jobs` files at a time,
     each in the project's Python (`python`: the setting or `--python`), the editor's unsaved text where
-    `open_texts` has it, the largest files first. With `share_workers`, each thread's sandbox worker takes its files
-    in turn (a `WorkerPool`), as doctest and pytest run a project's modules in one process: what one file's code
-    leaves behind in that process is seen by the next file's; without, each file gets a fresh process (slower).
-    With a `store`, a file whose text, project imports, interpreter and options are those of a result kept there is
-    answered from it (`Checked.cached`), and each new settled result is kept there.
-    Results in the order of the files; `progress` is told after each file. Once `stop` is set no further file is
-    started: the results are those of the files done by then."""
+    `open_texts` has it, the largest files first, under the options of `setup`. With `setup.share_workers`, each
+    thread's sandbox worker takes its files in turn (a `WorkerPool`), as doctest and pytest run a project's modules
+    in one process: what one file's code leaves behind in that process is seen by the next file's; without, each
+    file gets a fresh process (slower). With a `store`, a file whose text, project imports, interpreter and options
+    are those of a result kept there is answered from it (`Checked.cached`), and each new settled result is kept
+    there. Results in the order of the files; `progress` is told after each file. Once `stop` is set no further
+    file is started: the results are those of the files done by then."""
     files = python_files(paths)
     cache = cache if cache is not None else CheckCache()
-    sandbox = sandbox or SandboxOptions()
-    examples = (diagnostics or DiagnosticsOptions()).examples
-    setup = CheckSetup(diagnostics or DiagnosticsOptions(), sandbox, contracts or ContractOptions(), share_workers)
+    setup = setup or CheckSetup()
+    diagnostics, sandbox, contracts = setup.diagnostics, setup.sandbox, setup.contracts
+    examples = diagnostics.examples
     sources = ProjectSources()
-    reuse = share_workers and len(files) > 1
+    reuse = setup.share_workers and len(files) > 1
     if len(files) > 1 and jobs > 1:  # the files are the parallel work: one sandbox process each imports less
         sandbox = sandbox.model_copy(update={"workers": 1})
     pools: dict[int, WorkerPool] = {}

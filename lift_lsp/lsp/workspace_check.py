@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
-from lift_lsp.check.file_cache import FileCache, default_check_cache_dir
+from lift_lsp.check.file_cache import CheckSetup, FileCache, default_check_cache_dir
 from lift_lsp.check.workspace import Checked, check_paths
 from lift_lsp.lsp.findings import DocumentCheck, diagnostic
 from lift_lsp.lsp.progress import Progress
@@ -58,9 +58,11 @@ async def check_workspace(ls: LiftServer) -> dict[str, Any]:
         roots,
         python=options.python.interpreter,
         workspace_roots=roots,
-        diagnostics=min((ls.trusted_diagnostics(root) for root in roots), key=lambda d: d.examples),
-        sandbox=options.sandbox,
-        contracts=options.contracts,
+        setup=CheckSetup(
+            diagnostics=min((ls.trusted_diagnostics(root) for root in roots), key=lambda d: d.examples),
+            sandbox=options.sandbox,
+            contracts=options.contracts,
+        ),
         cache=ls.check_cache,
         store=FileCache(default_check_cache_dir()),
         open_texts=open_texts,
