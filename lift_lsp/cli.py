@@ -68,7 +68,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     import os
 
     from lift_lsp.check.file_cache import CheckSetup, FileCache, default_check_cache_dir
-    from lift_lsp.check.findings import ExampleStatus
+    from lift_lsp.check.output import render
     from lift_lsp.check.workspace import check_paths
     from lift_lsp.options import SandboxOptions
 
@@ -100,37 +100,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"lift-lsp: cannot check {item.file}: {item.error}", file=sys.stderr)
             status = 2
     reports = [(item.file, item.report) for item in checked if item.report is not None]
-    findings = [f for _, report in reports for f in report.findings]
     if args.report:
         _write_report(args.report, reports, {item.file for item in checked if item.cached})
-    if args.json:
-        json.dump([f.as_json() for f in findings], sys.stdout, indent=2, ensure_ascii=False)
-        print()
-    else:
-        for f in findings:
-            print(f"{f.file}:{f.line}: {f.severity} {f.code} [{f.function}] {f.message}")
-        total = ExampleStatus()
-        for _, report in reports:
-            for example_status in report.statuses.values():
-                total.add(example_status)
-        stopped = sum(1 for _, r in reports for st in r.statuses.values() if st.reasons and not st.ran)
-        errors = sum(f.severity == "error" for f in findings)
-        print(f"{len(findings)} finding(s), {errors} error(s) in {len(checked)} file(s)")
-        print(
-            f"examples: {total.ran} ran, {total.passed} passed, {total.failed} failed, {total.not_run} not run; "
-            f"{stopped} docstring(s) whose examples could not run"
-        )
-        for python in sorted({_python_line(r) for _, r in reports if r.interpreter is not None}):
-            print(f"Python: {python}")
-    if any(f.severity == "error" for f in findings):
+    sys.stdout.write(render("json" if args.json else args.format, checked))
+    if any(f.severity == "error" for _, report in reports for f in report.findings):
         status = max(status, 1)
     return status
-
-
-def _python_line(report: FileCheck) -> str:
-    interpreter = report.interpreter
-    assert interpreter is not None
-    return f"{interpreter.python.path} ({interpreter.found}{'; ' + interpreter.note if interpreter.note else ''})"
 
 
 def _write_report(path: str, reports: list[tuple[str, FileCheck]], cached: set[str]) -> None:
@@ -337,7 +312,15 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=BENCH_OUT, help=f"the JSON report (default: {BENCH_OUT})")
 
 
+CHECK_EXIT_STATUS = """exit status:
+  0  no finding is an error (warnings and notes do not fail)
+  1  some finding is an error
+  2  the command line is wrong, or a file could not be read or checked (said on stderr; the other files' findings
+     are still printed); 2 wins over 1"""
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from lift_lsp.check.output import FORMATS
     from lift_lsp.options import GenerationOptions
 
     parser = argparse.ArgumentParser(prog="lift-lsp", description=__doc__)
@@ -357,12 +340,25 @@ def build_parser() -> argparse.ArgumentParser:
     ir.add_argument("--no-types", action="store_true", help="skip jedi's type inference (faster)")
     ir.set_defaults(run=cmd_ir)
 
-    check = sub.add_parser("check", help="check each function against its own spec (the on-save diagnostics)")
+    check = sub.add_parser(
+        "check",
+        help="check each function against its own spec (the on-save diagnostics)",
+        epilog=CHECK_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument("files", nargs="+", metavar="PATH", help="Python files, or folders to check every file under")
-    check.add_argument(
+    output = check.add_mutually_exclusive_group()
+    output.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text: a line a finding, then the totals (default); json: as --json; github: GitHub Actions workflow "
+        "commands (annotations), then the totals; sarif: a SARIF 2.1.0 log",
+    )
+    output.add_argument(
         "--json",
         action="store_true",
-        help='print a JSON list of {"file", "function", "line", "code", "severity", "message"}',
+        help='print a JSON list of {"file", "function", "line", "code", "severity", "message"} (--format json)',
     )
     check.add_argument(
         "--python",

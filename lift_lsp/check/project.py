@@ -139,6 +139,13 @@ def probe_python(path: str, mode: Mode = "bubblewrap") -> tuple[Python | None, s
     return Python(path, version), ""
 
 
+def _is_own_environment(venv: Path) -> bool:
+    try:
+        return venv.resolve() == Path(sys.prefix).resolve()
+    except OSError:
+        return False
+
+
 def _venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
@@ -148,7 +155,8 @@ def find_interpreter(
 ) -> Interpreter:
     """The project's Python for `file`: the `python.interpreter` setting (or `--python`); else the virtual
     environment the file is installed in; else `VIRTUAL_ENV`; else a `.venv` or `venv` in the workspace root; else
-    lift-lsp's own interpreter (said in `note`)."""
+    lift-lsp's own interpreter (said in `note`). A `VIRTUAL_ENV` that is lift-lsp's own environment (as pre-commit
+    sets it for its hook) comes after the workspace's `.venv` and `venv`."""
     own = Python()
     if setting:
         setting = _interpreter_path(setting, file, workspace_roots)
@@ -161,11 +169,15 @@ def find_interpreter(
         holder = next((p for p in Path(file).absolute().parents if (p / "pyvenv.cfg").is_file()), None)
         if holder is not None:
             candidates.append((_venv_python(holder), "the virtual environment holding the file"))
-    if os.environ.get("VIRTUAL_ENV"):
-        candidates.append((_venv_python(Path(os.environ["VIRTUAL_ENV"])), "VIRTUAL_ENV"))
+    virtual_env = os.environ.get("VIRTUAL_ENV", "")
+    ours = bool(virtual_env) and _is_own_environment(Path(virtual_env))
+    if virtual_env and not ours:
+        candidates.append((_venv_python(Path(virtual_env)), "VIRTUAL_ENV"))
     root = project_root(file, workspace_roots)
     if root is not None:
         candidates += [(_venv_python(root / name), f"{root / name}") for name in VENV_NAMES]
+    if ours:  # the environment lift-lsp runs in (pre-commit's, for its hook): the workspace's own comes first
+        candidates.append((_venv_python(Path(virtual_env)), "VIRTUAL_ENV"))
     for path, found in candidates:
         if path.exists():
             python, _ = probe_python(str(path), mode)
