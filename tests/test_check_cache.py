@@ -284,3 +284,37 @@ def test_dependencies_are_transitive_and_project_local(project: Path) -> None:
     (project / "pkg/top.py").write_text("import json\nfrom pkg import user\n")
     deps = ProjectSources().dependencies(str(project / "pkg/top.py"), (project / "pkg/top.py").read_text())
     assert [Path(path).name for path, _ in deps] == ["__init__.py", "base.py", "user.py"]
+
+
+def test_notes_from_the_files_threads_are_told_one_at_a_time(tmp_path: Path) -> None:
+    """Two threads that each find a corrupt entry: the second note starts only once the first is told (the command
+    line prints each note as one line; two at once could share one)."""
+    import threading
+
+    from lift_lsp.check.file_cache import EntryKey
+
+    events: list[str] = []
+    first_started, release = threading.Event(), threading.Event()
+
+    def note(message: str) -> None:
+        events.append(f"start {message[-8:]}")
+        if not first_started.is_set():
+            first_started.set()
+            release.wait(5)  # the other thread reaches its note meanwhile; only the lock holds it back
+        events.append(f"end {message[-8:]}")
+
+    store = FileCache(tmp_path, note)
+    keys = [EntryKey(slot, "inputs") for slot in ("aa" * 32, "bb" * 32)]
+    for key in keys:
+        store.path_for(key).parent.mkdir(parents=True, exist_ok=True)
+        store.path_for(key).write_text("not json")
+    one = threading.Thread(target=store.get, args=(str(tmp_path / "one.py"), keys[0]))
+    one.start()
+    assert first_started.wait(30)
+    two = threading.Thread(target=store.get, args=(str(tmp_path / "two.py"), keys[1]))
+    two.start()
+    two.join(0.5)
+    release.set()
+    one.join()
+    two.join()
+    assert len(events) == 4 and events[0].startswith("start") and events[1].startswith("end"), events

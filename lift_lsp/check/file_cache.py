@@ -181,6 +181,12 @@ class FileCache:
         self.misses = 0
         self._unwritable = False
         self._lock = threading.Lock()
+        self._notes_lock = threading.Lock()
+
+    def _tell(self, message: str) -> None:
+        """One note at a time: the files' threads never interleave two notes on one line."""
+        with self._notes_lock:
+            self.note(message)
 
     def path_for(self, key: EntryKey) -> Path:
         return self.folder / f"v{SCHEMA}" / key.slot[:2] / f"{key.slot}.json"
@@ -202,17 +208,18 @@ class FileCache:
         except FileNotFoundError:
             return None
         except OSError as err:
-            self.note(f"ignoring the check-cache entry {path}: cannot read it ({err.strerror or err})")
+            self._tell(f"ignoring the check-cache entry {path}: cannot read it ({err.strerror or err})")
             return None
         try:
             entry = _entry_schema().validate_json(raw, strict=True)
         except ValidationError as err:
             why = err.errors(include_url=False)[0]
-            self.note(f"ignoring the check-cache entry {path}: not a valid entry ({why['msg']}); checking {file} again")
+            invalid = f"not a valid entry ({why['msg']})"
+            self._tell(f"ignoring the check-cache entry {path}: {invalid}; checking {file} again")
             return None
         if entry.schema != SCHEMA or entry.slot != key.slot or entry.file != file:
             what = f"schema {entry.schema}" if entry.schema != SCHEMA else f"{entry.file}'s, slot {entry.slot}"
-            self.note(f"ignoring the check-cache entry {path}: it is {what}; checking {file} again")
+            self._tell(f"ignoring the check-cache entry {path}: it is {what}; checking {file} again")
             return None
         if entry.inputs != key.inputs:  # the file or one of its imports changed since: out of date, not suspect
             return None
@@ -236,7 +243,7 @@ class FileCache:
             with self._lock:
                 first, self._unwritable = not self._unwritable, True
             if first:
-                self.note(f"cannot write the check cache in {self.folder} ({err.strerror or err}): results not kept")
+                self._tell(f"cannot write the check cache in {self.folder} ({err.strerror or err}): results not kept")
         finally:
             if temp is not None:
                 with contextlib.suppress(OSError):
