@@ -45,7 +45,7 @@ class BackendOptions(_Section):
 
 
 class GenerationOptions(_Section):
-    candidates: int = Field(default=2, ge=1, le=16)
+    candidates: int = Field(default=4, ge=1, le=16)
     """Code candidates sampled per repair round (one request with `n`). The first round is one greedy candidate, the
     model's own best answer; the first candidate that passes the checks wins."""
     repairs: int = Field(default=2, ge=0, le=8)

@@ -23,12 +23,12 @@ def test_one_bad_key_among_good_ones_keeps_the_good_ones_and_names_the_bad_one()
     )
     assert options.backend.kind == "openai" and options.backend.url == "http://127.0.0.1:30000/v1"
     assert options.backend.model == "m"
-    assert options.generation.candidates == 2  # the invalid one: its default
+    assert options.generation.candidates == 4  # the invalid one: its default
     assert options.generation.repairs == 5 and options.generation.temperature == 0.7
     assert options.sandbox.memory_mb == 2048
     assert problems == [
         "unknown setting 'backend.timeout' ignored (did you mean 'timeoutS'?)",
-        "invalid setting 'generation.candidates': Input should be greater than or equal to 1; using its default 2",
+        "invalid setting 'generation.candidates': Input should be greater than or equal to 1; using its default 4",
     ]
 
 
