@@ -3,10 +3,14 @@ a looser bound) and prints it, so that the command README names for it prints it
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def published(label: str) -> str:
@@ -22,3 +26,19 @@ def assert_figure(label: str, measured: str) -> None:
     print(f"\nfigure: {label} | {measured}", file=sys.stderr)
     shown = published(label)
     assert measured == shown, f"README shows {shown!r} for {label!r}, measured {measured!r}: update one of them"
+
+
+def run_bench(module: str, out: Path, *args: str, timeout_s: int) -> tuple[dict[str, Any], str]:
+    """`python -m bench.<module> --out OUT ARGS...` from the repository root: (the JSON it wrote, what it printed,
+    also shown on stderr). A failed run fails the test with its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", "--out", str(out), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    print(done.stdout, file=sys.stderr)
+    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return report, done.stdout

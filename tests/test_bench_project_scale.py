@@ -4,31 +4,17 @@ asserted."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.figures import assert_figure
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.figures import assert_figure, run_bench
 
 
 @pytest.mark.slow
 def test_networkx_lift_lsp_agrees_with_pytest(tmp_path: Path) -> None:
     out = tmp_path / "project_scale.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.project_scale", "--trees", "networkx", "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    print(done.stdout, file=sys.stderr)
-    (networkx,) = json.loads(out.read_text())["trees"]
+    (networkx,) = run_bench("project_scale", out, "--trees", "networkx", timeout_s=1800)[0]["trees"]
     lift, pytest_run, verdicts = networkx["lift"], networkx["pytest"], networkx["verdicts"]
     assert_figure("networkx: files checked", str(networkx["files"]))
     assert_figure("networkx: examples run, lift-lsp / pytest", f"{lift['examples']:,} / {pytest_run['examples']:,}")

@@ -4,28 +4,16 @@ asserted here; the timings are printed by the bench, never asserted."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-README = (REPO / "README.md").read_text(encoding="utf-8")
+from tests.figures import README, run_bench
 
 
 def test_real_doctests_agree_with_doctest(tmp_path: Path) -> None:
     out = tmp_path / "real_doctests.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.real_doctests", "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    print(done.stdout, file=sys.stderr)
-    figures = json.loads(out.read_text())["figures"]
+    report, printed = run_bench("real_doctests", out, timeout_s=1500)
+    figures = report["figures"]
     published = {
         "docstrings": figures["docstrings"],
         "examples": f"{figures['examples_ran']:,} / {figures['examples']:,}",
@@ -40,4 +28,4 @@ def test_real_doctests_agree_with_doctest(tmp_path: Path) -> None:
     assert f"| false errors (an error where doctest passes) | {published['false errors']} |" in README
     assert figures["docstrings"] >= 400 and figures["false_errors"] == 0
     assert figures["examples_ran"] == figures["examples"] and figures["verdicts_agree"] == figures["docstrings"]
-    assert re.search(r"wall time: lift-lsp check [\d.]+ s, doctest [\d.]+ s", done.stdout)
+    assert re.search(r"wall time: lift-lsp check [\d.]+ s, doctest [\d.]+ s", printed)

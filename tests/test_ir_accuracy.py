@@ -4,29 +4,17 @@ shows exactly the table it prints."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-README = (REPO / "README.md").read_text(encoding="utf-8")
+from tests.figures import README, run_bench
 
 
 @pytest.mark.slow
 def test_the_ir_reads_each_style_as_its_own_parser_does(tmp_path: Path) -> None:
     out = tmp_path / "ir_accuracy.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.ir_accuracy", "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(out.read_text(encoding="utf-8"))
+    report, _ = run_bench("ir_accuracy", out, timeout_s=3600)
     assert set(report["styles"]) == {"numpy", "google", "rest", "epydoc"}
     for style, result in report["styles"].items():
         assert result["documented"] >= 3000, style
