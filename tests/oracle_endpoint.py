@@ -6,7 +6,8 @@ answers it delivers), never a model's quality. The model named in the request pi
 - `canonical`: the IR step gets the stub's own IR (lift-lsp's reading of its spec, without holes), every code
   candidate the problem's canonical solution;
 - `wrong-then-right`: the first code round gets a wrong body (`return None`), each repair round the canonical
-  solution (a repair round is one that samples: the first code round is greedy);
+  solution (a repair round is any later code request for the same stub in that mode: it may ask the same request
+  again, so the endpoint counts them);
 - `undefined-name`: every code candidate calls a function that is defined nowhere.
 
 Every answer matches the output schema and comes `n` times. The prompt is found by the `def` line and docstring of
@@ -64,15 +65,16 @@ def _is_code_step(body: dict[str, Any]) -> bool:
     )
 
 
-def answer(mode: str, body: dict[str, Any]) -> str:
-    """The one answer (JSON text) of the perfect model `mode` to a chat-completion request."""
+def answer(mode: str, body: dict[str, Any], earlier_code_requests: int = 0) -> str:
+    """The one answer (JSON text) of the perfect model `mode` to a chat-completion request, given how many code
+    requests for the same stub in that mode came before it."""
     messages = body["messages"]
     site = _stub(messages)
     if not _is_code_step(body):
         ir = function_ir(site).ir.model_copy(update={"holes": [], "provenance": []})
         return ir.model_dump_json()
     canonical = textwrap.dedent(_problem(site)["canonical_solution"]).strip("\n")
-    repair = float(body.get("temperature") or 0.0) > 0.0
+    repair = earlier_code_requests > 0
     params = ", ".join(p.name for p in site.params)
     code = {
         "canonical": canonical,
@@ -102,13 +104,24 @@ class _Handler(BaseHTTPRequestHandler):
         cards = [{"id": mode, "object": "model", "created": 0, "owned_by": ORACLE_OWNER} for mode in MODES]
         self._send(200, {"object": "list", "data": cards})
 
+    def _count_code_request(self, body: dict[str, Any]) -> int:
+        """How many code requests for this stub in this mode came before this one (0 for any other request)."""
+        if not _is_code_step(body):
+            return 0
+        key = (body["model"], _stub(body["messages"]).text)
+        counts: dict[tuple[str, str], int] = self.server.code_requests  # type: ignore[attr-defined]
+        with self.server.lock:  # type: ignore[attr-defined]
+            earlier = counts.get(key, 0)
+            counts[key] = earlier + 1
+        return earlier
+
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
         if body.get("model") not in MODES:
             self._send(404, {"error": {"message": f"model {body.get('model')!r} not found; one of {MODES}"}})
             return
         try:
-            text = answer(body["model"], body)
+            text = answer(body["model"], body, self._count_code_request(body))
         except ValueError as err:
             self._send(400, {"error": {"message": str(err)}})
             return
@@ -134,6 +147,8 @@ def serve(port: int = 0) -> Iterator[str]:
     """The endpoint on 127.0.0.1 in a background thread, for the duration of the block: its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
     server.daemon_threads = True
+    server.code_requests = {}  # type: ignore[attr-defined]
+    server.lock = threading.Lock()  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -19,7 +19,7 @@ from lift_lsp.generate.backends.base import BackendError, Constraint, Generation
 from lift_lsp.generate.backends.cache import CachedBackend
 from lift_lsp.generate.backends.factory import make_backend
 from lift_lsp.generate.backends.modal import modal_backend
-from lift_lsp.generate.backends.openai import OpenAIBackend, normalize_base_url
+from lift_lsp.generate.backends.openai import STARTING_POLL_S, OpenAIBackend, normalize_base_url
 from lift_lsp.options import BackendOptions, GenerationOptions
 from tests.fault_server import (
     Drop,
@@ -213,14 +213,17 @@ async def test_503_is_a_cold_start_retried_until_it_answers_with_progress(server
 
 
 async def test_an_endpoint_still_starting_at_the_deadline_fails_with_a_clear_message(server: FaultServer) -> None:
-    server.default = status(503, "loading", headers={"Retry-After": "0.1"})
+    """The next poll of a starting endpoint would pass the deadline: the request fails at once with the endpoint's
+    own answer (the deadline is long enough for the first try on a loaded machine; the poll's wait is longer)."""
+    server.default = status(503, "loading", headers={"Retry-After": str(STARTING_POLL_S)})
     backend = make(server.url)
     try:
-        err = await fail(backend, request(timeout_s=0.5))
+        err = await fail(backend, request(timeout_s=STARTING_POLL_S - 1))
     finally:
         await backend.aclose()
     assert err.kind == "http" and err.message.startswith("endpoint returned HTTP 503 (starting): loading")
-    assert "still starting after the request's 0.5 s" in err.message
+    assert f"still starting after the request's {STARTING_POLL_S - 1:.3g} s" in err.message
+    assert len(server.requests) == 1
 
 
 # -- long requests: Modal's 303 to the result ---------------------------------------------------------------------
