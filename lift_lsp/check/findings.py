@@ -96,3 +96,9 @@ def moved(finding: Finding, lines: int) -> Finding:
     if data is not None and isinstance(where, list) and len(where) == 4:
         data = {**data, "expected_range": [where[0] + lines, where[1], where[2] + lines, where[3]]}
     return dataclasses.replace(finding, line=finding.line + lines, data=data)
+
+
+def underline(text: str) -> tuple[int, int]:
+    """The 0-based columns a finding on a line with `text` (its line ending removed) is shown at: from its first
+    non-blank character to its end, as the editor underlines it and `lift-lsp check --format github|sarif` say."""
+    return len(text) - len(text.lstrip()), len(text)

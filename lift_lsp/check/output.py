@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
 from lift_lsp import __version__
-from lift_lsp.check.findings import Code, ExampleStatus, Finding
+from lift_lsp.check.findings import Code, ExampleStatus, Finding, underline
 
 if TYPE_CHECKING:  # the parser imports FORMATS: no sandbox, no checks loaded for it
     from lift_lsp.check.checks import FileCheck
@@ -232,8 +232,8 @@ def display_path(file: str) -> str:
 
 def line_span(line: int, text: str) -> Span:
     """The span of 1-based `line` whose text is `text` (its line ending removed)."""
-    start = len(text) - len(text.lstrip())
-    return Span(line, start + 1, max(len(text), start) + 1)
+    start, end = underline(text)
+    return Span(line, start + 1, end + 1)
 
 
 class SourceSpans:

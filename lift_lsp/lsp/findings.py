@@ -17,7 +17,7 @@ from lsprotocol import types
 from pygls.workspace import TextDocument
 
 from lift_lsp.check.checks import FileCheck
-from lift_lsp.check.findings import Finding, moved
+from lift_lsp.check.findings import Finding, moved, underline
 from lift_lsp.lsp.documents import client_converter
 from lift_lsp.spec.sites import SpecSite, find_sites, functions_used, module_functions, outside_functions
 
@@ -41,10 +41,10 @@ def diagnostic(finding: Finding, doc: TextDocument) -> types.Diagnostic:
     lines = doc.lines
     row = min(max(finding.line - 1, 0), max(len(lines) - 1, 0))
     text = lines[row].rstrip("\r\n") if lines else ""
-    start = len(text) - len(text.lstrip())
+    start, end = underline(text)
     to_client = client_converter(doc)
     return types.Diagnostic(
-        range=types.Range(start=to_client(row, start), end=to_client(row, len(text))),
+        range=types.Range(start=to_client(row, start), end=to_client(row, end)),
         message=finding.message,
         severity=_SEVERITY[finding.severity],
         code=finding.code,
