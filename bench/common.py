@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: seeded Python modules with specs, a minimal LSP client, statistics, results.
+"""Shared pieces of the benchmarks: seeded Python modules with specs, request timing, statistics, results.
 
 The module generator writes functions whose docstring examples are computed by running the function itself (so
 they are correct unless asked to be wrong), in the spec styles lift-lsp reads: Google, NumPy, reST, plain doctests,
@@ -7,28 +7,28 @@ prose examples, PEP 316 contracts, `# spec:` comments; some stubs, some classes 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import math
 import os
 import platform
-import queue
 import random
 import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TypeVar
 
 from lift_lsp.benchmark import percentile
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
+T = TypeVar("T")
 
 # ---------------------------------------------------------------- statistics and output
 
@@ -87,195 +87,17 @@ def write_json(path: Path, report: dict[str, Any]) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
-# ---------------------------------------------------------------- a minimal LSP client over stdio
+# ---------------------------------------------------------------- timing requests
 
 
-class LspError(Exception):
-    pass
-
-
-@dataclass
-class Message:
-    body: dict[str, Any]
-    at: float
-    """perf_counter() when the reader thread had the whole message."""
-
-
-@dataclass
-class LspClient:
-    """One server process spoken to over its stdin/stdout with JSON-RPC. One request at a time (synchronous):
-    `request` returns the result and the wall time from just before the request was written to when its response
-    was read. `send_request` starts a request without waiting; `wait_response` collects its answer later. Requests
-    from the server are answered (`workspace/applyEdit`: applied; progress tokens, capability registration,
-    configuration: null); notifications are kept in `notifications`."""
-
-    command: Sequence[str]
-    cwd: str | None = None
-    stderr: IO[bytes] | None = None
-    env: dict[str, str] | None = None
-    notifications: list[Message] = field(default_factory=list)
-    responses: dict[int, Message] = field(default_factory=dict)
-    """Responses to requests started with `send_request`, by id, as they arrive."""
-    proc: subprocess.Popen[bytes] = field(init=False)
-    _inbox: queue.Queue[Message | None] = field(init=False, default_factory=queue.Queue)
-    _next_id: int = field(init=False, default=0)
-
-    def __post_init__(self) -> None:
-        self.proc = subprocess.Popen(
-            list(self.command),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr if self.stderr is not None else subprocess.DEVNULL,
-            cwd=self.cwd,
-            env=self.env,
-        )
-        threading.Thread(target=self._read_loop, daemon=True).start()
-
-    def _read_loop(self) -> None:
-        stream = self.proc.stdout
-        assert stream is not None
-        try:
-            while True:
-                length = None
-                while True:
-                    line = stream.readline()
-                    if not line:
-                        return
-                    line = line.strip()
-                    if not line:
-                        break
-                    name, _, value = line.decode("ascii").partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                if length is None:
-                    continue
-                body = stream.read(length)
-                self._inbox.put(Message(json.loads(body), time.perf_counter()))
-        finally:
-            self._inbox.put(None)
-
-    def _send(self, payload: dict[str, Any]) -> None:
-        data = json.dumps({"jsonrpc": "2.0", **payload}, separators=(",", ":")).encode()
-        stdin = self.proc.stdin
-        assert stdin is not None
-        stdin.write(b"Content-Length: %d\r\n\r\n" % len(data) + data)
-        stdin.flush()
-
-    def notify(self, method: str, params: Any) -> None:
-        self._send({"method": method, "params": params})
-
-    def send_request(self, method: str, params: Any) -> int:
-        self._next_id += 1
-        self._send({"id": self._next_id, "method": method, "params": params})
-        return self._next_id
-
-    def wait_response(self, request_id: int, timeout_s: float) -> Message | None:
-        if request_id in self.responses:
-            return self.responses[request_id]
-        return self._wait(
-            lambda m: m.body.get("id") == request_id and "method" not in m.body, time.perf_counter() + timeout_s
-        )
-
-    def request(self, method: str, params: Any, timeout_s: float = 120.0) -> tuple[Any, float]:
-        started = time.perf_counter()
-        wanted = self.send_request(method, params)
-        message = self.wait_response(wanted, timeout_s)
-        if message is None:
-            raise LspError(f"{method}: no response within {timeout_s:.0f} s")
-        if "error" in message.body:
-            raise LspError(f"{method}: {message.body['error']}")
-        return message.body.get("result"), message.at - started
-
-    def wait_notification(self, method: str, match: Callable[[Any], bool], timeout_s: float) -> Message | None:
-        """The first notification `method` (already received or arriving within the timeout) whose params match."""
-        for seen in self.notifications:
-            if seen.body.get("method") == method and match(seen.body.get("params")):
-                return seen
-        return self._wait(
-            lambda m: m.body.get("method") == method and "id" not in m.body and match(m.body.get("params")),
-            time.perf_counter() + timeout_s,
-        )
-
-    def _wait(self, wanted: Callable[[Message], bool], deadline: float) -> Message | None:
-        while True:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                return None
-            try:
-                message = self._inbox.get(timeout=left)
-            except queue.Empty:
-                return None
-            if message is None:
-                raise LspError(f"the server exited (code {self.proc.poll()})")
-            body = message.body
-            if "method" in body and "id" in body:  # a request from the server
-                result: Any = None
-                if body["method"] == "workspace/configuration":
-                    result = [None for _ in body.get("params", {}).get("items", [])]
-                elif body["method"] == "workspace/applyEdit":
-                    result = {"applied": True}
-                self._send({"id": body["id"], "result": result})
-            elif "method" in body:
-                self.notifications.append(message)
-            elif isinstance(body.get("id"), int):
-                self.responses[body["id"]] = message
-            if wanted(message):
-                return message
-
-    def close(self) -> None:
-        try:
-            if self.proc.poll() is None:
-                self.request("shutdown", None, timeout_s=10)
-                self.notify("exit", None)
-                self.proc.wait(timeout=10)
-        except (LspError, OSError, subprocess.TimeoutExpired):
-            pass
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-
-
-CLIENT_CAPABILITIES: dict[str, Any] = {
-    "general": {"positionEncodings": ["utf-16"]},
-    "textDocument": {
-        "synchronization": {"didSave": True, "dynamicRegistration": False},
-        "hover": {"contentFormat": ["markdown", "plaintext"]},
-        "codeAction": {
-            "codeActionLiteralSupport": {
-                "codeActionKind": {
-                    "valueSet": ["", "quickfix", "refactor", "refactor.extract", "refactor.inline", "refactor.rewrite"]
-                }
-            },
-            "disabledSupport": True,
-            "dataSupport": True,
-            "isPreferredSupport": True,
-        },
-        "publishDiagnostics": {"relatedInformation": True, "versionSupport": True},
-    },
-    "window": {"workDoneProgress": True, "showMessage": {}},
-    "workspace": {"applyEdit": True, "configuration": True, "workspaceFolders": True},
-}
-
-
-def initialize(
-    client: LspClient, root: Path, options: dict[str, Any] | None = None, timeout_s: float = 120.0
-) -> tuple[Any, float]:
-    result = client.request(
-        "initialize",
-        {
-            "processId": os.getpid(),
-            "clientInfo": {"name": "lift-lsp-bench"},
-            "rootUri": root.as_uri(),
-            "rootPath": str(root),
-            "workspaceFolders": [{"uri": root.as_uri(), "name": root.name}],
-            "capabilities": CLIENT_CAPABILITIES,
-            "initializationOptions": options,
-        },
-        timeout_s,
-    )
-    client.notify("initialized", {})
-    return result
+async def timed(request: Awaitable[T], timeout_s: float = 120.0) -> tuple[T, float]:
+    """(the result, the seconds from sending the request to having its response). A pygls client request
+    (`client.text_document_hover_async(...)`) is a coroutine: it is written when awaited here; its time ends when
+    the client has decoded the response (the same client and the same decoding for every server measured)."""
+    started = time.perf_counter()
+    async with asyncio.timeout(timeout_s):
+        result = await request
+    return result, time.perf_counter() - started
 
 
 # ---------------------------------------------------------------- seeded modules with specs

@@ -16,28 +16,26 @@ latency figures are real; nothing here measures the quality of generated code.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from lsprotocol import types
+from pytest_lsp import LanguageClient
 
-from bench.common import (  # noqa: E402
-    RESULTS,
-    LspClient,
-    def_positions,
-    generate_module,
-    initialize,
-    machine,
-    summary_ms,
-    table,
-    write_json,
-)
+from bench.common import RESULTS, def_positions, generate_module, machine, summary_ms, table, timed, write_json
+from tests.lsp_util import SERVER_COMMAND, code_actions, hover, launch, open_doc, start, stderr_to, stop
+
+KINDS = ("hover", "codeAction")
+Targets = dict[str, list[tuple[int, int]]]
+"""Each kind of request's positions."""
 
 STUB = '''"""A stub to generate."""
 
@@ -73,32 +71,31 @@ def settings(url: str, model: str) -> dict[str, Any]:
     }
 
 
-def request_params(kind: str, uri: str, row: int, col: int) -> tuple[str, dict[str, Any]]:
-    document, position = {"uri": uri}, {"line": row, "character": col}
-    if kind == "hover":
-        return "textDocument/hover", {"textDocument": document, "position": position}
-    return "textDocument/codeAction", {
-        "textDocument": document,
-        "range": {"start": position, "end": position},
-        "context": {"diagnostics": [], "triggerKind": 2},
-    }
-
-
-def measure(client: LspClient, kind: str, uri: str, targets: list[tuple[int, int]]) -> float:
+async def measure(client: LanguageClient, kind: str, uri: str, targets: list[tuple[int, int]]) -> float:
     row, col = targets[0] if len(targets) == 1 else random.choice(targets)
-    _, seconds = client.request(*request_params(kind, uri, row, col))
-    return seconds
+    if kind == "hover":
+        return (await timed(hover(client, uri, row, col)))[1]
+    automatic = types.CodeActionTriggerKind.Automatic
+    return (await timed(code_actions(client, uri, row, col, trigger=automatic)))[1]
 
 
-def progress_titles(client: LspClient) -> dict[str, str]:
-    """Progress token -> title of every work-done progress the server began."""
+def progress_titles(client: LanguageClient) -> dict[str, str]:
+    """Progress token -> title of every work-done progress the server began (pytest-lsp's `progress_reports`)."""
     titles: dict[str, str] = {}
-    for message in client.notifications:
-        params = message.body.get("params") or {}
-        value = params.get("value") if isinstance(params, dict) else None
-        if message.body.get("method") == "$/progress" and isinstance(value, dict) and value.get("kind") == "begin":
-            titles[str(params["token"])] = str(value.get("title"))
+    for token, reports in client.progress_reports.items():
+        values: list[object] = list(reports)  # pytest-lsp's annotation says ProgressParams; it keeps their values
+        begun = next((v for v in values if isinstance(v, types.WorkDoneProgressBegin)), None)
+        if begun is not None:
+            titles[str(token)] = begun.title
     return titles
+
+
+def accept_edits(client: LanguageClient) -> None:
+    """The editor's side of `workspace/applyEdit`: every edit is applied (this client keeps no copy of the text)."""
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)  # type: ignore[untyped-decorator]
+    def apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        return types.ApplyWorkspaceEditResult(applied=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         if url is None:
             model_proc, url, model = serve_tiny_model(root)
         try:
-            report = run(root, url, model, args)
+            report = asyncio.run(run(root, url, model, args))
         finally:
             if model_proc is not None:
                 model_proc.terminate()
@@ -132,73 +129,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(root: Path, url: str, model: str, args: argparse.Namespace) -> dict[str, Any]:
+async def run(root: Path, url: str, model: str, args: argparse.Namespace) -> dict[str, Any]:
     text = generate_module(args.lines, args.seed).text
     big = root / "module.py"
     big.write_text(text)
-    hover_targets = [(row, col) for row, col, _, _ in def_positions(text)]
-    action_targets = [(row, 0) for row, _, _, _ in def_positions(text)]
-    client = LspClient([sys.executable, "-m", "lift_lsp.cli"], cwd=str(root))
+    targets = {
+        "hover": [(row, col) for row, col, _, _ in def_positions(text)],
+        "codeAction": [(row, 0) for row, _, _, _ in def_positions(text)],
+    }
+    client = await launch(stderr_to(root / "lift-lsp.log", SERVER_COMMAND), cwd=root)
+    accept_edits(client)
     try:
-        initialize(client, root, settings(url, model))
-        stubs: list[str] = []
-        for i in range(args.generations):
-            path = root / f"stub{i}.py"
-            path.write_text(STUB.format(i=i))
-            stubs.append(path.as_uri())
-        for uri, doc_text in [(big.as_uri(), text), *((u, STUB.format(i=i)) for i, u in enumerate(stubs))]:
-            doc = {"uri": uri, "languageId": "python", "version": 1, "text": doc_text}
-            client.notify("textDocument/didOpen", {"textDocument": doc})
-        for kind in ("hover", "codeAction"):  # the first request of each kind, and the background analysis
-            measure(client, kind, big.as_uri(), hover_targets if kind == "hover" else action_targets)
-        time.sleep(3)
-
+        async with asyncio.timeout(120):
+            await start(client, settings(url, model), root)
+        stubs = open_documents(client, root, big, text, args.generations)
+        for kind in KINDS:  # the first request of each kind, and the background analysis
+            await measure(client, kind, big.as_uri(), targets[kind])
+        await asyncio.sleep(3)
         idle = {
-            kind: [
-                measure(client, kind, big.as_uri(), hover_targets if kind == "hover" else action_targets)
-                for _ in range(args.requests)
-            ]
-            for kind in ("hover", "codeAction")
+            kind: [await measure(client, kind, big.as_uri(), targets[kind]) for _ in range(args.requests)]
+            for kind in KINDS
         }
-
-        started = time.perf_counter()
-        ids = {
-            client.send_request(
-                "workspace/executeCommand", {"command": "lift.generate", "arguments": [uri, f"combine{i}", 1]}
-            ): i
-            for i, uri in enumerate(stubs)
-        }
-        to_cancel = {f"Generating combine{i}" for i in range(0, args.generations, 2)}
-        cancelled: set[str] = set()
-        loaded: dict[str, list[float]] = {"hover": [], "codeAction": []}
-        deadline = started + args.timeout
-        while len(client.responses.keys() & ids.keys()) < len(ids) and time.perf_counter() < deadline:
-            for token, title in progress_titles(client).items():
-                if title in to_cancel and token not in cancelled:
-                    client.notify("window/workDoneProgress/cancel", {"token": token})
-                    cancelled.add(token)
-            for kind in ("hover", "codeAction"):
-                loaded[kind].append(
-                    measure(client, kind, big.as_uri(), hover_targets if kind == "hover" else action_targets)
-                )
-        wall = time.perf_counter() - started
-        outcomes = {"ok": 0, "cancelled": 0, "failed": 0, "unanswered": 0}
-        for request_id in ids:
-            message = client.responses.get(request_id)
-            result = message.body.get("result") if message else None
-            if message is None:
-                outcomes["unanswered"] += 1
-            elif isinstance(result, dict) and result.get("ok"):
-                outcomes["ok"] += 1
-            elif isinstance(result, dict) and result.get("message") == "cancelled":
-                outcomes["cancelled"] += 1
-            else:
-                outcomes["failed"] += 1
+        generations = await under_load(client, stubs, big.as_uri(), targets, args)
     finally:
-        client.close()
-
+        await stop(client)
+    loaded = generations.pop("latency")
     latency: dict[str, Any] = {}
-    for kind in ("hover", "codeAction"):
+    for kind in KINDS:
         latency[kind] = {"idle": summary_ms(idle[kind]), "under_load": summary_ms(loaded[kind])}
         idle_p50, load_p50 = latency[kind]["idle"]["p50_ms"], latency[kind]["under_load"].get("p50_ms")
         latency[kind]["p50_ratio"] = None if load_p50 is None else round(load_p50 / idle_p50, 2)
@@ -206,9 +163,75 @@ def run(root: Path, url: str, model: str, args: argparse.Namespace) -> dict[str,
     return {
         "config": {k: v for k, v in vars(args).items() if k != "out"} | {"out": str(args.out)},
         "machine": machine(),
-        "generations": {"started": len(ids), "cancel_requested": len(cancelled), **outcomes, "wall_s": round(wall, 1)},
+        "generations": generations,
         "latency": latency,
     }
+
+
+def open_documents(client: LanguageClient, root: Path, big: Path, text: str, generations: int) -> list[str]:
+    """The file hovered in and `generations` stub documents opened: the stubs' URIs."""
+    open_doc(client, big, text)
+    stubs: list[str] = []
+    for i in range(generations):
+        path = root / f"stub{i}.py"
+        path.write_text(STUB.format(i=i))
+        stubs.append(open_doc(client, path))
+    return stubs
+
+
+async def under_load(
+    client: LanguageClient, stubs: list[str], uri: str, targets: Targets, args: argparse.Namespace
+) -> dict[str, Any]:
+    """`lift.generate` on every stub at once, every other one cancelled through its progress token as soon as it
+    shows; requests of each kind one after another while any generation is in flight. What became of the
+    generations, and the requests' latencies (under "latency")."""
+    started = time.perf_counter()
+    generating = [
+        asyncio.ensure_future(
+            client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command="lift.generate", arguments=[stub, f"combine{i}", 1])
+            )
+        )
+        for i, stub in enumerate(stubs)
+    ]
+    to_cancel = {f"Generating combine{i}" for i in range(0, args.generations, 2)}
+    cancelled: set[str] = set()
+    loaded: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    deadline = started + args.timeout
+    while not all(g.done() for g in generating) and time.perf_counter() < deadline:
+        for token, title in progress_titles(client).items():
+            if title in to_cancel and token not in cancelled:
+                client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+                cancelled.add(token)
+        for kind in KINDS:
+            loaded[kind].append(await measure(client, kind, uri, targets[kind]))
+    wall = time.perf_counter() - started
+    return {
+        "started": len(generating),
+        "cancel_requested": len(cancelled),
+        **outcomes(generating),
+        "wall_s": round(wall, 1),
+        "latency": loaded,
+    }
+
+
+def outcomes(generating: Sequence[asyncio.Future[Any]]) -> dict[str, int]:
+    """How many generations succeeded, were cancelled, failed (an error result or an error response) or had no
+    answer (those are cancelled here)."""
+    counts = {"ok": 0, "cancelled": 0, "failed": 0, "unanswered": 0}
+    for generation in generating:
+        if not generation.done():
+            generation.cancel()
+            counts["unanswered"] += 1
+            continue
+        result = None if generation.exception() is not None else generation.result()
+        if isinstance(result, dict) and result.get("ok"):
+            counts["ok"] += 1
+        elif isinstance(result, dict) and result.get("message") == "cancelled":
+            counts["cancelled"] += 1
+        else:
+            counts["failed"] += 1
+    return counts
 
 
 def print_report(report: dict[str, Any]) -> None:

@@ -3,9 +3,10 @@
     .venv/bin/python -m bench.lsp_latency [--lines 3000] [--requests 200] [--documents 8] [--seed 0] [--quick]
         [--only workspace_check]
 
-Both servers run over stdio and are driven by the same minimal JSON-RPC client (bench/common.py), one request at
-a time; latency is the wall time from writing a request to reading its response. Each scenario starts a fresh
-server of each kind:
+Both servers run over stdio and are driven by the same client, the end-to-end tests' (pytest-lsp's `LanguageClient`,
+tests/lsp_util.py, announcing VS Code's capabilities), one request at a time; latency is the wall time from sending a
+request to having its decoded response (the client's own share is the same for both servers). Each scenario starts a
+fresh server of each kind:
 
 - `hover_one`, `hover_spread`, `code_action`: open a generated `--lines` file, wait for the server's first
   diagnostics of it (lift-lsp checks a file on open; this keeps that work out of the measurement), one warm-up
@@ -30,6 +31,7 @@ Timings depend on the machine and its load: compare the ratios, measured in the 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import random
 import shutil
@@ -37,30 +39,33 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import LanguageClient
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     RESULTS,
-    LspClient,
-    LspError,
     def_positions,
     generate_module,
-    initialize,
     machine,
     summary_ms,
     table,
+    timed,
     venv_tool,
     write_json,
 )
+from tests.lsp_util import DiagnosticsLog, code_actions, hover, launch, open_doc, start, stderr_to, stop
 
 LIFT = "lift-lsp"
 JEDI = "jedi-language-server"
 LIBRARY_MODULE = "networkx.classes.graph"
+HOVER, CODE_ACTION = "textDocument/hover", "textDocument/codeAction"
+CHECK_TIMEOUT_S = 1800.0
 Position = tuple[int, int]
 
 
@@ -86,19 +91,6 @@ class Document:
         return self.path.as_uri()
 
 
-def hover_params(doc: Document, at: Position) -> dict[str, Any]:
-    return {"textDocument": {"uri": doc.uri}, "position": {"line": at[0], "character": at[1]}}
-
-
-def action_params(doc: Document, at: Position) -> dict[str, Any]:
-    position = {"line": at[0], "character": at[1]}
-    return {
-        "textDocument": {"uri": doc.uri},
-        "range": {"start": position, "end": position},
-        "context": {"diagnostics": [], "triggerKind": 2},
-    }
-
-
 def name_positions(text: str, count: int, rng: random.Random) -> list[Position]:
     """Positions inside the names of `count` different functions (repeating only once every one was used)."""
     defs = def_positions(text)[1:]
@@ -114,64 +106,68 @@ def def_line_positions(text: str, count: int, rng: random.Random) -> list[Positi
     return [(row, rng.randrange(max(col - 4, 0), width)) for row, col, _, width in chosen]
 
 
+@dataclass
 class Session:
-    """One fresh server in a workspace folder."""
+    """One fresh server in a workspace folder, and the diagnostics it published."""
 
-    def __init__(self, command: list[str], root: Path, log: Path) -> None:
-        self.log = log
-        self._err = log.open("wb")
-        self.client = LspClient(command, cwd=str(root), stderr=self._err)
-        initialize(self.client, root)
+    client: LanguageClient
+    diagnostics: DiagnosticsLog
 
     def open(self, doc: Document) -> float:
-        self.client.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": doc.uri, "languageId": "python", "version": 1, "text": doc.text}},
-        )
+        open_doc(self.client, doc.path, doc.text)
         return time.perf_counter()
 
-    def first_diagnostics(self, doc: Document, timeout_s: float = 180) -> float | None:
-        message = self.client.wait_notification(
-            "textDocument/publishDiagnostics", lambda p: isinstance(p, dict) and p.get("uri") == doc.uri, timeout_s
-        )
-        return None if message is None else message.at
+    async def first_diagnostics(self, doc: Document, timeout_s: float = 180) -> float | None:
+        """When the document's first diagnostics arrived (perf_counter()), waiting for them up to the time limit."""
+        published = await self.diagnostics.wait(lambda p: p.uri == doc.uri, timeout_s)
+        return None if published is None else published.at
 
-    def timed(self, method: str, params: dict[str, Any]) -> tuple[Any, float]:
-        return self.client.request(method, params)
-
-    def close(self) -> None:
-        self.client.close()
-        self._err.close()
+    async def ask(self, method: str, doc: Document, at: Position) -> tuple[Any, float]:
+        """A hover or a code action (triggered automatically, as an editor's light bulb asks) at `at`, timed."""
+        if method == HOVER:
+            return await timed(hover(self.client, doc.uri, *at))
+        return await timed(code_actions(self.client, doc.uri, *at, trigger=types.CodeActionTriggerKind.Automatic))
 
 
-def run_session(command: list[str], root: Path, log: Path, body: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
-    session = Session(command, root, log)
+Body = Callable[[Session], Awaitable[dict[str, Any]]]
+
+
+async def run_session(command: list[str], root: Path, log: Path, body: Body) -> dict[str, Any]:
+    diagnostics = DiagnosticsLog()
+    client = await launch(stderr_to(log, command), cwd=root, on_diagnostics=diagnostics.record)
     try:
-        return body(session)
-    except LspError as error:
+        async with asyncio.timeout(120):
+            await start(client, root=root)
+        return await body(Session(client, diagnostics))
+    except (TimeoutError, RuntimeError, JsonRpcException) as error:
         tail = log.read_bytes()[-3000:].decode(errors="replace")
-        raise SystemExit(f"{command}: {error}\n{tail}") from error
+        raise SystemExit(f"{command}: {type(error).__name__}: {error}\n{tail}") from error
     finally:
-        session.close()
+        await stop(client)
 
 
-def measured(session: Session, method: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+def run_scenario(command: list[str], root: Path, log: Path, body: Body) -> dict[str, Any]:
+    """One scenario's measurements on a fresh server (its own event loop)."""
+    return asyncio.run(run_session(command, root, log, body))
+
+
+async def measured(session: Session, method: str, doc: Document, positions: list[Position]) -> dict[str, Any]:
     latencies: list[float] = []
     answered = 0
-    for p in params:
-        result, seconds = session.timed(method, p)
+    for at in positions:
+        result, seconds = await session.ask(method, doc, at)
         latencies.append(seconds)
         answered += result not in (None, [])
     return {**summary_ms(latencies), "answered": answered}
 
 
-def settled_requests(doc: Document, method: str, warm: dict[str, Any], params: list[dict[str, Any]]) -> Any:
-    def body(session: Session) -> dict[str, Any]:
+def settled_requests(doc: Document, method: str, warm: Position, positions: list[Position]) -> Body:
+    async def body(session: Session) -> dict[str, Any]:
         opened = session.open(doc)
-        diagnosed = session.first_diagnostics(doc)
-        _, first_s = session.timed(method, warm)
+        diagnosed = await session.first_diagnostics(doc)
+        _, first_s = await session.ask(method, doc, warm)
         return {
-            **measured(session, method, params),
+            **await measured(session, method, doc, positions),
             "open_to_diagnostics_ms": None if diagnosed is None else round((diagnosed - opened) * 1e3, 1),
             "warm_up_ms": round(first_s * 1e3, 3),
         }
@@ -179,21 +175,21 @@ def settled_requests(doc: Document, method: str, warm: dict[str, Any], params: l
     return body
 
 
-def after_open(docs: list[Document], params: list[dict[str, Any]]) -> Any:
-    def body(session: Session) -> dict[str, Any]:
+def after_open(docs: list[Document], positions: list[Position]) -> Body:
+    async def body(session: Session) -> dict[str, Any]:
         for doc in docs:
             session.open(doc)
-        return measured(session, "textDocument/hover", params)
+        return await measured(session, HOVER, docs[0], positions)
 
     return body
 
 
-def first_answers(doc: Document, at: Position) -> Any:
-    def body(session: Session) -> dict[str, Any]:
+def first_answers(doc: Document, at: Position) -> Body:
+    async def body(session: Session) -> dict[str, Any]:
         opened = session.open(doc)
-        result, _ = session.timed("textDocument/hover", hover_params(doc, at))
+        result, _ = await session.ask(HOVER, doc, at)
         hovered = time.perf_counter()
-        diagnosed = session.first_diagnostics(doc)
+        diagnosed = await session.first_diagnostics(doc)
         return {
             "first_hover_ms": round((hovered - opened) * 1e3, 1),
             "hover_answered": result is not None,
@@ -218,32 +214,30 @@ def copy_stdlib(to: Path, quick: bool) -> int:
     return sum(1 for _ in to.rglob("*.py"))
 
 
-def during_workspace_check(doc: Document, params: list[dict[str, Any]], pace_s: float) -> Any:
+def during_workspace_check(doc: Document, positions: list[Position], pace_s: float) -> Body:
     """Hover latency with no check running, then while `lift.checkWorkspace` runs (hovers every `pace_s`)."""
 
-    def body(session: Session) -> dict[str, Any]:
+    async def body(session: Session) -> dict[str, Any]:
         session.open(doc)
-        session.first_diagnostics(doc)
-        session.timed("textDocument/hover", params[0])
-        idle = measured(session, "textDocument/hover", params)
-        started = time.perf_counter()
-        check = session.client.send_request(
-            "workspace/executeCommand", {"command": "lift.checkWorkspace", "arguments": []}
-        )
+        await session.first_diagnostics(doc)
+        await session.ask(HOVER, doc, positions[0])
+        idle = await measured(session, HOVER, doc, positions)
+        command = types.ExecuteCommandParams(command="lift.checkWorkspace", arguments=[])
+        check = asyncio.ensure_future(timed(session.client.workspace_execute_command_async(command), CHECK_TIMEOUT_S))
         latencies: list[float] = []
         answered = 0
-        while check not in session.client.responses:
-            result, seconds = session.timed("textDocument/hover", params[len(latencies) % len(params)])
+        while not check.done():
+            result, seconds = await session.ask(HOVER, doc, positions[len(latencies) % len(positions)])
             latencies.append(seconds)
             answered += result is not None
-            time.sleep(pace_s)
-        response = session.client.responses[check]
-        totals = response.body.get("result") or {}
+            await asyncio.sleep(pace_s)
+        totals, check_s = check.result()
+        totals = totals or {}
         return {
             "idle": idle,
             "during_check": {**summary_ms(latencies), "answered": answered},
             "check": {"files": totals.get("files"), "findings": totals.get("findings")},
-            "check_s": round(response.at - started, 1),
+            "check_s": round(check_s, 1),
         }
 
     return body
@@ -256,10 +250,10 @@ def workspace_check_scenario(root: Path, args: argparse.Namespace) -> dict[str, 
     path = workspace / "generated.py"
     path.write_text(generate_module(args.lines, args.seed).text, encoding="utf-8")
     doc = Document(path, path.read_text(encoding="utf-8"))
-    params = [hover_params(doc, at) for at in name_positions(doc.text, args.requests, random.Random(args.seed))]
-    body = during_workspace_check(doc, params, args.pace_ms / 1e3)
-    measured = run_session(server_commands()[LIFT], workspace, root / "lift-lsp-workspace_check.log", body)
-    return measured | {"stdlib_files": files}
+    positions = name_positions(doc.text, args.requests, random.Random(args.seed))
+    body = during_workspace_check(doc, positions, args.pace_ms / 1e3)
+    checked = run_scenario(server_commands()[LIFT], workspace, root / "lift-lsp-workspace_check.log", body)
+    return checked | {"stdlib_files": files}
 
 
 def middle_name(text: str) -> Position:
@@ -285,26 +279,14 @@ def plan(root: Path, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
     one = (defs[len(defs) // 3][0], defs[len(defs) // 3][1] + 1)
     library = library_file()
     library_doc = Document(library, library.read_text(encoding="utf-8"))
-    hover_warm = hover_params(main, (defs[0][0], defs[0][1]))
+    hover_warm = (defs[0][0], defs[0][1])
     return first_file, {
-        "hover_one": settled_requests(
-            main, "textDocument/hover", hover_warm, [hover_params(main, one)] * args.requests
-        ),
-        "hover_spread": settled_requests(
-            main,
-            "textDocument/hover",
-            hover_warm,
-            [hover_params(main, at) for at in name_positions(main.text, args.requests, rng)],
-        ),
+        "hover_one": settled_requests(main, HOVER, hover_warm, [one] * args.requests),
+        "hover_spread": settled_requests(main, HOVER, hover_warm, name_positions(main.text, args.requests, rng)),
         "code_action": settled_requests(
-            main,
-            "textDocument/codeAction",
-            action_params(main, (defs[0][0], 0)),
-            [action_params(main, at) for at in def_line_positions(main.text, args.requests, rng)],
+            main, CODE_ACTION, (defs[0][0], 0), def_line_positions(main.text, args.requests, rng)
         ),
-        "after_open": after_open(
-            docs, [hover_params(main, at) for at in name_positions(main.text, args.requests, rng)]
-        ),
+        "after_open": after_open(docs, name_positions(main.text, args.requests, rng)),
         "first_generated": first_answers(main, middle_name(main.text)),
         "first_library": first_answers(library_doc, middle_name(library_doc.text)),
     }
@@ -356,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         stats, scenarios = plan(root, args)
         for scenario, body in scenarios.items():
             for name, command in commands.items():
-                servers[name][scenario] = run_session(command, root, root / f"{name}-{scenario}.log", body)
+                servers[name][scenario] = run_scenario(command, root, root / f"{name}-{scenario}.log", body)
         checked = workspace_check_scenario(root, args)
     report = {
         "config": vars(args) | {"out": str(args.out), "library": LIBRARY_MODULE},

@@ -25,6 +25,7 @@ and prints the source lines whose allocations grew the most in between: where to
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import pickle
 import random
@@ -38,22 +39,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from lsprotocol import types
+from pytest_lsp import LanguageClient
 
-from bench.common import (  # noqa: E402
-    RESULTS,
-    LspClient,
-    def_positions,
-    generate_module,
-    initialize,
-    machine,
-    summary_ms,
-    table,
-    write_json,
+from bench.common import REPO, RESULTS, def_positions, generate_module, machine, summary_ms, table, timed, write_json
+from lift_lsp.check.checks import CheckCache, check_text
+from lift_lsp.check.contracts import z3_engine
+from lift_lsp.options import parse_options
+from tests.lsp_util import (
+    SERVER_COMMAND,
+    DiagnosticsLog,
+    close_doc,
+    code_actions,
+    configure,
+    hover,
+    launch,
+    open_doc,
+    replace_range,
+    save_doc,
+    server_pid,
+    start,
+    stderr_to,
+    stop,
 )
-from lift_lsp.check.checks import CheckCache, check_text  # noqa: E402
-from lift_lsp.check.contracts import z3_engine  # noqa: E402
-from lift_lsp.options import parse_options  # noqa: E402
 
 SETTINGS_EVERY = 50
 REOPEN_EVERY = 200
@@ -154,21 +162,15 @@ class Document:
     def text(self) -> str:
         return "\n".join(self.lines)
 
-    def toggle(self, example: Example) -> dict[str, Any]:
-        """Make the example wrong (or right again); the incremental change that does it."""
+    def toggle(self, example: Example) -> tuple[tuple[int, int], tuple[int, int], str]:
+        """Make the example wrong (or right again); the incremental change that does it: (start, end, new text)."""
         old = self.lines[example.line]
         indent = old[: len(old) - len(old.lstrip())]
         example.wrong = not example.wrong
         new = indent + WRONG if example.wrong else example.original
         self.lines[example.line] = new
         self.version += 1
-        return {
-            "range": {
-                "start": {"line": example.line, "character": 0},
-                "end": {"line": example.line, "character": len(old)},
-            },
-            "text": new,
-        }
+        return (example.line, 0), (example.line, len(old)), new
 
     def function_at(self, line: int) -> tuple[int, int]:
         """The name position of the `def` the line belongs to."""
@@ -182,72 +184,74 @@ def expected(text: str, path: Path, settings: dict[str, Any], cache: CheckCache)
     return sorted((f.line - 1, f.code, f.message) for f in findings)
 
 
-def published(params: dict[str, Any]) -> list[tuple[int, str, str]]:
-    return sorted((d["range"]["start"]["line"], d["code"], d["message"]) for d in params["diagnostics"])
+def published(params: types.PublishDiagnosticsParams) -> list[tuple[int, str, str]]:
+    return sorted((d.range.start.line, str(d.code), d.message) for d in params.diagnostics)
 
 
+def server_command(args: argparse.Namespace, root: Path) -> tuple[list[str], dict[str, str] | None, Path | None]:
+    """The server's command and environment, and with `--tracemalloc` the folder its snapshots go to."""
+    if not args.tracemalloc:
+        return SERVER_COMMAND, None, None
+    snapshots = root / "snapshots"
+    snapshots.mkdir()
+    env = {**os.environ, "LIFT_SOAK_SNAPSHOTS": str(snapshots)}
+    return [sys.executable, "-X", "tracemalloc=12", "-c", SNAPSHOT_SERVER], env, snapshots
+
+
+@dataclass
 class Session:
-    def __init__(self, args: argparse.Namespace, root: Path) -> None:
-        self.root = root
-        self.args = args
-        env = None
-        command = [sys.executable, "-m", "lift_lsp.cli"]
-        if args.tracemalloc:
-            self.snapshots = root / "snapshots"
-            self.snapshots.mkdir()
-            env = {**os.environ, "LIFT_SOAK_SNAPSHOTS": str(self.snapshots)}
-            command = [sys.executable, "-X", "tracemalloc=12", "-c", SNAPSHOT_SERVER]
-        self.log = (root / "server.log").open("wb")
-        self.client = LspClient(command, cwd=str(root), stderr=self.log, env=env)
-        self.probe = Probe(self.client.proc.pid)
-        self.settings = SETTINGS[0]
-        initialize(self.client, root, self.settings, timeout_s=900 if args.tracemalloc else 120)
-        self.cache = CheckCache()
+    """One server (its stderr in the workspace's server.log), its settings and the diagnostics it published."""
+
+    client: LanguageClient
+    log: DiagnosticsLog
+    probe: Probe
+    wait_s: float
+    snapshots: Path | None
+    settings: dict[str, Any] = field(default_factory=lambda: SETTINGS[0])
+    cache: CheckCache = field(default_factory=CheckCache)
 
     def open(self, path: Path, text: str, version: int) -> None:
-        self.client.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": path.as_uri(), "languageId": "python", "version": version, "text": text}},
-        )
+        open_doc(self.client, path, text, version)
 
     def close_document(self, path: Path) -> None:
-        self.client.notify("textDocument/didClose", {"textDocument": {"uri": path.as_uri()}})
+        close_doc(self.client, path.as_uri())
 
-    def diagnostics(self, path: Path, version: int) -> dict[str, Any] | None:
+    async def diagnostics(self, path: Path, version: int) -> types.PublishDiagnosticsParams | None:
         """The diagnostics published for that version of the document (waiting up to the time limit)."""
-        message = self.client.wait_notification(
-            "textDocument/publishDiagnostics",
-            lambda p: p.get("uri") == path.as_uri() and p.get("version") == version,
-            self.args.wait_s,
-        )
-        return None if message is None else message.body["params"]
+        found = await self.log.wait(lambda p: p.uri == path.as_uri() and p.version == version, self.wait_s)
+        return None if found is None else found.params
 
-    def hover(self, path: Path, at: tuple[int, int]) -> tuple[Any, float]:
-        return self.client.request(
-            "textDocument/hover",
-            {"textDocument": {"uri": path.as_uri()}, "position": {"line": at[0], "character": at[1] + 1}},
-        )
+    async def hover(self, path: Path, at: tuple[int, int]) -> tuple[Any, float]:
+        return await timed(hover(self.client, path.as_uri(), at[0], at[1] + 1))
 
-    def code_action(self, path: Path, at: tuple[int, int]) -> tuple[Any, float]:
-        position = {"line": at[0], "character": at[1] + 1}
-        return self.client.request(
-            "textDocument/codeAction",
-            {
-                "textDocument": {"uri": path.as_uri()},
-                "range": {"start": position, "end": position},
-                "context": {"diagnostics": []},
-            },
-        )
+    async def code_action(self, path: Path, at: tuple[int, int]) -> tuple[Any, float]:
+        return await timed(code_actions(self.client, path.as_uri(), at[0], at[1] + 1))
 
-    def snapshot(self) -> Path:
+    async def snapshot(self) -> Path:
+        assert self.snapshots is not None, "the server runs without tracemalloc"
         before = set(self.snapshots.iterdir())
         os.kill(self.probe.pid, signal.SIGUSR1)
         for _ in range(600):
             new = [p for p in set(self.snapshots.iterdir()) - before if p.suffix == ".pickle"]
             if new:
                 return new[0]
-            time.sleep(0.1)
+            await asyncio.sleep(0.1)
         raise SystemExit("the server wrote no tracemalloc snapshot")
+
+
+async def begin(args: argparse.Namespace, root: Path) -> Session:
+    """The server started in `root` and initialized with the first settings."""
+    command, env, snapshots = server_command(args, root)
+    log = DiagnosticsLog()
+    client = await launch(stderr_to(root / "server.log", command), cwd=root, env=env, on_diagnostics=log.record)
+    session = Session(client, log, Probe(server_pid(client)), args.wait_s, snapshots)
+    try:
+        async with asyncio.timeout(900 if args.tracemalloc else 120):
+            await start(client, session.settings, root)
+    except BaseException:
+        await stop(client)
+        raise
+    return session
 
 
 def growth(first: Path, last: Path, top: int) -> list[str]:
@@ -267,7 +271,7 @@ def growth(first: Path, last: Path, top: int) -> list[str]:
     return lines
 
 
-def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     rng = random.Random(args.seed)
     path = root / "soak_module.py"
     doc = Document(generate_module(args.lines, args.seed).text)
@@ -279,7 +283,7 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         others.append(other)
     order = list(doc.examples)
     rng.shuffle(order)
-    session = Session(args, root)
+    session = await begin(args, root)
     samples: list[dict[str, Any]] = []
     saves = {"saves": 0, "matched": 0, "mismatched": 0, "lost": 0}
     mismatches: list[dict[str, Any]] = []
@@ -289,9 +293,9 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     other_every = max(args.cycles // OTHER_DOCUMENTS, 1)
     started = time.perf_counter()
 
-    def check_save(version: int) -> None:
+    async def check_save(version: int) -> None:
         want = expected(doc.text, path, session.settings, session.cache)
-        got = session.diagnostics(path, version)
+        got = await session.diagnostics(path, version)
         saves["saves"] += 1
         if got is None:
             saves["lost"] += 1
@@ -303,38 +307,35 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
     try:
         session.open(path, doc.text, doc.version)
-        check_save(doc.version)
+        await check_save(doc.version)
         for cycle in range(1, args.cycles + 1):
             if cycle % SETTINGS_EVERY == 0:
                 session.settings = SETTINGS[(cycle // SETTINGS_EVERY) % len(SETTINGS)]
-                session.client.notify("workspace/didChangeConfiguration", {"settings": {"lift": session.settings}})
+                configure(session.client, session.settings)
             example = order[cycle % len(order)]
-            change = doc.toggle(example)
-            session.client.notify(
-                "textDocument/didChange",
-                {"textDocument": {"uri": path.as_uri(), "version": doc.version}, "contentChanges": [change]},
-            )
-            session.client.notify("textDocument/didSave", {"textDocument": {"uri": path.as_uri()}})
-            check_save(doc.version)
+            change_start, change_end, new_text = doc.toggle(example)
+            replace_range(session.client, path.as_uri(), doc.version, change_start, change_end, new_text)
+            save_doc(session.client, path.as_uri())
+            await check_save(doc.version)
             at = doc.function_at(example.line)
-            result, seconds = session.hover(path, at)
+            result, seconds = await session.hover(path, at)
             hovers.append(seconds)
             if result is None:
                 raise SystemExit(f"cycle {cycle}: no hover at {at}")
-            actions.append(session.code_action(path, at)[1])
+            actions.append((await session.code_action(path, at))[1])
             if cycle % other_every == 0 and len(others) > cycle // other_every - 1 >= 0:
                 other = others[cycle // other_every - 1]
                 text = other.read_text(encoding="utf-8")
                 session.open(other, text, 1)
                 row, col, _, _ = def_positions(text)[0]
-                session.hover(other, (row, col))
+                await session.hover(other, (row, col))
                 session.close_document(other)
             if cycle % REOPEN_EVERY == 0:
                 session.close_document(path)
                 session.open(path, doc.text, doc.version)
-                check_save(doc.version)
+                await check_save(doc.version)
             if args.tracemalloc and cycle == max(args.cycles // 4, 1):
-                snapshots.append(session.snapshot())
+                snapshots.append(await session.snapshot())
             samples.append({"cycle": cycle, "s": round(time.perf_counter() - started, 1), **session.probe.status()})
             if cycle % args.every == 0:
                 last = samples[-1]
@@ -345,13 +346,12 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                     flush=True,
                 )
         if args.tracemalloc:
-            snapshots.append(session.snapshot())
-        time.sleep(1.0)  # idle: a sandbox worker still alive now would be one left behind
+            snapshots.append(await session.snapshot())
+        await asyncio.sleep(1.0)  # idle: a sandbox worker still alive now would be one left behind
         idle = session.probe.status()
     finally:
         pid = session.probe.pid
-        session.client.close()
-        session.log.close()
+        await stop(session.client)
     left = sorted(p for p in session.probe.children_seen | set(session.probe.children()) if alive(p))
     return {
         "samples": samples,
@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path("/proc/self/status").exists():
         raise SystemExit("bench/soak.py reads the server's memory, descriptors and children from /proc (Linux)")
     with tempfile.TemporaryDirectory(prefix="lift-soak-") as tmp:
-        result = run(args, Path(tmp))
+        result = asyncio.run(run(args, Path(tmp)))
     report = {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "machine": machine(),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Coroutine
@@ -27,11 +26,9 @@ from typing import Any, Literal, TypeVar
 from hypothesis import strategies as st
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient
-from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
-from tests.lsp_util import start
+from tests.lsp_util import SERVER_COMMAND, make_client, start, stderr_to
 
 T = TypeVar("T")
 MAX_UINT = 2**31 - 1
@@ -451,10 +448,10 @@ class FuzzClient:
     ) -> None:
         self.workdir = workdir
         self.request_timeout_s = request_timeout_s
-        self.server_command = server_command or [sys.executable, "-m", "lift_lsp.cli"]
+        self.server_command = server_command or SERVER_COMMAND
         self.stderr_log = stderr_log
-        if stderr_log is not None:  # the server's stderr into a file (pytest-lsp would forward it to ours)
-            self.server_command = ["/bin/sh", "-c", 'exec "$@" 2>>"$0"', str(stderr_log), *self.server_command]
+        if stderr_log is not None:
+            self.server_command = stderr_to(stderr_log, self.server_command)
         self.stats = Stats()
         self.client: LanguageClient | None = None
         self._serial = 0
@@ -469,15 +466,7 @@ class FuzzClient:
 
     def _make_client(self) -> LanguageClient:
         """pytest-lsp's test client, with our own handler for published diagnostics (it checks their ranges)."""
-        client = LanguageClient(converter_factory=default_converter)
-        features = {m: f for m, f in DEFAULT_CLIENT_FEATURES.items() if m != types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS}
-        register_lsp_features(client, features)
-
-        @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-        def diagnostics(params: types.PublishDiagnosticsParams) -> None:
-            self._check_diagnostics(params)
-
-        return client
+        return make_client(on_diagnostics=self._check_diagnostics)
 
     async def stop(self) -> None:
         if self.client is not None and self.alive():
