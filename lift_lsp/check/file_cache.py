@@ -92,14 +92,15 @@ class EntryKey:
 
 
 def entry_key(
-    file: str, text: str, interpreter: Interpreter | None, setup: CheckSetup, sources: ProjectSources
+    file: str, text: str, interpreter: Interpreter | None, identity: str, setup: CheckSetup, sources: ProjectSources
 ) -> EntryKey:
-    """The key of `file`'s result when its text is `text` and `interpreter` runs its examples."""
+    """The key of `file`'s result when its text is `text` and `interpreter` runs its examples (`identity`: its
+    `interpreter_identity`, found once per run)."""
     path = str(Path(file).absolute())
     python = [interpreter.python.path, repr(interpreter.python.version)] if interpreter else []
     slot = [str(SCHEMA), path, *python, setup.digest()]
     flags = doctest_config(str(Path(path).parent))
-    inputs = [_sha256(text), interpreter_identity(interpreter), lift_identity(), repr(flags)]
+    inputs = [_sha256(text), identity, lift_identity(), repr(flags)]
     inputs += [f"{dep}\x00{digest}" for dep, digest in sources.dependencies(path, text)]
     return EntryKey(_sha256("\x00".join(slot)), _sha256("\x00".join(inputs)))
 

@@ -89,7 +89,11 @@ class ProjectSources:
         self._sources: dict[str, _Source | None] = {}
         self._closures: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         """By a file's direct imports: what they import, transitively (most files of a package share them)."""
+        self._reached: dict[str, frozenset[tuple[str, str]]] = {}
+        """By a project file: (path, digest) of it and of every project file it imports, transitively."""
         self._files: dict[str, bool] = {}
+        self._project_roots: dict[str, Path | None] = {}
+        """By a folder: the project root of the files in it (`project.project_root`)."""
         self._lock = threading.Lock()
 
     def _is_file(self, path: str) -> bool:
@@ -99,11 +103,18 @@ class ProjectSources:
             known = self._files[path] = os.path.isfile(path)
         return known
 
+    def _project_root(self, file: str) -> Path | None:
+        """`project.project_root` of `file`, found once per folder."""
+        folder = os.path.dirname(file)
+        if folder not in self._project_roots:
+            self._project_roots[folder] = project_root(file)
+        return self._project_roots[folder]
+
     def dependencies(self, file: str, text: str) -> list[tuple[str, str]]:
         """(path, sha256 of its bytes) of every project file that importing `file` (whose text is `text`) under its
         module name may run, transitively, in path order; `file` itself left out."""
         own = str(Path(file).absolute())
-        direct = tuple(_direct_imports(own, text, self._is_file))
+        direct = tuple(_direct_imports(own, text, self._is_file, self._project_root))
         with self._lock:
             closure = self._closures.get(direct)
         if closure is None:
@@ -113,18 +124,27 @@ class ProjectSources:
         return [(path, digest) for path, digest in closure if path != own]
 
     def _closure(self, direct: tuple[str, ...]) -> list[tuple[str, str]]:
+        return sorted(frozenset[tuple[str, str]]().union(*(self._reach(path) for path in direct)))
+
+    def _reach(self, start: str) -> frozenset[tuple[str, str]]:
+        """(path, digest) of `start` and of the project files it imports, transitively (those that can be read): a
+        file whose own closure is known adds it whole instead of being walked again."""
         seen: dict[str, str] = {}
-        pending = list(direct)
+        pending = [start]
         while pending:
             path = pending.pop()
             if path in seen:
                 continue
-            source = self._read(path)
-            if source is None:
+            known = self._reached.get(path)
+            if known is not None:
+                seen.update(known)
                 continue
-            seen[path] = source.digest
-            pending += source.imports
-        return sorted(seen.items())
+            source = self._read(path)
+            if source is not None:
+                seen[path] = source.digest
+                pending += source.imports
+        reached = self._reached[start] = frozenset(seen.items())
+        return reached
 
     def _read(self, path: str) -> _Source | None:
         with self._lock:
@@ -136,20 +156,23 @@ class ProjectSources:
             source = None
         else:
             text = data.decode("utf-8", errors="replace")
-            source = _Source(hashlib.sha256(data).hexdigest(), tuple(_direct_imports(path, text, self._is_file)))
+            imports = _direct_imports(path, text, self._is_file, self._project_root)
+            source = _Source(hashlib.sha256(data).hexdigest(), tuple(imports))
         with self._lock:
             self._sources[path] = source
         return source
 
 
-def _direct_imports(file: str, text: str, is_file: Callable[[str], bool]) -> list[str]:
+def _direct_imports(
+    file: str, text: str, is_file: Callable[[str], bool], root_of: Callable[[str], Path | None]
+) -> list[str]:
     """The project files (that exist) `file` imports directly, and its own parent packages' `__init__.py`: looked
     up from the folder its module is imported from, the project's root and the root's `src/`."""
     target = module_target(file)
     if target.root is None:
         return []
     roots = [target.root]
-    project = project_root(file)
+    project = root_of(file)
     if project is not None:
         roots += [str(project), str(project / "src")]
     parts = target.name.split(".") if target.name != "__lift__" else []

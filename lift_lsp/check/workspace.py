@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -10,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lift_lsp.check.checks import CheckCache, FileCheck, check_document
-from lift_lsp.check.file_cache import CheckSetup, FileCache, entry_key
+from lift_lsp.check.file_cache import CheckSetup, FileCache, entry_key, interpreter_identity
 from lift_lsp.check.imports import ProjectSources
-from lift_lsp.check.project import find_interpreter, python_files
+from lift_lsp.check.project import Interpreter, find_interpreter, python_files
 from lift_lsp.check.sandbox import WorkerPool
 
 Progress = Callable[[int, int, str], None]
@@ -61,6 +62,16 @@ def check_paths(
     if len(files) > 1 and jobs > 1:  # the files are the parallel work: one sandbox process each imports less
         sandbox = sandbox.model_copy(update={"workers": 1})
     pools: dict[int, WorkerPool] = {}
+    interpreters: dict[str, tuple[Interpreter, str]] = {}
+    """By folder: the Python that runs its files' examples (`find_interpreter` looks only at a file's folders) and
+    its `interpreter_identity`, found once per run."""
+
+    def interpreter_for(file: str) -> tuple[Interpreter, str]:
+        folder = os.path.dirname(os.path.abspath(file))
+        if folder not in interpreters:
+            interpreter = find_interpreter(file, python, workspace_roots, sandbox.mode)
+            interpreters[folder] = interpreter, interpreter_identity(interpreter)
+        return interpreters[folder]
 
     def this_threads_pool() -> WorkerPool:
         thread = threading.get_ident()
@@ -78,8 +89,8 @@ def check_paths(
             except OSError as err:
                 return Checked(file, None, err.strerror or str(err))
         try:
-            interpreter = find_interpreter(file, python, workspace_roots, sandbox.mode) if examples else None
-            key = entry_key(file, text, interpreter, setup, sources) if store is not None else None
+            interpreter, identity = interpreter_for(file) if examples else (None, "")
+            key = entry_key(file, text, interpreter, identity, setup, sources) if store is not None else None
             kept = store.get(file, key) if store is not None and key is not None else None
             if kept is not None:
                 return Checked(file, kept, cached=True)
