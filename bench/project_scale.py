@@ -36,11 +36,16 @@ from lift_lsp.check.project import python_files
 
 WHEELS = {"networkx": "networkx==3.6.1", "sympy": "sympy==1.14.0"}
 """The PyPI trees: the package (its import name) and the pinned wheel."""
-STDLIB_LEFT_OUT = re.compile(r"/(test|tests|idle_test)/|/__main__\.py$|/python-config\.py$|/idlelib/idle\.py$")
+STDLIB_LEFT_OUT = re.compile(
+    r"/(test|tests|idle_test)/|/__main__\.py$|/python-config\.py$|/idlelib/idle\.py$|^{stdlib}/socket\.py$".format(
+        stdlib=re.escape(sysconfig.get_paths()["stdlib"])
+    )
+)
 """Standard library files neither tool is given: the regression test suites (`Lib/test/` and the packages'
-`tests/`: pytest cannot get through them, as it stops at the first module that exits when imported and hangs on
-one that waits in `accept()`) and the scripts that run a program when imported (`__main__.py`, which pytest's
-doctest collector skips in a folder; `python-config.py`; `idlelib/idle.py`): each stops pytest's whole session."""
+`tests/`: pytest cannot get through them, as it stops at the first module that exits when imported), the scripts
+that run a program when imported (`__main__.py`, which pytest's doctest collector skips in a folder;
+`python-config.py`; `idlelib/idle.py`): each stops pytest's whole session; and `socket.py`, whose
+`create_server` example serves forever: pytest has no time limit (lift-lsp's sandbox stops it at its own)."""
 PAGE = os.sysconf("SC_PAGE_SIZE")
 STATS = re.compile(r"lift-lsp: (\d+) file\(s\) checked, (\d+) from the cache")
 
