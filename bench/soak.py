@@ -70,9 +70,12 @@ SOLVER_POOL = z3_engine._MAX_IDLE
 """Idle z3 solver processes the server keeps for reuse: its children while idle."""
 WRONG = "'lift-soak'"
 """What an example's expected result becomes when the cycle makes it wrong."""
-SETTINGS: tuple[dict[str, Any], ...] = (
-    {"backend": {"kind": "openai", "url": "http://127.0.0.1:9/v1", "model": "a"}, "sandbox": {"exampleTimeoutS": 2.0}},
-    {"backend": {"kind": "openai", "url": "http://127.0.0.1:9/v1", "model": "b"}, "sandbox": {"exampleTimeoutS": 3.0}},
+SETTINGS: tuple[dict[str, Any], ...] = tuple(
+    {
+        "backend": {"kind": "openai", "url": "http://127.0.0.1:9/v1", "model": model},
+        "sandbox": {"exampleTimeoutS": timeout_s, "trustAll": True},  # the examples run, as `lift-lsp check` runs them
+    }
+    for model, timeout_s in (("a", 2.0), ("b", 3.0))
 )
 SNAPSHOT_SERVER = """
 import os, pickle, signal, sys, tracemalloc

@@ -99,5 +99,6 @@ def test_soak_runs_a_session_and_reports_its_steadiness(tmp_path: Path) -> None:
     saves = verdicts["diagnostics"]
     assert saves["saves"] > report["config"]["cycles"]  # every cycle's save, the first open's and the reopens'
     assert saves["matched"] + saves["mismatched"] + saves["lost"] == saves["saves"]
+    assert saves["mismatched"] == 0, report.get("mismatches")  # what arrives is `lift-lsp check`'s findings
     assert len(report["hover_s"]) == report["config"]["cycles"]
     assert "goal every save's diagnostics published and right" in stdout
