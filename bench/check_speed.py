@@ -32,9 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-
-from bench.common import RESULTS, generate_check_module, machine, summary_ms, table, venv_tool, write_json  # noqa: E402
+from bench.common import RESULTS, generate_check_module, machine, summary_ms, table, venv_tool, write_json
 
 COLD_GOAL_S = 2.0
 RESAVE_GOAL_S = 0.3

@@ -34,15 +34,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+import torch
 
-import torch  # noqa: E402
-
-from bench.common import machine, percentile, table, write_json  # noqa: E402
-from lift_lsp.generate.backends.base import Constraint, GenerationRequest  # noqa: E402
-from lift_lsp.generate.backends.local import LocalBackend  # noqa: E402
-from lift_lsp.generate.grammar import code_constraint, ir_constraint  # noqa: E402
-from lift_lsp.spec.ir import IR, CodeCandidate  # noqa: E402
+from bench.common import REPO, machine, percentile, table, write_json
+from lift_lsp.generate.backends.base import Constraint, GenerationRequest
+from lift_lsp.generate.backends.local import LocalBackend
+from lift_lsp.generate.grammar import code_constraint, ir_constraint
+from lift_lsp.spec.ir import IR, CodeCandidate
 
 RESULTS = REPO / "bench" / "results" / "constrained.json"
 MESSAGES = [{"role": "system", "content": "Answer in JSON."}, {"role": "user", "content": "def f(x): ..."}]

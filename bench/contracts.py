@@ -23,9 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-
-from bench.common import RESULTS, machine, table, venv_tool, write_json  # noqa: E402
+from bench.common import REPO, RESULTS, machine, table, venv_tool, write_json
 
 CORPUS = REPO / "tests" / "contracts_corpus"
 CATEGORIES = ("ints", "floats", "strs", "lists", "dicts", "mutation")

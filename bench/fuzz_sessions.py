@@ -19,14 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
+from bench.common import RESULTS as RESULTS_DIR
+from tests.session_fuzz import FuzzClient, Session, sessions
 
-from tests.session_fuzz import FuzzClient, Session, sessions  # noqa: E402
-
-RESULTS = REPO / "bench" / "results" / "fuzz_sessions.json"
-STDERR_LOG = REPO / "bench" / "results" / "fuzz_sessions.stderr.log"
+RESULTS = RESULTS_DIR / "fuzz_sessions.json"
+STDERR_LOG = RESULTS_DIR / "fuzz_sessions.stderr.log"
 
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:

@@ -9,11 +9,8 @@ Writes `bench/results/humaneval_forward.json` by default.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
-from lift_lsp.benchmark import main  # noqa: E402
+from lift_lsp.benchmark import main
 
 if __name__ == "__main__":
     sys.exit(main())

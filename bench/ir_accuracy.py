@@ -44,9 +44,7 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Any, Literal
 
-REPO = Path(__file__).resolve().parent.parent
-
-from bench.common import RESULTS, machine, write_json  # noqa: E402
+from bench.common import REPO, RESULTS, machine, write_json
 
 Style = Literal["numpy", "google", "rest", "epydoc"]
 LIBRARIES: dict[Style, tuple[str, ...]] = {
